@@ -1,0 +1,1 @@
+"""Linkmint: a self-hostable link-in-bio service with paid unlocks through Whop."""

@@ -1,0 +1,1 @@
+"""Sign in with Whop, sessions and guards."""

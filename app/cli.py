@@ -1,0 +1,74 @@
+"""The `linkmint` command: serve, migrate, dev."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from app.config import SettingsError, load_settings
+
+
+async def _migrate() -> None:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    result = await run_forwards(app_name="all")
+    if not result.success:
+        raise SystemExit(f"migrations failed: {result.message}")
+
+
+def migrate() -> None:
+    asyncio.run(_migrate())
+    print("migrations applied")
+
+
+def serve(host: str, port: int, workers: int, reload: bool = False) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers if not reload else None,
+        reload=reload,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        server_header=False,
+        log_level="info",
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="linkmint", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="serve the app (migrations must already be applied)")
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument("--port", type=int, default=8000)
+    p_serve.add_argument("--workers", type=int, default=1)
+    sub.add_parser("migrate", help="apply the database migrations")
+    p_dev = sub.add_parser("dev", help="migrate, then serve on http://127.0.0.1:8000 (make run)")
+    p_dev.add_argument("--port", type=int, default=8000)
+    p_dev.add_argument("--reload", action="store_true", help="restart when the code changes")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"linkmint: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+    if args.command == "migrate":
+        migrate()
+    elif args.command == "serve":
+        serve(args.host, args.port, args.workers)
+    elif args.command == "dev":
+        migrate()
+        where = "the embedded PostgreSQL in var/pg" if not settings.database_url else "DATABASE_URL"
+        whop = "the Whop emulator at /_whop" if settings.emulator_enabled else settings.api_base
+        print(f"Linkmint on {settings.app_url}  (database: {where}; Whop: {whop})", flush=True)
+        serve("127.0.0.1", args.port, 1, reload=args.reload)
+
+
+if __name__ == "__main__":
+    main()

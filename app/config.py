@@ -1,0 +1,240 @@
+"""Settings: read from the environment (and an optional `.env`) once, validated once.
+
+Nothing else in Linkmint reads the environment. `load_settings()` is the one way in; tests
+build `Settings` with their own values. When Linkmint runs against its Whop emulator (no
+`WHOP_API_BASE`), any credential left unset is generated once into `VAR_DIR` and reused,
+so the app and the emulator agree across restarts. Against real Whop nothing is generated:
+a missing credential is an error that names the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The variables Linkmint reads (DESIGN.md §4), plus the operational knobs.
+SECRET_NAMES = (
+    "SECRET_KEY",
+    "WHOP_API_KEY",
+    "WHOP_CLIENT_SECRET",
+    "WHOP_WEBHOOK_SECRET",
+)
+KNOWN_NAMES = (
+    "APP_URL",
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "WHOP_API_BASE",
+    "WHOP_OAUTH_BASE",
+    "WHOP_API_KEY",
+    "WHOP_CLIENT_ID",
+    "WHOP_CLIENT_SECRET",
+    "WHOP_PARENT_COMPANY_ID",
+    "WHOP_WEBHOOK_SECRET",
+    "WHOP_ELEMENTS_ENV",
+    "DB_POOL_SIZE",
+    "VAR_DIR",
+    "LOG_LEVEL",
+)
+
+_ALNUM = string.ascii_letters + string.digits
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.name = name
+
+
+def whop_id(prefix: str, length: int = 14) -> str:
+    """An identifier shaped like Whop's (`biz_` + 14 alphanumerics)."""
+    return prefix + "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    app_url: str
+    secret_key: str
+    whop_api_key: str
+    whop_client_id: str
+    whop_client_secret: str
+    whop_parent_company_id: str
+    whop_webhook_secret: str
+    database_url: str | None = None  # None: the embedded server under VAR_DIR/pg
+    whop_api_base: str | None = None  # None: the emulator mounted at /_whop
+    whop_oauth_base: str | None = None
+    whop_elements_env: str = "sandbox"
+    db_pool_size: int = 10  # 0: no pool (tests; see notes on AsyncTestClient's loop)
+    var_dir: Path = field(default_factory=lambda: ROOT / "var")
+    log_level: str = "INFO"
+
+    @property
+    def emulator_enabled(self) -> bool:
+        return self.whop_api_base is None
+
+    @property
+    def api_base(self) -> str:
+        return self.whop_api_base or f"{self.app_url}/_whop/api/v1"
+
+    @property
+    def oauth_base(self) -> str:
+        if self.whop_oauth_base:
+            return self.whop_oauth_base
+        return f"{self.app_url}/_whop/oauth"
+
+    @property
+    def oauth_issuer(self) -> str:
+        """Whop's issuer is the API origin (`https://api.whop.com`); the emulator's is its mount."""
+        if self.whop_oauth_base:
+            parts = urlsplit(self.whop_oauth_base)
+            return f"{parts.scheme}://{parts.netloc}"
+        return f"{self.app_url}/_whop"
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.app_url}/auth/callback"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.app_url.startswith("https://")
+
+    @property
+    def debug_host(self) -> bool:
+        host = urlsplit(self.app_url).hostname or ""
+        return host in {"127.0.0.1", "localhost", "::1"}
+
+
+def _clean(raw: Mapping[str, str | None]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in KNOWN_NAMES:
+        value = raw.get(name)
+        if value is None:
+            continue
+        value = value.strip()  # a trailing newline in a secret silently breaks every HMAC
+        if value:
+            out[name] = value
+    return out
+
+
+def _dev_credentials(var_dir: Path) -> dict[str, str]:
+    """Credentials for the emulator, generated on first use and kept under VAR_DIR."""
+    path = var_dir / "dev-credentials.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    creds = {
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "WHOP_API_KEY": "apik_" + secrets.token_urlsafe(32),
+        "WHOP_CLIENT_ID": whop_id("app_"),
+        "WHOP_CLIENT_SECRET": secrets.token_urlsafe(32),
+        "WHOP_PARENT_COMPANY_ID": whop_id("biz_"),
+        "WHOP_WEBHOOK_SECRET": "ws_" + secrets.token_hex(32),
+    }
+    var_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(creds, indent=2))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return creds
+
+
+def _check_url(name: str, value: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise SettingsError(name, f"must be an absolute {' or '.join(schemes)} URL, got {value!r}")
+    if parts.query or parts.fragment:
+        raise SettingsError(name, "must not carry a query string or fragment")
+    return value.rstrip("/")
+
+
+def settings_from(raw: Mapping[str, str | None]) -> Settings:
+    """Validate a mapping of variables (the environment, or a test's own) into Settings."""
+    env = _clean(raw)
+    var_dir = Path(env.get("VAR_DIR", ROOT / "var")).resolve()
+    app_url = _check_url("APP_URL", env.get("APP_URL", "http://127.0.0.1:8000"))
+    api_base = env.get("WHOP_API_BASE")
+    if api_base is not None:
+        api_base = _check_url("WHOP_API_BASE", api_base)
+    oauth_base = env.get("WHOP_OAUTH_BASE")
+    if oauth_base is not None:
+        oauth_base = _check_url("WHOP_OAUTH_BASE", oauth_base)
+    if api_base is None and oauth_base is not None:
+        raise SettingsError("WHOP_OAUTH_BASE", "is set but WHOP_API_BASE is not; set both or neither")
+    if api_base is not None and oauth_base is None:
+        raise SettingsError("WHOP_OAUTH_BASE", "is required when WHOP_API_BASE points at Whop")
+
+    generated_names = ("SECRET_KEY", "WHOP_API_KEY", "WHOP_CLIENT_ID", "WHOP_CLIENT_SECRET",
+                       "WHOP_PARENT_COMPANY_ID", "WHOP_WEBHOOK_SECRET")
+    if api_base is None and any(n not in env for n in generated_names):
+        for name, value in _dev_credentials(var_dir).items():
+            env.setdefault(name, value)
+    for name in generated_names:
+        if name not in env:
+            raise SettingsError(name, "is required when WHOP_API_BASE points at Whop")
+
+    database_url = env.get("DATABASE_URL")
+    if database_url is not None:
+        if urlsplit(database_url).scheme not in ("postgres", "postgresql"):
+            raise SettingsError("DATABASE_URL", "must be a postgresql:// URL")
+
+    if len(env["SECRET_KEY"]) < 32:
+        raise SettingsError("SECRET_KEY", "must be at least 32 characters")
+    if not env["WHOP_WEBHOOK_SECRET"].startswith("ws_"):
+        raise SettingsError("WHOP_WEBHOOK_SECRET", "must be Whop's ws_… signing secret")
+    if not env["WHOP_PARENT_COMPANY_ID"].startswith("biz_"):
+        raise SettingsError("WHOP_PARENT_COMPANY_ID", "must be a company id starting with biz_")
+    if not env["WHOP_CLIENT_ID"].startswith("app_"):
+        raise SettingsError("WHOP_CLIENT_ID", "must be an OAuth app id starting with app_")
+
+    elements_env = env.get("WHOP_ELEMENTS_ENV", "sandbox")
+    if elements_env not in ("production", "sandbox"):
+        raise SettingsError("WHOP_ELEMENTS_ENV", "must be 'production' or 'sandbox'")
+    try:
+        pool = int(env.get("DB_POOL_SIZE", "10"))
+    except ValueError:
+        raise SettingsError("DB_POOL_SIZE", "must be a whole number") from None
+    if not 0 <= pool <= 200:
+        raise SettingsError("DB_POOL_SIZE", "must be between 0 and 200")
+    log_level = env.get("LOG_LEVEL", "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError("LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
+
+    return Settings(
+        app_url=app_url,
+        secret_key=env["SECRET_KEY"],
+        whop_api_key=env["WHOP_API_KEY"],
+        whop_client_id=env["WHOP_CLIENT_ID"],
+        whop_client_secret=env["WHOP_CLIENT_SECRET"],
+        whop_parent_company_id=env["WHOP_PARENT_COMPANY_ID"],
+        whop_webhook_secret=env["WHOP_WEBHOOK_SECRET"],
+        database_url=database_url,
+        whop_api_base=api_base,
+        whop_oauth_base=oauth_base,
+        whop_elements_env=elements_env,
+        db_pool_size=pool,
+        var_dir=var_dir,
+        log_level=log_level,
+    )
+
+
+_loaded: Settings | None = None
+
+
+def load_settings() -> Settings:
+    """The process's settings: `.env` first, the real environment winning; read once."""
+    global _loaded
+    if _loaded is None:
+        raw: dict[str, str | None] = dict(dotenv_values(ROOT / ".env"))
+        raw.update(os.environ)
+        _loaded = settings_from(raw)
+    return _loaded

@@ -1,0 +1,13 @@
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from app.db.tables import AuthSession, Creator, Link
+
+APP_CONFIG = AppConfig(
+    app_name="app",
+    migrations_folder_path=Path(__file__).resolve().parents[2] / "migrations",
+    table_classes=[Creator, Link, AuthSession],
+    migration_dependencies=[],
+    commands=[],
+)

@@ -1,0 +1,103 @@
+"""`create_app(settings)`: the one place that wires Linkmint together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import CacheControlHeader, State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.logging import LoggingConfig
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+from piccolo.engine import engine_finder
+
+from app.auth.guards import current_creator, signed_in_creator
+from app.config import Settings, load_settings
+from app.web.errors import html_error
+from app.web.headers import security_headers_hook
+from app.web.health import healthz, readyz
+from app.web.home import home
+from app.web.templating import STATIC, template_config
+
+log = logging.getLogger("app")
+
+
+def _db_lifespan(settings: Settings):
+    @asynccontextmanager
+    async def db_pool(app: Litestar) -> AsyncIterator[None]:
+        engine = engine_finder()
+        if settings.db_pool_size == 0 or engine is None:
+            yield  # tests: a connection per query, on whichever loop asks
+            return
+        await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_size)
+        try:
+            yield
+        finally:
+            await engine.close_connection_pool()
+
+    return db_pool
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    from app.auth.controller import AuthController
+    from app.profiles.controller import ProfileController
+    from app.studio.controller import StudioController
+
+    route_handlers: list = [
+        healthz,
+        readyz,
+        home,
+        AuthController,
+        StudioController,
+        create_static_files_router(
+            path="/static",
+            directories=[STATIC],
+            name="static",
+            include_in_schema=False,
+            cache_control=CacheControlHeader(max_age=31536000, public=True),
+        ),
+        ProfileController,  # last: /{handle} must not shadow the routes above
+    ]
+    lifespans = [_db_lifespan(settings)]
+    if settings.emulator_enabled:
+        from app.emulator import emulator_router, emulator_lifespan
+
+        route_handlers.insert(0, emulator_router(settings))
+        lifespans.append(emulator_lifespan(settings))
+
+    return Litestar(
+        route_handlers=route_handlers,
+        dependencies={
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+            "viewer": Provide(current_creator),
+            "creator": Provide(signed_in_creator),
+        },
+        state=State({"settings": settings}),
+        template_config=template_config(settings),
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="lm_csrf",
+            cookie_secure=settings.secure_cookies,
+            cookie_httponly=True,  # htmx gets the token from the page, never from the cookie
+            cookie_samesite="lax",
+            exclude=["/_whop", "/webhooks/"],
+        ),
+        plugins=[HTMXPlugin()],
+        before_send=[security_headers_hook(settings)],
+        exception_handlers={HTTPException: html_error, 500: html_error},
+        lifespan=lifespans,
+        logging_config=LoggingConfig(
+            root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            log_exceptions="always",
+            disable_stack_trace={404, 401, 403, 405},
+        ),
+        openapi_config=None,
+        request_max_body_size=1024 * 1024,
+        debug=False,
+    )

@@ -1,0 +1,1 @@
+"""Unlocks, checkout, convergence, the webhook inbox and reconciliation."""

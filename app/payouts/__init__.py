@@ -1,0 +1,1 @@
+"""Connected accounts, KYC onboarding and the payout page."""

@@ -1,0 +1,1 @@
+"""The creator studio: handle, profile and links, edited live with htmx."""

@@ -1,0 +1,1 @@
+"""Cross-cutting HTTP concerns: security headers, error pages, health probes, templating."""

@@ -1,0 +1,39 @@
+"""Jinja2 set-up: autoescaped, strict about undefined names, with a cache-busting asset URL."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+from jinja2 import StrictUndefined
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+
+from app.config import ROOT, Settings
+
+TEMPLATES = ROOT / "templates"
+STATIC = ROOT / "static"
+
+
+@cache
+def _fingerprint(path: str) -> str:
+    file = STATIC / path.lstrip("/")
+    return hashlib.sha256(Path(file).read_bytes()).hexdigest()[:10]
+
+
+def asset(path: str) -> str:
+    """`/static/<path>?v=<content hash>`: safe to cache for a year, changes when the file does."""
+    return f"/static/{path.lstrip('/')}?v={_fingerprint(path)}"
+
+
+def template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
+    def configure(engine: JinjaTemplateEngine) -> None:
+        env = engine.engine
+        env.undefined = StrictUndefined
+        env.trim_blocks = True
+        env.lstrip_blocks = True
+        env.globals["asset"] = asset
+        env.globals["app_url"] = settings.app_url
+
+    return TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure)

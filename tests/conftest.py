@@ -1,0 +1,204 @@
+"""Test set-up: real PostgreSQL, real HTTP through the app.
+
+The environment is set *before* anything imports the app, because Piccolo's engine is
+built from the settings on first import. The database is TEST_DATABASE_URL when set,
+otherwise a `<name>_test` sibling of DATABASE_URL, otherwise `linkmint_test` on the
+embedded server under ./var/pg (so `make test` passes on a machine with no PostgreSQL).
+Tests are isolated by TRUNCATE, not by rolled-back transactions (see DESIGN.md §10).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(tempfile.mkdtemp(prefix="linkmint-test-"))
+
+# Known credentials, so that a test can act as Whop itself (sign webhooks, mint tokens).
+TEST_ENV = {
+    "APP_URL": "http://testserver.local",
+    "SECRET_KEY": "test-secret-key-" + "x" * 40,
+    "WHOP_API_KEY": "apik_test_platform_key",
+    "WHOP_CLIENT_ID": "app_TestClient0001",
+    "WHOP_CLIENT_SECRET": "test-client-secret",
+    "WHOP_PARENT_COMPANY_ID": "biz_TestPlatform001",
+    "WHOP_WEBHOOK_SECRET": "ws_test_webhook_secret_0123456789abcdef",
+    "WHOP_ELEMENTS_ENV": "sandbox",
+    "DB_POOL_SIZE": "0",
+    "VAR_DIR": str(VAR_DIR),
+    "LOG_LEVEL": "WARNING",
+}
+
+
+async def _ensure_database(url: str) -> None:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    conn = await asyncpg.connect(admin)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def _test_database_url() -> str:
+    import asyncio
+
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        asyncio.run(_ensure_database(url))
+        return url
+    if url := os.environ.get("DATABASE_URL"):
+        parts = urlsplit(url)
+        url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_test"))
+        asyncio.run(_ensure_database(url))
+        return url
+    from app.db.engine import embedded_database_url
+
+    return embedded_database_url(ROOT / "var", database="linkmint_test")
+
+
+for _name in ("WHOP_API_BASE", "WHOP_OAUTH_BASE"):
+    os.environ.pop(_name, None)  # tests run against the emulator
+os.environ.update(TEST_ENV)
+os.environ["DATABASE_URL"] = _test_database_url()
+
+from litestar.testing import AsyncTestClient  # noqa: E402
+from piccolo.apps.migrations.commands.forwards import run_forwards  # noqa: E402
+from piccolo.engine import engine_finder  # noqa: E402
+
+from app.auth.sessions import cookie_name, start_session  # noqa: E402
+from app.config import Settings, load_settings  # noqa: E402
+from app.db.tables import Creator  # noqa: E402
+from app.main import create_app  # noqa: E402
+
+APP_TABLES = ("creator", "link", "auth_session")
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _migrated() -> None:
+    result = await run_forwards(app_name="all")
+    assert result.success, result.message
+
+
+@pytest.fixture(autouse=True)
+async def _clean(_migrated: None) -> AsyncIterator[None]:
+    yield
+    tables = ", ".join(APP_TABLES)
+    await engine_finder().run_ddl(f"TRUNCATE TABLE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings):
+    return create_app(settings)
+
+
+async def _client(app, settings: Settings) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app, base_url=settings.app_url) as client:
+        await client.get("/healthz")  # sets the CSRF cookie
+        client.headers["x-csrftoken"] = client.cookies["lm_csrf"]
+        yield client
+
+
+@pytest.fixture
+async def client(app, settings: Settings) -> AsyncIterator[AsyncTestClient]:
+    """An anonymous browser with a CSRF token (what htmx would send)."""
+    async for c in _client(app, settings):
+        yield c
+
+
+@pytest.fixture
+async def other_client(app, settings: Settings) -> AsyncIterator[AsyncTestClient]:
+    """A second, independent browser."""
+    async for c in _client(app, settings):
+        yield c
+
+
+@pytest.fixture
+def make_creator():
+    """Insert a creator directly; returns its row."""
+    counter = iter(range(1, 10_000))
+
+    async def make(handle: str | None = "alice", **fields: Any) -> dict[str, Any]:
+        n = next(counter)
+        values = {"whop_user_id": f"user_Test{n:09d}", "handle": handle, **fields}
+        rows = await Creator.insert(Creator(**values)).returning(*Creator.all_columns())
+        return rows[0]
+
+    return make
+
+
+@pytest.fixture
+def sign_in(settings: Settings):
+    """Give `client` a signed-in session for `creator` (as /auth/callback would)."""
+
+    async def do(client: AsyncTestClient, creator: dict[str, Any]) -> str:
+        token = await start_session(creator["id"])
+        client.cookies.set(cookie_name(settings.secure_cookies), token)
+        return token
+
+    return do
+
+
+# --- a real server on loopback, for the OAuth round trip and the browser ----------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[str]:
+    """`linkmint serve` in a subprocess on 127.0.0.1, sharing the test database."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "APP_URL": url, "DB_POOL_SIZE": "4", "LOG_LEVEL": "WARNING"}
+    log = open(VAR_DIR / "live-server.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "live server did not start:\n" + (VAR_DIR / "live-server.log").read_text()
+                )
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

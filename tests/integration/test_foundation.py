@@ -1,0 +1,118 @@
+"""The skeleton: probes, security headers on every kind of response, settings validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import SettingsError, settings_from
+
+STRICT_PARTS = (
+    "default-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+)
+
+
+async def test_healthz_answers_while_the_process_is_up(client):
+    r = await client.get("/healthz")
+    assert r.status_code == 200
+    assert r.text == "ok\n"
+
+
+async def test_readyz_answers_when_the_database_is_reachable(client):
+    r = await client.get("/readyz")
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path,status",
+    [
+        ("/", 200),
+        ("/healthz", 200),
+        ("/static/css/app.css", 200),
+        ("/static/vendor/htmx-2.0.11.min.js", 200),
+        ("/static/nope.css", 404),
+        ("/dashboard/nope/nope/nope", 404),
+    ],
+)
+async def test_every_response_carries_the_security_headers(client, path, status):
+    r = await client.get(path)
+    assert r.status_code == status
+    csp = r.headers["content-security-policy"]
+    for part in STRICT_PARTS:
+        assert part in csp
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"]
+    assert r.headers["x-frame-options"] == "DENY"
+
+
+async def test_unsafe_method_without_csrf_token_is_refused(client):
+    del client.headers["x-csrftoken"]
+    r = await client.post("/auth/logout")
+    assert r.status_code == 403
+    assert "content-security-policy" in r.headers
+
+
+async def test_csrf_cookie_is_httponly_and_lax(app, settings):
+    from litestar.testing import AsyncTestClient
+
+    async with AsyncTestClient(app, base_url=settings.app_url) as fresh:
+        r = await fresh.get("/")
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=lax" in cookie
+
+
+BASE = {
+    "SECRET_KEY": "k" * 40,
+    "WHOP_API_KEY": "apik_x",
+    "WHOP_CLIENT_ID": "app_x",
+    "WHOP_CLIENT_SECRET": "s",
+    "WHOP_PARENT_COMPANY_ID": "biz_x",
+    "WHOP_WEBHOOK_SECRET": "ws_x",
+}
+
+
+def test_secrets_are_stripped_of_surrounding_whitespace(tmp_path):
+    s = settings_from({**BASE, "WHOP_WEBHOOK_SECRET": "  ws_abc\n", "VAR_DIR": str(tmp_path)})
+    assert s.whop_webhook_secret == "ws_abc"
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("APP_URL", "ftp://example.com"),
+        ("APP_URL", "not a url"),
+        ("DATABASE_URL", "mysql://localhost/x"),
+        ("SECRET_KEY", "short"),
+        ("WHOP_WEBHOOK_SECRET", "whsec_abc"),
+        ("WHOP_PARENT_COMPANY_ID", "company_1"),
+        ("WHOP_ELEMENTS_ENV", "staging"),
+        ("DB_POOL_SIZE", "many"),
+    ],
+)
+def test_a_bad_setting_is_refused_with_its_name(tmp_path, name, value):
+    with pytest.raises(SettingsError) as err:
+        settings_from({**BASE, name: value, "VAR_DIR": str(tmp_path)})
+    assert str(err.value).startswith(name)
+
+
+def test_real_whop_needs_every_credential(tmp_path):
+    env = {"WHOP_API_BASE": "https://api.whop.com/api/v1",
+           "WHOP_OAUTH_BASE": "https://api.whop.com/oauth", "VAR_DIR": str(tmp_path)}
+    with pytest.raises(SettingsError) as err:
+        settings_from(env)
+    assert "required" in str(err.value)
+    assert not (tmp_path / "dev-credentials.json").exists()
+
+
+def test_dev_credentials_are_generated_once_and_reused(tmp_path):
+    first = settings_from({"VAR_DIR": str(tmp_path)})
+    second = settings_from({"VAR_DIR": str(tmp_path)})
+    assert first.whop_api_key == second.whop_api_key
+    assert first.whop_webhook_secret.startswith("ws_")
+    assert first.whop_parent_company_id.startswith("biz_")
+    override = settings_from({"VAR_DIR": str(tmp_path), "WHOP_API_KEY": "apik_mine"})
+    assert override.whop_api_key == "apik_mine"
+    assert override.secret_key == first.secret_key
