@@ -6,7 +6,11 @@ import argparse
 import asyncio
 import sys
 
-from app.config import SettingsError, load_settings
+from app.config import ROOT, SettingsError, load_settings
+
+# Piccolo finds its configuration by importing `piccolo_conf` from the repository root.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 
 async def _migrate() -> None:

@@ -21,8 +21,9 @@ from app.config import Settings, load_settings
 from app.web.errors import html_error
 from app.web.headers import security_headers_hook
 from app.web.health import healthz, readyz
-from app.web.home import home
+from app.web.home import favicon, home
 from app.web.templating import STATIC, template_config
+from app.whop import provide_whop, whop_lifespan
 
 log = logging.getLogger("app")
 
@@ -45,6 +46,7 @@ def _db_lifespan(settings: Settings):
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
+    from app.auth.access_log import redact_access_log
     from app.auth.controller import AuthController
     from app.profiles.controller import ProfileController
     from app.studio.controller import StudioController
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         healthz,
         readyz,
         home,
+        favicon,
         AuthController,
         StudioController,
         create_static_files_router(
@@ -64,7 +67,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         ProfileController,  # last: /{handle} must not shadow the routes above
     ]
-    lifespans = [_db_lifespan(settings)]
+    redact_access_log()  # /auth/callback's request line carries Whop's code
+    lifespans = [_db_lifespan(settings), whop_lifespan(settings)]
     if settings.emulator_enabled:
         from app.emulator import emulator_router, emulator_lifespan
 
@@ -77,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "viewer": Provide(current_creator),
             "creator": Provide(signed_in_creator),
+            "whop": Provide(provide_whop, sync_to_thread=False),  # whop: WhopDep
         },
         state=State({"settings": settings}),
         template_config=template_config(settings),
@@ -86,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_secure=settings.secure_cookies,
             cookie_httponly=True,  # htmx gets the token from the page, never from the cookie
             cookie_samesite="lax",
-            exclude=["/_whop", "/webhooks/"],
+            exclude=["/_whop", "/webhooks/", "/static/"],  # no token cookie on assets
         ),
         plugins=[HTMXPlugin()],
         before_send=[security_headers_hook(settings)],

@@ -12,13 +12,14 @@ class RawTable(Table, tablename="creator"):
     pass
 
 
+# Regex counts are written {{n}}: Piccolo's raw() reads single braces as placeholders.
 FORWARDS = [
     # Handles are lower-case [a-z0-9_.], 2-30 characters (reserved words are refused in code).
     "ALTER TABLE creator ADD CONSTRAINT creator_handle_format "
-    "CHECK (handle IS NULL OR handle ~ '^[a-z0-9_.]{2,30}$')",
+    "CHECK (handle IS NULL OR handle ~ '^[a-z0-9_.]{{2,30}}$')",
     "ALTER TABLE creator ADD CONSTRAINT creator_accent_format "
-    "CHECK (accent_color ~ '^#[0-9a-f]{6}$')",
-    "ALTER TABLE creator ADD CONSTRAINT creator_currency_format CHECK (currency ~ '^[a-z]{3}$')",
+    "CHECK (accent_color ~ '^#[0-9a-f]{{6}}$')",
+    "ALTER TABLE creator ADD CONSTRAINT creator_currency_format CHECK (currency ~ '^[a-z]{{3}}$')",
     "ALTER TABLE link ADD CONSTRAINT link_kind_known CHECK (kind IN ('link', 'header', 'premium'))",
     "ALTER TABLE link ADD CONSTRAINT link_price_only_premium "
     "CHECK ((kind = 'premium') = (price_cents IS NOT NULL) AND (price_cents IS NULL OR price_cents > 0))",

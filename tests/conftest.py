@@ -85,7 +85,7 @@ from app.config import Settings, load_settings  # noqa: E402
 from app.db.tables import Creator  # noqa: E402
 from app.main import create_app  # noqa: E402
 
-APP_TABLES = ("creator", "link", "auth_session")
+APP_TABLES = ("creator", "link", "auth_session", "unlock", "webhook_event")
 
 
 @pytest.fixture(scope="session")

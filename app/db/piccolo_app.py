@@ -2,12 +2,12 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from app.db.tables import AuthSession, Creator, Link
+from app.db.tables import AuthSession, Creator, Link, PlatformConfig, Unlock, WebhookEvent
 
 APP_CONFIG = AppConfig(
     app_name="app",
     migrations_folder_path=Path(__file__).resolve().parents[2] / "migrations",
-    table_classes=[Creator, Link, AuthSession],
+    table_classes=[Creator, Link, AuthSession, Unlock, WebhookEvent, PlatformConfig],
     migration_dependencies=[],
     commands=[],
 )

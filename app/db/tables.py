@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from piccolo.columns import (
+    JSONB,
+    Array,
     Boolean,
     ForeignKey,
     Integer,
@@ -62,3 +64,60 @@ class AuthSession(Table, tablename="auth_session"):
     creator = ForeignKey(references=Creator, on_delete=OnDelete.cascade, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()
+
+
+UNLOCK_STATUSES = ("PENDING", "COMPLETED", "REFUNDED", "FAILED", "EXPIRED")
+CONVERGENCE_PATHS = ("redirect", "webhook", "reconcile")
+
+
+class Unlock(Table):
+    """One buyer's purchase of one premium link. States only move forward:
+    PENDING → COMPLETED → REFUNDED, or PENDING → FAILED / EXPIRED."""
+
+    id = Varchar(length=32, primary_key=True)  # random and unguessable; it appears in URLs
+    link = ForeignKey(references=Link, on_delete=OnDelete.set_null, null=True, index=True)
+    creator = ForeignKey(references=Creator, on_delete=OnDelete.restrict, index=True)
+    link_title = Varchar(length=100)  # what was bought, kept if the link is deleted later
+    buyer_token_hash = Varchar(length=64, index=True)  # SHA-256 of the buyer cookie's token
+    buyer_whop_user_id = Varchar(length=64, null=True, default=None, index=True)
+    buyer_email = Varchar(length=320, null=True, default=None)
+    status = Varchar(length=10, default="PENDING")
+    price_cents = Integer()
+    fee_cents = Integer()
+    currency = Varchar(length=3)
+    checkout_id = Varchar(length=64, null=True, default=None)
+    purchase_url = Varchar(length=2048, null=True, default=None)
+    provider_payment_id = Varchar(length=64, null=True, default=None)
+    completed_via = Varchar(length=10, null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+    completed_at = Timestamptz(null=True, default=None)
+    refunded_at = Timestamptz(null=True, default=None)
+
+    unlock_payment_unique = Unique(["provider_payment_id"])
+    unlock_checkout_unique = Unique(["checkout_id"])
+
+
+class WebhookEvent(Table, tablename="webhook_event"):
+    """The durable inbox: one row per Whop event, keyed by the `webhook-id` header."""
+
+    id = Varchar(length=255, primary_key=True)
+    type = Varchar(length=100)
+    payload = JSONB()
+    received_at = Timestamptz(default=TimestamptzNow())
+    processed_at = Timestamptz(null=True, default=None)
+    attempts = Integer(default=0)
+    last_error = Text(null=True, default=None)
+
+
+class PlatformConfig(Table, tablename="platform_config"):
+    """The operator's money settings: one row (id = 1). Never hard-coded elsewhere."""
+
+    id = Integer(primary_key=True, default=1)
+    fee_bps = Integer(default=1000)  # the platform's cut in basis points of the price
+    fee_min_cents = Integer(default=50)
+    default_currency = Varchar(length=3, default="usd")
+    allowed_currencies = Array(base_column=Varchar(length=3), default=["usd"])
+    min_price_cents = Integer(default=100)
+    max_price_cents = Integer(default=100_000)
+    updated_at = Timestamptz(default=TimestamptzNow())

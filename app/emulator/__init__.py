@@ -32,7 +32,7 @@ def emulator_lifespan(settings: Settings):
     async def run(app: Litestar) -> AsyncIterator[None]:
         # The credentials in the settings exist in the emulator, as they would at Whop.
         await oauth.bootstrap(settings)
-        async with platform.running(settings):
+        async with platform.running(settings, app):
             yield
 
     return run

@@ -1,7 +1,343 @@
+"""The creator studio at /dashboard: one page of partials, edited live with htmx.
+
+Every edit is an htmx request answered with the fragment it changed (the row, the link list,
+the form with its inline errors); changes to the public page also send `HX-Trigger:
+page-changed`, which refreshes the live preview. Every form is also a plain POST form, so
+without JavaScript the studio still works with full page loads (303 back to the page).
+"""
+
 from __future__ import annotations
 
-from litestar import Controller
+from typing import Any, Literal
+
+from litestar import Controller, Response, get, post
+from litestar.datastructures import CacheControlHeader, ResponseHeader
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import FromPath, FromQuery
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect, Template
+
+from app.profiles.service import page_for_creator
+from app.studio import rules, service
+from app.studio.forms import (
+    PROFILE_FIELDS,
+    Form,
+    blank_link_form,
+    link_form,
+    new_link_form,
+    profile_form,
+    profile_form_for,
+)
+from app.studio.rules import InvalidField, clean_handle
+from app.web.deps import CreatorDep
+
+LIMITS = {
+    "handle_min": rules.HANDLE_MIN,
+    "handle_max": rules.HANDLE_MAX,
+    "display_name": rules.DISPLAY_NAME_MAX,
+    "bio": rules.BIO_MAX,
+    "avatar_url": rules.AVATAR_URL_MAX,
+    "title": rules.TITLE_MAX,
+    "url": rules.URL_MAX,
+}
+VIEW_CONSTANTS = {"themes": rules.THEMES, "limits": LIMITS}
+OUT_OF_DATE = "Your links changed in another tab or window; reloading the latest version."
+
+
+async def _fields(request: HTMXRequest, *names: str) -> dict[str, str]:
+    form = await request.form()
+    values = {}
+    for name in names:
+        value = form.get(name, "")
+        values[name] = value if isinstance(value, str) else ""
+    return values
+
+
+async def _page_context(creator: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """Everything the full studio page renders; a refused form is passed in `overrides`."""
+    links = await service.studio_links(creator["id"]) if creator["handle"] else []
+    context: dict[str, Any] = {
+        "creator": creator,
+        "claim": Form(values={"handle": ""}),
+        "profile": profile_form_for(creator),
+        "add": blank_link_form(),
+        "links": links,
+        "counts": service.count_links(links),
+        "editing_id": None,
+        "edit": None,
+        **VIEW_CONSTANTS,
+    }
+    if creator["handle"]:
+        context["page"] = await page_for_creator(creator)
+    context.update(overrides)
+    return context
+
+
+def _fragment(
+    name: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    message: str | None = None,
+    changed: bool = False,
+    counts: service.LinkCounts | None = None,
+) -> Template:
+    """One fragment, plus out-of-band updates: a status message for the live region and,
+    when a row changed alone, the link counts."""
+    headers = {"HX-Trigger": "page-changed"} if changed else {}
+    return Template(
+        template_name="studio/_response.html",
+        context={
+            **VIEW_CONSTANTS,
+            **context,
+            "fragment": name,
+            "message": message,
+            "oob_counts": counts,
+        },
+        status_code=status,
+        headers=headers,
+    )
+
+
+async def _refused(
+    request: HTMXRequest, creator: dict[str, Any], fragment: str, **overrides: Any
+) -> Template:
+    """422 with the form and its errors: the fragment for htmx, the whole page otherwise."""
+    context = await _page_context(creator, **overrides)
+    if request.htmx:
+        return _fragment(fragment, context, status=422)
+    return Template(template_name="studio/dashboard.html", context=context, status_code=422)
+
+
+def _back(anchor: str = "") -> Response:
+    """After a plain (non-htmx) POST: 303 back to the studio."""
+    return Redirect(f"/dashboard{anchor}", status_code=303)
+
+
+async def _links_panel(
+    creator: dict[str, Any], *, message: str, add: Form | None = None
+) -> Template:
+    links = await service.studio_links(creator["id"])
+    context = {
+        "creator": creator,
+        "links": links,
+        "counts": service.count_links(links),
+        "add": add or blank_link_form(),
+        "editing_id": None,
+        "edit": None,
+    }
+    return _fragment("studio/_links.html", context, message=message, changed=True)
+
+
+async def _owned_link(creator: dict[str, Any], link_id: int) -> tuple[dict[str, Any], list]:
+    """The creator's row with this id (and all their rows), or 404: someone else's id and a
+    missing id look the same."""
+    links = await service.studio_links(creator["id"])
+    for link in links:
+        if link["id"] == link_id:
+            return link, links
+    raise NotFoundException("No such link.")
+
+
+def _out_of_date(verdict: service.Verdict) -> Response:
+    if verdict == "foreign":
+        raise NotFoundException("No such link.")
+    return Response(
+        OUT_OF_DATE, status_code=409, media_type="text/plain", headers={"HX-Refresh": "true"}
+    )
 
 
 class StudioController(Controller):
     path = "/dashboard"
+    include_in_schema = False
+    # Signed-in pages: never stored by a shared cache; htmx and full-page answers differ.
+    cache_control = CacheControlHeader(no_store=True)
+    response_headers = [ResponseHeader(name="Vary", value="HX-Request, Cookie")]
+
+    @get("/", name="studio:dashboard")
+    async def dashboard(self, creator: CreatorDep) -> Template:
+        return Template(template_name="studio/dashboard.html", context=await _page_context(creator))
+
+    # --- handle ---------------------------------------------------------------------------
+
+    @get("/handle/check", name="studio:check_handle")
+    async def check_handle(self, creator: CreatorDep, handle: FromQuery[str] = "") -> Template:
+        """The live availability line under the handle field (runs while the creator types)."""
+        error = None
+        cleaned = handle.strip()
+        if cleaned:
+            try:
+                cleaned = clean_handle(handle)
+            except InvalidField as exc:
+                error = str(exc)
+            else:
+                if not await service.handle_is_free(cleaned):
+                    error = f"“{cleaned}” is taken. Try another."
+        return Template(
+            template_name="studio/_handle_status.html",
+            context={"handle": cleaned, "error": error, **VIEW_CONSTANTS},
+        )
+
+    @post("/handle", name="studio:claim_handle", status_code=200)
+    async def claim_handle(self, request: HTMXRequest, creator: CreatorDep) -> Response:
+        raw = (await _fields(request, "handle"))["handle"]
+        try:
+            await service.claim_handle(creator["id"], raw)
+        except InvalidField as exc:
+            claim = Form(values={"handle": raw}, errors={"handle": str(exc)})
+            return await _refused(request, creator, "studio/_claim_form.html", claim=claim)
+        if request.htmx:
+            return Response("", status_code=200, headers={"HX-Redirect": "/dashboard"})
+        return _back()
+
+    # --- profile --------------------------------------------------------------------------
+
+    @post("/profile", name="studio:save_profile", status_code=200)
+    async def save_profile(self, request: HTMXRequest, creator: CreatorDep) -> Response:
+        raw = await _fields(request, *PROFILE_FIELDS, "accent_picker")
+        form = profile_form(raw, current_accent=creator["accent_color"])
+        if not form.ok:
+            return await _refused(request, creator, "studio/_profile_form.html", profile=form)
+        creator = await service.save_profile(creator["id"], form.values)
+        if not request.htmx:
+            return _back("#profile")
+        context = {"creator": creator, "profile": profile_form_for(creator)}
+        return _fragment(
+            "studio/_profile_form.html", context, message="Profile saved.", changed=True
+        )
+
+    @get("/preview", name="studio:preview")
+    async def preview(self, creator: CreatorDep) -> Template:
+        page = await page_for_creator(creator) if creator["handle"] else None
+        return Template(template_name="studio/_preview.html", context={"page": page})
+
+    # --- links ----------------------------------------------------------------------------
+
+    @post("/links", name="studio:add_link", status_code=200)
+    async def add_link(self, request: HTMXRequest, creator: CreatorDep) -> Response:
+        form = new_link_form(await _fields(request, "kind", "title", "url"))
+        if form.ok:
+            try:
+                await service.add_link(
+                    creator["id"],
+                    kind=form.values["kind"],
+                    title=form.values["title"],
+                    url=form.values["url"],
+                )
+            except InvalidField as exc:
+                form.errors["title"] = str(exc)
+        if not form.ok:
+            return await _refused(request, creator, "studio/_links.html", add=form)
+        if not request.htmx:
+            return _back("#links")
+        what = "Section" if form.values["kind"] == "header" else "Link"
+        return await _links_panel(creator, message=f"{what} “{form.values['title']}” added.")
+
+    @post("/links/order", name="studio:reorder_links", status_code=200)
+    async def reorder_links(self, request: HTMXRequest, creator: CreatorDep) -> Response:
+        """The whole new order in one request (sent by studio.js after a drag)."""
+        form = await request.form()
+        try:
+            ids = [int(value) for value in form.getall("order")] if "order" in form else []
+        except (TypeError, ValueError):
+            raise ValidationException("Link ids must be numbers.") from None
+        verdict = await service.reorder_links(creator["id"], ids)
+        if verdict != "ok":
+            return _out_of_date(verdict)
+        if not request.htmx:
+            return _back("#links")
+        return await _links_panel(creator, message="New order saved.")
+
+    @get("/links/{link_id:int}", name="studio:link_row")
+    async def link_row(
+        self, request: HTMXRequest, creator: CreatorDep, link_id: FromPath[int]
+    ) -> Response:
+        """A row as it shows in the list (Cancel in the inline editor)."""
+        link, _ = await _owned_link(creator, link_id)
+        if not request.htmx:
+            return Redirect(f"/dashboard#link-{link_id}", status_code=303)
+        return _fragment("studio/_link_row.html", {"link": link})
+
+    @get("/links/{link_id:int}/edit", name="studio:edit_link")
+    async def edit_link(
+        self, request: HTMXRequest, creator: CreatorDep, link_id: FromPath[int]
+    ) -> Template:
+        """The row as a form (the whole page with that row open, without JavaScript)."""
+        link, _ = await _owned_link(creator, link_id)
+        edit = Form(values={"title": link["title"], "url": link["url"]})
+        if request.htmx:
+            return _fragment("studio/_link_edit.html", {"link": link, "edit": edit})
+        context = await _page_context(creator, editing_id=link_id, edit=edit)
+        return Template(template_name="studio/dashboard.html", context=context)
+
+    @post("/links/{link_id:int}", name="studio:update_link", status_code=200)
+    async def update_link(
+        self, request: HTMXRequest, creator: CreatorDep, link_id: FromPath[int]
+    ) -> Response:
+        link, _ = await _owned_link(creator, link_id)
+        form = link_form(await _fields(request, "title", "url"), kind=link["kind"])
+        if not form.ok:
+            if request.htmx:
+                return _fragment("studio/_link_edit.html", {"link": link, "edit": form}, status=422)
+            return await _refused(
+                request, creator, "studio/_link_edit.html", editing_id=link_id, edit=form
+            )
+        updated = await service.update_link(
+            creator["id"], link_id, title=form.values["title"], url=form.values["url"]
+        )
+        if not updated:
+            raise NotFoundException("No such link.")
+        if not request.htmx:
+            return _back(f"#link-{link_id}")
+        link, _ = await _owned_link(creator, link_id)
+        return _fragment("studio/_link_row.html", {"link": link}, message="Saved.", changed=True)
+
+    @post("/links/{link_id:int}/toggle", name="studio:toggle_link", status_code=200)
+    async def toggle_link(
+        self, request: HTMXRequest, creator: CreatorDep, link_id: FromPath[int]
+    ) -> Response:
+        """Show or hide a row; the form says which (so a double click cannot flip it back)."""
+        wanted = (await _fields(request, "enabled"))["enabled"]
+        if wanted not in ("true", "false"):
+            raise ValidationException("enabled must be true or false.")
+        if not await service.set_link_enabled(creator["id"], link_id, wanted == "true"):
+            raise NotFoundException("No such link.")
+        if not request.htmx:
+            return _back(f"#link-{link_id}")
+        link, links = await _owned_link(creator, link_id)
+        shown = "now on your page" if wanted == "true" else "hidden from your page"
+        return _fragment(
+            "studio/_link_row.html",
+            {"link": link},
+            message=f"“{link['title']}” is {shown}.",
+            changed=True,
+            counts=service.count_links(links),
+        )
+
+    @post("/links/{link_id:int}/move", name="studio:move_link", status_code=200)
+    async def move_link(
+        self, request: HTMXRequest, creator: CreatorDep, link_id: FromPath[int]
+    ) -> Response:
+        """Move up / Move down: the keyboard-friendly twin of drag and drop."""
+        direction = (await _fields(request, "direction"))["direction"]
+        if direction not in ("up", "down"):
+            raise ValidationException("direction must be up or down.")
+        where: Literal["up", "down"] = "up" if direction == "up" else "down"
+        verdict = await service.move_link(creator["id"], link_id, where)
+        if verdict != "ok":
+            return _out_of_date(verdict)
+        if not request.htmx:
+            return _back(f"#link-{link_id}")
+        link, _ = await _owned_link(creator, link_id)
+        return await _links_panel(creator, message=f"Moved “{link['title']}” {direction}.")
+
+    @post("/links/{link_id:int}/delete", name="studio:delete_link", status_code=200)
+    async def delete_link(
+        self, request: HTMXRequest, creator: CreatorDep, link_id: FromPath[int]
+    ) -> Response:
+        title = await service.delete_link(creator["id"], link_id)
+        if title is None:
+            raise NotFoundException("No such link.")
+        if not request.htmx:
+            return _back("#links")
+        return await _links_panel(creator, message=f"Deleted “{title}”.")

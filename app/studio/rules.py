@@ -29,6 +29,7 @@ BIO_MAX = 280
 TITLE_MAX = 100
 URL_MAX = 2048
 AVATAR_URL_MAX = 500
+MAX_LINKS = 200  # per creator: keeps the public page (the hot path) small
 
 LINK_SCHEMES = frozenset({"https", "http", "mailto", "tel"})
 THEMES = ("mint", "midnight", "sunrise", "paper", "ocean")
@@ -83,6 +84,13 @@ def clean_bio(raw: str) -> str:
     return value
 
 
+def clean_link_kind(raw: str) -> str:
+    """What the studio may create: a link or a section header (premium links come later)."""
+    if raw not in ("link", "header"):
+        raise InvalidField("Choose a link or a section header.")
+    return raw
+
+
 def clean_theme(raw: str) -> str:
     if raw not in THEMES:
         raise InvalidField("Choose one of the themes shown.")
@@ -104,7 +112,9 @@ def _reject_unsafe_text(url: str) -> None:
             raise InvalidField("A link cannot contain spaces or invisible characters.")
 
 
-def clean_link_url(raw: str, *, limit: int = URL_MAX, schemes: frozenset[str] = LINK_SCHEMES) -> str:
+def clean_link_url(
+    raw: str, *, limit: int = URL_MAX, schemes: frozenset[str] = LINK_SCHEMES
+) -> str:
     """An `https`, `http`, `mailto` or `tel` URL, re-serialised; anything else is refused."""
     url = raw.strip()
     if not url:
@@ -120,6 +130,8 @@ def clean_link_url(raw: str, *, limit: int = URL_MAX, schemes: frozenset[str] = 
         raise InvalidField("That does not look like a URL.") from None
     scheme = parts.scheme.lower()
     if scheme not in schemes:
+        if len(schemes) == 1:
+            raise InvalidField(f"Use an address starting with {next(iter(schemes))}://.")
         allowed = ", ".join(sorted(schemes))
         raise InvalidField(f"Links must start with one of: {allowed}.")
     if scheme in ("http", "https"):

@@ -1,1 +1,53 @@
-"""The one place that speaks HTTP to Whop."""
+"""The one place that speaks HTTP to Whop: the API client, its results, webhook signatures.
+
+Amounts cross this package's boundary as integer minor units; Whop's major-unit floats
+stay inside (`app.whop.money`).
+"""
+
+from app.whop.client import RetryPolicy, WhopClient, WhopDep, provide_whop, whop_lifespan
+from app.whop.errors import (
+    WhopBadResponse,
+    WhopError,
+    WhopNotFound,
+    WhopRateLimited,
+    WhopRejected,
+    WhopUnauthorized,
+    WhopUnavailable,
+)
+from app.whop.models import (
+    AccessToken,
+    AccountLink,
+    CheckoutConfiguration,
+    Company,
+    Payment,
+    PayoutDestination,
+    PayoutMethod,
+    Webhook,
+)
+from app.whop.webhooks import WebhookEvent, WebhookVerificationError, verify_webhook
+
+__all__ = [
+    "AccessToken",
+    "AccountLink",
+    "CheckoutConfiguration",
+    "Company",
+    "Payment",
+    "PayoutDestination",
+    "PayoutMethod",
+    "RetryPolicy",
+    "Webhook",
+    "WebhookEvent",
+    "WebhookVerificationError",
+    "WhopBadResponse",
+    "WhopClient",
+    "WhopDep",
+    "WhopError",
+    "WhopNotFound",
+    "WhopRateLimited",
+    "WhopRejected",
+    "WhopUnauthorized",
+    "WhopUnavailable",
+    "provide_whop",
+    "verify_webhook",
+    "whop_lifespan",
+]

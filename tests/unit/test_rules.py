@@ -1,4 +1,5 @@
-"""What a creator may write: handles and link URLs (including a Hypothesis fuzz of schemes)."""
+"""What a creator may write: handles, link URLs (including a Hypothesis fuzz of schemes) and
+the studio's forms built on them."""
 
 from __future__ import annotations
 
@@ -8,16 +9,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.profiles.service import theme_stylesheet
+from app.studio.forms import link_form, new_link_form, profile_form
 from app.studio.rules import (
     InvalidField,
     clean_avatar_url,
     clean_handle,
+    clean_link_kind,
     clean_link_url,
     is_safe_href,
 )
 
 
-@pytest.mark.parametrize("raw,expected", [("Alice", "alice"), ("@bob_1.x", "bob_1.x"), (" zz ", "zz")])
+@pytest.mark.parametrize(
+    "raw,expected", [("Alice", "alice"), ("@bob_1.x", "bob_1.x"), (" zz ", "zz")]
+)
 def test_handles_are_lower_cased_and_trimmed(raw, expected):
     assert clean_handle(raw) == expected
 
@@ -91,7 +97,9 @@ def test_avatars_must_be_https():
 
 
 DANGEROUS = ("javascript", "data", "vbscript")
-_filler = st.sampled_from(["", " ", "\t", "\n", "\r", "\x00", "\x0b", "\x1f", "\u200b", "\ufeff", "\u00a0"])
+_filler = st.sampled_from(
+    ["", " ", "\t", "\n", "\r", "\x00", "\x0b", "\x1f", "\u200b", "\ufeff", "\u00a0"]
+)
 
 
 @st.composite
@@ -125,3 +133,68 @@ def test_no_javascript_data_or_vbscript_variant_is_ever_accepted(raw):
     assert seen.split(":", 1)[0] in {"https", "http", "mailto", "tel"}
     assert not any(seen.startswith(bad) for bad in DANGEROUS)
     assert is_safe_href(stored)
+
+
+# --- the studio's forms, built on the rules above -------------------------------------------
+
+
+def test_only_links_and_section_headers_can_be_created_in_the_studio():
+    assert clean_link_kind("link") == "link"
+    assert clean_link_kind("header") == "header"
+    for kind in ("premium", "", "LINK"):
+        with pytest.raises(InvalidField):
+            clean_link_kind(kind)
+
+
+PROFILE = {
+    "display_name": "A",
+    "bio": "",
+    "avatar_url": "",
+    "theme": "mint",
+    "accent_color": "#0f9d76",
+}
+
+
+def test_a_profile_form_reports_every_bad_field_and_keeps_what_was_typed():
+    form = profile_form(
+        {**PROFILE, "theme": "neon", "accent_color": "blue"}, current_accent="#0f9d76"
+    )
+    assert not form.ok
+    assert set(form.errors) == {"theme", "accent_color"}
+    assert form.values["accent_color"] == "blue"
+
+
+@pytest.mark.parametrize(
+    "typed,picked,stored",
+    [
+        ("#0f9d76", "#aa00bb", "#aa00bb"),  # text untouched: the picker was used
+        ("#123456", "#0f9d76", "#123456"),  # text changed: it wins
+        ("#123456", "#aa00bb", "#123456"),  # both changed (JS kept them in step): the text
+        ("#0F9D76", "", "#0f9d76"),  # no picker sent
+    ],
+)
+def test_the_accent_comes_from_whichever_control_was_changed(typed, picked, stored):
+    form = profile_form(
+        {**PROFILE, "accent_color": typed, "accent_picker": picked}, current_accent="#0f9d76"
+    )
+    assert form.ok and form.values["accent_color"] == stored
+
+
+def test_a_header_needs_no_url_and_a_link_does():
+    assert link_form({"title": "Music", "url": "javascript:x"}, kind="header").values == {
+        "title": "Music",
+        "url": "",
+    }
+    form = link_form({"title": "Shop", "url": ""}, kind="link")
+    assert form.errors == {"url": "Enter a URL."}
+
+
+def test_an_unknown_kind_is_refused_but_the_rest_is_still_checked():
+    form = new_link_form({"kind": "premium", "title": "", "url": "https://e.com"})
+    assert set(form.errors) == {"kind", "title"}
+
+
+def test_the_accent_ink_is_the_more_readable_of_black_and_white():
+    assert "--page-accent-ink: #111111" in theme_stylesheet("#ffffff")
+    assert "--page-accent-ink: #ffffff" in theme_stylesheet("#000000")
+    assert "--page-accent: #0f9d76" in theme_stylesheet("not a colour;}body{x:y")

@@ -1,0 +1,53 @@
+"""Who a Whop user is in Linkmint: the creator row, created or refreshed at each sign-in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.db.tables import Creator
+from app.studio.rules import DISPLAY_NAME_MAX, InvalidField, clean_avatar_url
+
+EMAIL_MAX = 320
+
+
+def _display_name(name: str | None, username: str | None) -> str:
+    text = " ".join((name or username or "").split())
+    text = "".join(ch for ch in text if ch.isprintable())
+    return text[:DISPLAY_NAME_MAX].rstrip()
+
+
+def _avatar(picture: str | None) -> str:
+    try:
+        return clean_avatar_url(picture or "")
+    except InvalidField:
+        return ""  # Whop's picture is only a starting point; a bad one is simply left out
+
+
+async def record_sign_in(
+    *,
+    whop_user_id: str,
+    email: str | None,
+    name: str | None,
+    username: str | None,
+    picture: str | None,
+) -> dict[str, Any]:
+    """The creator for this Whop user, created on first sign-in.
+
+    The email follows Whop's on every sign-in; the display name and the (https) avatar are
+    only seeded from the Whop profile once, since the creator edits them in the studio.
+    One statement, so two first sign-ins racing still make one creator.
+    """
+    if email is not None and len(email) > EMAIL_MAX:
+        email = None
+    rows = await Creator.raw(
+        "INSERT INTO creator (whop_user_id, email, display_name, avatar_url) "
+        "VALUES ({}, {}, {}, {}) "
+        "ON CONFLICT (whop_user_id) DO UPDATE SET "
+        "  email = COALESCE(EXCLUDED.email, creator.email), updated_at = now() "
+        "RETURNING *",
+        whop_user_id,
+        email,
+        _display_name(name, username),
+        _avatar(picture),
+    )
+    return rows[0]

@@ -1,0 +1,69 @@
+"""Prices and the platform's fee, from `platform_config` (never literals elsewhere)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.db.tables import PlatformConfig
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyRules:
+    fee_bps: int
+    fee_min_cents: int
+    default_currency: str
+    allowed_currencies: tuple[str, ...]
+    min_price_cents: int
+    max_price_cents: int
+
+    def fee_for(self, price_cents: int) -> int:
+        """The platform's cut: basis points of the price, rounded half up, at least the
+        minimum, and always strictly less than the price (Whop refuses a fee ≥ the total)."""
+        proportional = (price_cents * self.fee_bps + 5_000) // 10_000
+        return min(max(proportional, self.fee_min_cents), price_cents - 1)
+
+    def check_price(self, price_cents: int, currency: str) -> None:
+        """Raise PriceRefused with a sentence for the creator when the price is out of bounds."""
+        if currency not in self.allowed_currencies:
+            raise PriceRefused(f"Prices in {currency.upper()} are not accepted here.")
+        if price_cents < self.min_price_cents:
+            lowest = format_money(self.min_price_cents, currency)
+            raise PriceRefused(f"The lowest price is {lowest}.")
+        if price_cents > self.max_price_cents:
+            highest = format_money(self.max_price_cents, currency)
+            raise PriceRefused(f"The highest price is {highest}.")
+        if self.fee_for(price_cents) >= price_cents:
+            raise PriceRefused("That price would not cover the platform fee.")
+
+
+class PriceRefused(ValueError):
+    """A price the creator must change; `str(exc)` is shown beside the field."""
+
+
+_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
+_ZERO_DECIMAL = {"jpy", "krw", "vnd", "clp", "isk", "huf"}
+
+
+def format_money(cents: int, currency: str) -> str:
+    """`$4.99`, `€10.00`, `1,200 JPY`: for display only; amounts are stored as integers."""
+    if currency in _ZERO_DECIMAL:
+        return f"{cents:,} {currency.upper()}"
+    major, minor = divmod(abs(cents), 100)
+    sign = "-" if cents < 0 else ""
+    symbol = _SYMBOLS.get(currency)
+    amount = f"{major:,}.{minor:02d}"
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency.upper()}"
+
+
+async def money_rules() -> MoneyRules:
+    row = await PlatformConfig.select().where(PlatformConfig.id == 1).first()
+    if row is None:
+        raise RuntimeError("platform_config has no row; run `linkmint migrate`")
+    return MoneyRules(
+        fee_bps=row["fee_bps"],
+        fee_min_cents=row["fee_min_cents"],
+        default_currency=row["default_currency"],
+        allowed_currencies=tuple(row["allowed_currencies"]),
+        min_price_cents=row["min_price_cents"],
+        max_price_cents=row["max_price_cents"],
+    )

@@ -1,0 +1,136 @@
+"""Loading a public page: the hot path. Two lean queries, no session lookup, no ORM objects.
+
+The same `PublicPage` feeds the public page and the studio's live preview, so what a creator
+previews is exactly what a visitor gets. Every stored URL is re-checked here, at render time,
+with `is_safe_href`: a row written before a rule tightened (or edited by hand) can never
+become a `javascript:` link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from app.db.tables import Creator
+from app.studio.rules import ACCENT_RE, THEMES, is_safe_href
+
+DEFAULT_ACCENT = "#0f9d76"
+
+_CREATOR_SQL = (
+    "SELECT id, handle, display_name, bio, avatar_url, theme, accent_color "
+    "FROM creator WHERE handle = {}"
+)
+# Premium links (issue 4) are left out until the unlock flow exists: their URL must never
+# reach a visitor who has not paid.
+_VISIBLE_LINKS_SQL = (
+    "SELECT kind, title, url FROM link "
+    "WHERE creator = {} AND enabled AND kind IN ('link', 'header') "
+    "AND (starts_at IS NULL OR starts_at <= now()) AND (ends_at IS NULL OR ends_at > now()) "
+    "ORDER BY position, id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PublicLink:
+    kind: str  # "link" or "header"
+    title: str
+    href: str | None  # None: the stored URL failed the render-time check; shown as text
+
+
+@dataclass(frozen=True, slots=True)
+class PublicPage:
+    handle: str
+    name: str  # the display name, or @handle when there is none
+    bio: str
+    avatar_url: str | None
+    theme: str
+    accent: str
+    links: tuple[PublicLink, ...]
+
+    @property
+    def monogram(self) -> str:
+        return (self.name.lstrip("@")[:1] or "?").upper()
+
+    @property
+    def description(self) -> str:
+        return self.bio or f"{self.name} on Linkmint"
+
+    @property
+    def theme_version(self) -> str:
+        return theme_version(self.accent)
+
+
+def theme_version(accent: str) -> str:
+    """Changes whenever the stylesheet's content would, so the URL can be cached for a year."""
+    return hashlib.sha256(accent.encode()).hexdigest()[:10]
+
+
+def _safe_accent(value: str | None) -> str:
+    return value if value and ACCENT_RE.fullmatch(value) else DEFAULT_ACCENT
+
+
+def _build(creator: dict[str, Any], link_rows: list[dict[str, Any]]) -> PublicPage:
+    handle = creator["handle"] or ""
+    avatar = creator["avatar_url"]
+    links = tuple(
+        PublicLink(
+            kind=row["kind"],
+            title=row["title"],
+            href=row["url"] if row["kind"] == "link" and is_safe_href(row["url"]) else None,
+        )
+        for row in link_rows
+    )
+    return PublicPage(
+        handle=handle,
+        name=creator["display_name"] or f"@{handle}",
+        bio=creator["bio"],
+        avatar_url=avatar if avatar.startswith("https://") and is_safe_href(avatar) else None,
+        theme=creator["theme"] if creator["theme"] in THEMES else THEMES[0],
+        accent=_safe_accent(creator["accent_color"]),
+        links=links,
+    )
+
+
+async def _visible_links(creator_id: int) -> list[dict[str, Any]]:
+    return await Creator.raw(_VISIBLE_LINKS_SQL, creator_id)
+
+
+async def public_page(handle: str) -> PublicPage | None:
+    """The page at /{handle} as a visitor sees it now, or None when nobody owns the handle."""
+    rows = await Creator.raw(_CREATOR_SQL, handle)
+    if not rows:
+        return None
+    return _build(rows[0], await _visible_links(rows[0]["id"]))
+
+
+async def page_for_creator(creator: dict[str, Any]) -> PublicPage:
+    """The same page for a creator row already in hand (the studio's preview)."""
+    return _build(creator, await _visible_links(creator["id"]))
+
+
+async def accent_of(handle: str) -> str | None:
+    rows = await Creator.raw("SELECT accent_color FROM creator WHERE handle = {}", handle)
+    return _safe_accent(rows[0]["accent_color"]) if rows else None
+
+
+def _ink_for(accent: str) -> str:
+    """Black or white text on the accent, whichever contrasts more (WCAG relative luminance)."""
+
+    def channel(hex_pair: str) -> float:
+        c = int(hex_pair, 16) / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(accent[i : i + 2]) for i in (1, 3, 5))
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return "#111111" if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else "#ffffff"
+
+
+def theme_stylesheet(accent: str) -> str:
+    """The per-creator stylesheet: the accent colour as custom properties (CSP forbids inline
+    styles, so the colour travels in a stylesheet from our own origin)."""
+    accent = _safe_accent(accent)
+    return (
+        f":root {{ --page-accent: {accent}; --page-accent-ink: {_ink_for(accent)}; "
+        f"--page-accent-soft: {accent}1f; }}\n"
+    )

@@ -1,0 +1,84 @@
+"""Submitted studio forms, checked field by field with the rules in `rules.py`.
+
+A `Form` keeps what the creator typed next to the message for every field that failed, so
+a refused form is re-rendered with their input intact and each error beside its field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from app.studio import rules
+from app.studio.rules import InvalidField
+
+PROFILE_FIELDS = ("display_name", "bio", "avatar_url", "theme", "accent_color")
+
+
+@dataclass(slots=True)
+class Form:
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _check(raw: Mapping[str, str], cleaners: Mapping[str, Callable[[str], str]]) -> Form:
+    form = Form(values={})
+    for name, clean in cleaners.items():
+        given = raw.get(name, "")
+        try:
+            form.values[name] = clean(given)
+        except InvalidField as exc:
+            form.values[name] = given
+            form.errors[name] = str(exc)
+    return form
+
+
+def profile_form(raw: Mapping[str, str], *, current_accent: str) -> Form:
+    """The profile; the accent comes from the colour picker or its text twin, whichever
+    the creator changed (without JavaScript the two are not kept in step)."""
+    raw = dict(raw)
+    picker = raw.get("accent_picker", "").strip().lower()
+    typed = raw.get("accent_color", "").strip().lower()
+    if picker and typed == current_accent and picker != current_accent:
+        raw["accent_color"] = picker
+    return _check(
+        raw,
+        {
+            "display_name": rules.clean_display_name,
+            "bio": rules.clean_bio,
+            "avatar_url": rules.clean_avatar_url,
+            "theme": rules.clean_theme,
+            "accent_color": rules.clean_accent,
+        },
+    )
+
+
+def new_link_form(raw: Mapping[str, str]) -> Form:
+    kind_form = _check(raw, {"kind": rules.clean_link_kind})
+    kind = kind_form.values["kind"] if kind_form.ok else "link"
+    form = link_form(raw, kind=kind)
+    form.values["kind"] = kind
+    form.errors.update(kind_form.errors)
+    return form
+
+
+def link_form(raw: Mapping[str, str], *, kind: str) -> Form:
+    """Title for every row; a URL only for links (a section header has none)."""
+    cleaners: dict[str, Callable[[str], str]] = {"title": rules.clean_title}
+    if kind == "link":
+        cleaners["url"] = rules.clean_link_url
+    form = _check(raw, cleaners)
+    form.values.setdefault("url", "")
+    return form
+
+
+def blank_link_form() -> Form:
+    return Form(values={"kind": "link", "title": "", "url": ""})
+
+
+def profile_form_for(creator: Mapping[str, str]) -> Form:
+    return Form(values={name: creator[name] for name in PROFILE_FIELDS})

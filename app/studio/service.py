@@ -1,0 +1,217 @@
+"""The studio's writes: claiming a handle, saving the profile, and editing links.
+
+Every function takes the signed-in creator's id and plain, already-cleaned values. Ownership
+is part of each statement's WHERE clause, so a link id that is not the creator's matches no
+row and changes nothing; the invariants (one owner per handle, a complete reorder) are held
+by single SQL statements, never by read-then-write Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from asyncpg.exceptions import UniqueViolationError
+
+from app.db.tables import Creator, Link
+from app.studio.rules import MAX_LINKS, InvalidField, clean_handle
+
+
+class HandleTaken(InvalidField):
+    """Someone else owns the handle (possibly since a moment ago)."""
+
+
+class TooManyLinks(InvalidField):
+    pass
+
+
+# --- handles ------------------------------------------------------------------------------
+
+
+async def handle_is_free(handle: str) -> bool:
+    rows = await Creator.raw("SELECT 1 FROM creator WHERE handle = {}", handle)
+    return not rows
+
+
+async def claim_handle(creator_id: int, raw: str) -> str:
+    """Give the creator the handle if it is valid and free, and if they have none yet.
+
+    The unique constraint decides races: of two creators claiming the same handle at once,
+    PostgreSQL lets exactly one UPDATE through and the other gets a unique violation.
+    Returns the creator's handle afterwards (their existing one if they already had one).
+    """
+    handle = clean_handle(raw)
+    try:
+        rows = await Creator.raw(
+            "UPDATE creator SET handle = {}, updated_at = now() "
+            "WHERE id = {} AND handle IS NULL RETURNING handle",
+            handle,
+            creator_id,
+        )
+    except UniqueViolationError as exc:
+        if exc.constraint_name != "creator_handle_unique":
+            raise
+        raise HandleTaken(f"“{handle}” is taken. Try another.") from None
+    if rows:
+        return rows[0]["handle"]
+    current = await Creator.raw("SELECT handle FROM creator WHERE id = {}", creator_id)
+    return current[0]["handle"] if current else handle
+
+
+# --- profile ------------------------------------------------------------------------------
+
+
+async def save_profile(creator_id: int, values: dict[str, str]) -> dict[str, Any]:
+    """Store cleaned profile values; returns the creator's row as it now is."""
+    rows = await Creator.raw(
+        "UPDATE creator SET display_name = {}, bio = {}, avatar_url = {}, theme = {}, "
+        "accent_color = {}, updated_at = now() WHERE id = {} RETURNING *",
+        values["display_name"],
+        values["bio"],
+        values["avatar_url"],
+        values["theme"],
+        values["accent_color"],
+        creator_id,
+    )
+    return rows[0]
+
+
+# --- links --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCounts:
+    total: int
+    shown: int
+
+    @property
+    def hidden(self) -> int:
+        return self.total - self.shown
+
+
+async def studio_links(creator_id: int) -> list[dict[str, Any]]:
+    """All the creator's rows in page order, each marked with where it sits and whether a
+    visitor would see it right now."""
+    rows = await Link.raw(
+        "SELECT id, kind, title, url, position, enabled, starts_at, ends_at, price_cents, "
+        "CASE WHEN NOT enabled THEN 'hidden' "
+        "     WHEN starts_at IS NOT NULL AND starts_at > now() THEN 'scheduled' "
+        "     WHEN ends_at IS NOT NULL AND ends_at <= now() THEN 'ended' "
+        "     ELSE 'live' END AS status "
+        "FROM link WHERE creator = {} ORDER BY position, id",
+        creator_id,
+    )
+    for index, row in enumerate(rows):
+        row["is_first"] = index == 0
+        row["is_last"] = index == len(rows) - 1
+    return rows
+
+
+def count_links(links: list[dict[str, Any]]) -> LinkCounts:
+    return LinkCounts(total=len(links), shown=sum(row["status"] == "live" for row in links))
+
+
+async def add_link(creator_id: int, *, kind: str, title: str, url: str) -> int:
+    """Append a row at the end of the page; refused past MAX_LINKS."""
+    rows = await Link.raw(
+        "INSERT INTO link (creator, kind, title, url, position) "
+        "SELECT {}, {}, {}, {}, COALESCE(MAX(position) + 1, 0) FROM link WHERE creator = {} "
+        "HAVING COUNT(*) < {} RETURNING id",
+        creator_id,
+        kind,
+        title,
+        url,
+        creator_id,
+        MAX_LINKS,
+    )
+    if not rows:
+        raise TooManyLinks(f"A page can hold at most {MAX_LINKS} rows. Remove one first.")
+    return rows[0]["id"]
+
+
+async def update_link(creator_id: int, link_id: int, *, title: str, url: str) -> bool:
+    """Headers keep their empty URL whatever was sent."""
+    rows = await Link.raw(
+        "UPDATE link SET title = {}, url = CASE WHEN kind = 'header' THEN '' ELSE {} END, "
+        "updated_at = now() WHERE id = {} AND creator = {} RETURNING id",
+        title,
+        url,
+        link_id,
+        creator_id,
+    )
+    return bool(rows)
+
+
+async def link_kind(creator_id: int, link_id: int) -> str | None:
+    rows = await Link.raw(
+        "SELECT kind FROM link WHERE id = {} AND creator = {}", link_id, creator_id
+    )
+    return rows[0]["kind"] if rows else None
+
+
+async def set_link_enabled(creator_id: int, link_id: int, enabled: bool) -> bool:
+    rows = await Link.raw(
+        "UPDATE link SET enabled = {}, updated_at = now() "
+        "WHERE id = {} AND creator = {} RETURNING id",
+        enabled,
+        link_id,
+        creator_id,
+    )
+    return bool(rows)
+
+
+async def delete_link(creator_id: int, link_id: int) -> str | None:
+    """Returns the deleted row's title, or None when the creator has no such row."""
+    rows = await Link.raw(
+        "DELETE FROM link WHERE id = {} AND creator = {} RETURNING title", link_id, creator_id
+    )
+    return rows[0]["title"] if rows else None
+
+
+Verdict = Literal["ok", "foreign", "mismatch"]
+
+# One statement: check the submitted ids against the creator's rows (locked, so a concurrent
+# add or delete waits) and rewrite every position only if they are exactly the same set.
+_REORDER_SQL = """
+WITH wanted AS (
+    SELECT id, ord FROM unnest({}::int[]) WITH ORDINALITY AS t(id, ord)
+), owned AS (
+    SELECT id FROM link WHERE creator = {} FOR UPDATE
+), verdict AS (
+    SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM wanted WHERE id NOT IN (SELECT id FROM owned)) THEN 'foreign'
+        WHEN (SELECT count(DISTINCT id) FROM wanted) <> (SELECT count(*) FROM wanted)
+          OR (SELECT count(*) FROM wanted) <> (SELECT count(*) FROM owned) THEN 'mismatch'
+        ELSE 'ok' END AS verdict
+), moved AS (
+    UPDATE link SET position = wanted.ord - 1, updated_at = now()
+    FROM wanted, verdict
+    WHERE link.id = wanted.id AND link.creator = {} AND verdict.verdict = 'ok'
+    RETURNING link.id
+)
+SELECT verdict, (SELECT count(*) FROM moved) AS moved FROM verdict
+"""
+
+
+async def reorder_links(creator_id: int, ids: list[int]) -> Verdict:
+    """Put the creator's rows in the order of `ids`, which must name each of them once.
+
+    'foreign': an id that is not theirs (or no longer exists); 'mismatch': ids missing or
+    repeated. Either way nothing changed.
+    """
+    if len(ids) > MAX_LINKS:
+        return "mismatch"
+    rows = await Link.raw(_REORDER_SQL, ids, creator_id, creator_id)
+    return rows[0]["verdict"]
+
+
+async def move_link(creator_id: int, link_id: int, direction: Literal["up", "down"]) -> Verdict:
+    """Swap a row with its neighbour (the keyboard path to the same reorder)."""
+    order = [row["id"] for row in await studio_links(creator_id)]
+    if link_id not in order:
+        return "foreign"
+    i = order.index(link_id)
+    j = i - 1 if direction == "up" else i + 1
+    if 0 <= j < len(order):
+        order[i], order[j] = order[j], order[i]
+    return await reorder_links(creator_id, order)

@@ -1,0 +1,84 @@
+"""A person walks the emulator's hosted pages in Chromium: KYC onboarding and checkout.
+
+The harness fails a test on any console error or Content-Security-Policy violation.
+"""
+
+# ruff: noqa: F811 (the shared fixtures are imported, then named as test arguments)
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+    api,
+    checkout,
+    connected_company,
+    live_settings,
+    query_of,
+)
+
+pytestmark = pytest.mark.browser
+
+
+async def test_a_creator_completes_kyc_and_returns_to_the_app(
+    page: Page, api, live_settings, live_server: str, shot
+):
+    company = await connected_company(api, live_settings)
+    link = (
+        await api.post(
+            "/account_links",
+            json={
+                "company_id": company["id"],
+                "use_case": "account_onboarding",
+                "return_url": f"{live_server}/?kyc=returned",
+                "refresh_url": f"{live_server}/?kyc=refresh",
+            },
+        )
+    ).json()
+
+    await page.goto(link["url"])
+    await expect(page.get_by_role("heading", level=1)).to_contain_text(company["title"])
+    await page.get_by_role("button", name="Submit verification").click()
+    await expect(page.get_by_text("Enter the legal name")).to_be_visible()  # nothing filled in
+    await page.get_by_label("Legal name").fill("Ada Lovelace")
+    await page.get_by_label("Country").select_option("GB")
+    await page.get_by_label("Bank account number").fill("000123456789")
+    await shot(page, "kyc")
+    await page.get_by_role("button", name="Submit verification").click()
+
+    await expect(page).to_have_url(f"{live_server}/?kyc=returned")
+    methods = (await api.get("/payout_methods", params={"company_id": company["id"]})).json()
+    assert [m["destination"]["country_code"] for m in methods["data"]] == ["GB"]
+
+
+async def test_a_buyer_is_declined_then_pays_and_returns_with_the_payment_id(
+    page: Page, api, live_settings, live_server: str, shot
+):
+    company = await connected_company(api, live_settings)
+    config = await checkout(
+        api, company["id"], price=4.99, fee=0.5, redirect_url=f"{live_server}/?unlock=u1"
+    )
+
+    await page.goto(config["purchase_url"])
+    await expect(page.get_by_text("$4.99").first).to_be_visible()
+    await page.get_by_label("Email for the receipt").fill("buyer@example.com")
+    await page.get_by_label("Card number").fill("4000 0000 0000 0002")
+    await page.get_by_label("Expiry (MM/YY)").fill("12/39")
+    await page.get_by_label("CVC").fill("123")
+    await page.get_by_role("button", name="Pay $4.99").click()
+    await expect(page.get_by_role("alert")).to_have_text("Your card was declined.")
+    await shot(page, "declined")
+
+    await page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    await page.get_by_label("CVC").fill("123")
+    await page.get_by_role("button", name="Pay $4.99").click()
+
+    await expect(page).to_have_url(
+        re.compile(re.escape(f"{live_server}/?unlock=u1&payment_id=pay_"))
+    )
+    query = query_of(page.url)
+    assert query["checkout_status"] == "success"
+    payment = (await api.get(f"/payments/{query['payment_id']}")).json()
+    assert payment["status"] == "paid" and payment["total"] == 4.99

@@ -1,0 +1,157 @@
+"""Who may call every studio endpoint: anonymous, another creator, the owner.
+
+To cover a new endpoint, add one line to ENDPOINTS; every test below runs for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from studio_support import HX, add_links, snapshot
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # "{link}" stands for the owner's first link id
+    # The form body, given the owner's link ids (reordering needs them).
+    data: Callable[[list[int]], dict[str, Any]] | None = None
+    writes: bool = True  # the owner's call changes the database
+
+    @property
+    def link_scoped(self) -> bool:
+        return "{link}" in self.path or self.path.endswith("/order")
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+PROFILE = {
+    "display_name": "Mallory",
+    "bio": "changed",
+    "avatar_url": "",
+    "theme": "midnight",
+    "accent_color": "#112233",
+}
+
+ENDPOINTS = [
+    Endpoint("GET", "/dashboard", writes=False),
+    Endpoint("GET", "/dashboard/handle/check?handle=zed", writes=False),
+    Endpoint("POST", "/dashboard/handle", lambda ids: {"handle": "zed"}, writes=False),
+    Endpoint("POST", "/dashboard/profile", lambda ids: PROFILE),
+    Endpoint("GET", "/dashboard/preview", writes=False),
+    Endpoint(
+        "POST",
+        "/dashboard/links",
+        lambda ids: {"kind": "link", "title": "New", "url": "https://new.example"},
+    ),
+    Endpoint("POST", "/dashboard/links/order", lambda ids: {"order": list(reversed(ids))}),
+    Endpoint("GET", "/dashboard/links/{link}", writes=False),
+    Endpoint("GET", "/dashboard/links/{link}/edit", writes=False),
+    Endpoint(
+        "POST",
+        "/dashboard/links/{link}",
+        lambda ids: {"title": "Changed", "url": "https://changed.example"},
+    ),
+    Endpoint("POST", "/dashboard/links/{link}/toggle", lambda ids: {"enabled": "false"}),
+    Endpoint("POST", "/dashboard/links/{link}/move", lambda ids: {"direction": "down"}),
+    Endpoint("POST", "/dashboard/links/{link}/delete", lambda ids: {}),
+]
+
+
+def test_every_studio_route_is_in_the_matrix(app):
+    """A new /dashboard route without a row above fails here."""
+    routed = {
+        (method, route.path)
+        for route in app.routes
+        if route.path.startswith("/dashboard") and not route.path.startswith("/dashboard/payouts")
+        for method in getattr(route, "methods", ())
+        if method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+    }
+    listed = {
+        (e.method, e.path.split("?")[0].replace("{link}", "{link_id:int}")) for e in ENDPOINTS
+    }
+    assert routed == listed
+
+
+@pytest.fixture
+async def owner(make_creator):
+    alice = await make_creator(handle="alice", display_name="Ada Owner")
+    links = await add_links(alice, {"title": "One"}, {"title": "Two"})
+    return alice, [link["id"] for link in links]
+
+
+async def _call(client, endpoint: Endpoint, ids: list[int], headers=None):
+    url = endpoint.path.replace("{link}", str(ids[0]))
+    if endpoint.method == "GET":
+        return await client.get(url, headers=headers, follow_redirects=False)
+    return await client.post(url, data=endpoint.data(ids), headers=headers, follow_redirects=False)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+async def test_anonymous_is_sent_to_sign_in_and_nothing_changes(client, owner, endpoint):
+    _, ids = owner
+    before = await snapshot()
+    r = await _call(client, endpoint, ids)
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/auth/login?next=")
+    assert await snapshot() == before
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+async def test_anonymous_htmx_request_gets_hx_redirect_to_sign_in(client, owner, endpoint):
+    _, ids = owner
+    before = await snapshot()
+    r = await _call(client, endpoint, ids, headers=HX)
+    assert r.headers["hx-redirect"].startswith("/auth/login?next=")
+    assert "Ada Owner" not in r.text
+    assert await snapshot() == before
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.link_scoped], ids=str)
+async def test_another_creator_gets_404_for_links_that_are_not_theirs(
+    other_client, owner, make_creator, sign_in, endpoint
+):
+    _, ids = owner
+    mallory = await make_creator(handle="mallory")
+    await add_links(mallory, {"title": "Mine"})
+    await sign_in(other_client, mallory)
+    before = await snapshot()
+    for headers in (HX, None):
+        r = await _call(other_client, endpoint, ids, headers=headers)
+        assert r.status_code == 404, r.text
+        assert "One" not in r.text and "Two" not in r.text
+    assert await snapshot() == before
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if not e.link_scoped], ids=str)
+async def test_another_creator_only_ever_touches_their_own_rows(
+    other_client, owner, make_creator, sign_in, endpoint
+):
+    alice, ids = owner
+    mallory = await make_creator(handle="mallory")
+    await sign_in(other_client, mallory)
+    creators, links = await snapshot()
+    r = await _call(other_client, endpoint, ids, headers=HX)
+    assert r.status_code == 200
+    assert "Ada Owner" not in r.text
+    creators_after, links_after = await snapshot()
+    assert [c for c in creators_after if c["id"] == alice["id"]] == [
+        c for c in creators if c["id"] == alice["id"]
+    ]
+    assert [x for x in links_after if x["creator"] == alice["id"]] == links
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+async def test_the_owner_can_use_every_endpoint(client, owner, sign_in, endpoint):
+    alice, ids = owner
+    await sign_in(client, alice)
+    before = await snapshot()
+    r = await _call(client, endpoint, ids, headers=HX)
+    assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store"
+    if endpoint.writes:
+        assert await snapshot() != before
