@@ -26,8 +26,21 @@ migrate: install
 lint: install
 	$(BIN)/ruff check app tests
 
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)   ## seed, serve and load the app on loopback, print the table (needs wrk; BENCHMARKS.md)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 vendor:                 ## re-vendor htmx and SortableJS from npm and check their hashes
 	bash static/vendor/update.sh
+
+.PHONY: assets
+assets:                 ## rebuild the payout island static/payouts/dist/island.js (needs Node + npm)
+	cd static/payouts && npm ci --no-audit --no-fund && npm run build
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

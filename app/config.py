@@ -169,12 +169,18 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
     if oauth_base is not None:
         oauth_base = _check_url("WHOP_OAUTH_BASE", oauth_base)
     if api_base is None and oauth_base is not None:
-        raise SettingsError("WHOP_OAUTH_BASE", "is set but WHOP_API_BASE is not; set both or neither")
+        raise SettingsError("WHOP_OAUTH_BASE", "is set but WHOP_API_BASE is not; set both or none")
     if api_base is not None and oauth_base is None:
         raise SettingsError("WHOP_OAUTH_BASE", "is required when WHOP_API_BASE points at Whop")
 
-    generated_names = ("SECRET_KEY", "WHOP_API_KEY", "WHOP_CLIENT_ID", "WHOP_CLIENT_SECRET",
-                       "WHOP_PARENT_COMPANY_ID", "WHOP_WEBHOOK_SECRET")
+    generated_names = (
+        "SECRET_KEY",
+        "WHOP_API_KEY",
+        "WHOP_CLIENT_ID",
+        "WHOP_CLIENT_SECRET",
+        "WHOP_PARENT_COMPANY_ID",
+        "WHOP_WEBHOOK_SECRET",
+    )
     if api_base is None and any(n not in env for n in generated_names):
         for name, value in _dev_credentials(var_dir).items():
             env.setdefault(name, value)

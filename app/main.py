@@ -18,6 +18,7 @@ from piccolo.engine import engine_finder
 
 from app.auth.guards import current_creator, signed_in_creator
 from app.config import Settings, load_settings
+from app.web.csp_report import CSP_REPORT_PATH, csp_report
 from app.web.errors import html_error
 from app.web.headers import security_headers_hook
 from app.web.health import healthz, readyz
@@ -48,6 +49,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     from app.auth.access_log import redact_access_log
     from app.auth.controller import AuthController
+    from app.payments.controller import ROUTES as PAYMENT_ROUTES
+    from app.payments.reconcile import maintenance_lifespan
+    from app.payouts.controller import PayoutsController
+    from app.payouts.dashboard import PayoutDashboardController
     from app.profiles.controller import ProfileController
     from app.studio.controller import StudioController
 
@@ -58,6 +63,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         favicon,
         AuthController,
         StudioController,
+        PayoutDashboardController,
+        csp_report,
+        PayoutsController,
+        *PAYMENT_ROUTES,
         create_static_files_router(
             path="/static",
             directories=[STATIC],
@@ -70,10 +79,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     redact_access_log()  # /auth/callback's request line carries Whop's code
     lifespans = [_db_lifespan(settings), whop_lifespan(settings)]
     if settings.emulator_enabled:
-        from app.emulator import emulator_router, emulator_lifespan
+        from app.emulator import emulator_lifespan, emulator_router
 
         route_handlers.insert(0, emulator_router(settings))
         lifespans.append(emulator_lifespan(settings))
+    # Drains the webhook inbox and reconciles unpaid unlocks about once a minute.
+    lifespans.append(maintenance_lifespan())
 
     return Litestar(
         route_handlers=route_handlers,
@@ -91,7 +102,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_secure=settings.secure_cookies,
             cookie_httponly=True,  # htmx gets the token from the page, never from the cookie
             cookie_samesite="lax",
-            exclude=["/_whop", "/webhooks/", "/static/"],  # no token cookie on assets
+            # no token cookie on assets; browsers post CSP reports without one
+            exclude=["/_whop", "/webhooks/", "/static/", CSP_REPORT_PATH],
         ),
         plugins=[HTMXPlugin()],
         before_send=[security_headers_hook(settings)],

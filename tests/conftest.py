@@ -9,6 +9,7 @@ Tests are isolated by TRUNCATE, not by rolled-back transactions (see DESIGN.md Â
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -56,8 +57,6 @@ async def _ensure_database(url: str) -> None:
 
 
 def _test_database_url() -> str:
-    import asyncio
-
     if url := os.environ.get("TEST_DATABASE_URL"):
         asyncio.run(_ensure_database(url))
         return url
@@ -103,7 +102,17 @@ async def _migrated() -> None:
 async def _clean(_migrated: None) -> AsyncIterator[None]:
     yield
     tables = ", ".join(APP_TABLES)
-    await engine_finder().run_ddl(f"TRUNCATE TABLE {tables} RESTART IDENTITY CASCADE")
+    # A live server's background work (webhook drainer, reconciler) may hold row locks on
+    # these tables in another order; PostgreSQL then picks the TRUNCATE as the deadlock
+    # victim. The work is idempotent, so trying again is the whole fix.
+    for attempt in range(5):
+        try:
+            await engine_finder().run_ddl(f"TRUNCATE TABLE {tables} RESTART IDENTITY CASCADE")
+            return
+        except asyncpg.exceptions.DeadlockDetectedError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
 
 
 @pytest.fixture(scope="session")

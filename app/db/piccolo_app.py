@@ -2,12 +2,28 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from app.db.tables import AuthSession, Creator, Link, PlatformConfig, Unlock, WebhookEvent
+from app.db.tables import (
+    AuthSession,
+    Creator,
+    DuplicatePayment,
+    Link,
+    PlatformConfig,
+    Unlock,
+    WebhookEvent,
+)
 
 APP_CONFIG = AppConfig(
     app_name="app",
     migrations_folder_path=Path(__file__).resolve().parents[2] / "migrations",
-    table_classes=[Creator, Link, AuthSession, Unlock, WebhookEvent, PlatformConfig],
+    table_classes=[
+        Creator,
+        Link,
+        AuthSession,
+        Unlock,
+        WebhookEvent,
+        PlatformConfig,
+        DuplicatePayment,
+    ],
     migration_dependencies=[],
     commands=[],
 )

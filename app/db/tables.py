@@ -15,7 +15,7 @@ from piccolo.columns import (
     Varchar,
 )
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
-from piccolo.constraints import Check, Unique
+from piccolo.constraints import Unique
 from piccolo.table import Table
 
 LINK_KINDS = ("link", "header", "premium")
@@ -72,7 +72,8 @@ CONVERGENCE_PATHS = ("redirect", "webhook", "reconcile")
 
 class Unlock(Table):
     """One buyer's purchase of one premium link. States only move forward:
-    PENDING → COMPLETED → REFUNDED, or PENDING → FAILED / EXPIRED."""
+    PENDING → COMPLETED → REFUNDED, or PENDING → FAILED / EXPIRED (a verified payment still
+    completes a FAILED or EXPIRED one: see app.payments.convergence)."""
 
     id = Varchar(length=32, primary_key=True)  # random and unguessable; it appears in URLs
     link = ForeignKey(references=Link, on_delete=OnDelete.set_null, null=True, index=True)
@@ -93,6 +94,7 @@ class Unlock(Table):
     updated_at = Timestamptz(default=TimestamptzNow())
     completed_at = Timestamptz(null=True, default=None)
     refunded_at = Timestamptz(null=True, default=None)
+    reconciled_at = Timestamptz(null=True, default=None)  # when the reconciler last asked Whop
 
     unlock_payment_unique = Unique(["provider_payment_id"])
     unlock_checkout_unique = Unique(["checkout_id"])
@@ -121,3 +123,18 @@ class PlatformConfig(Table, tablename="platform_config"):
     min_price_cents = Integer(default=100)
     max_price_cents = Integer(default=100_000)
     updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class DuplicatePayment(Table, tablename="duplicate_payment"):
+    """A second paid payment for an unlock that another payment already paid (two tabs, two
+    checkouts): refunded through Whop so that nobody pays twice for one link. One row per
+    payment; `refunded_at` stays empty until Whop has taken the refund, so it is retried."""
+
+    payment_id = Varchar(length=64, primary_key=True)
+    unlock = ForeignKey(references=Unlock, on_delete=OnDelete.cascade, null=False, index=True)
+    amount_cents = Integer()
+    currency = Varchar(length=3)
+    detected_via = Varchar(length=10)  # redirect | webhook | reconcile
+    created_at = Timestamptz(default=TimestamptzNow())
+    refunded_at = Timestamptz(null=True, default=None)
+    last_error = Text(null=True, default=None)

@@ -5,7 +5,8 @@ It stands for another company's system, so it keeps its own tables (schema
 its own module and contributes routes and a start-up step:
 
 - `oauth`: Sign in with Whop (authorize page, token, userinfo, discovery, JWKS).
-- `platform`: the REST API under /api/v1, hosted pages and webhook delivery (issue 3).
+- `platform`: the REST API under /api/v1, hosted pages, webhook delivery and the stand-in
+  for Whop's payout elements loader at /_whop/elements.js (issue 3).
 """
 
 from __future__ import annotations

@@ -106,6 +106,21 @@ async def create_account_link(
         raise invalid("use_case", "must be account_onboarding or payouts_portal")
     return_url = url_param(body, "return_url")
     refresh_url = url_param(body, "refresh_url")
+    return await new_account_link(
+        conn, company["id"], use_case, return_url, refresh_url, app_url=app_url
+    )
+
+
+async def new_account_link(
+    conn: asyncpg.Connection,
+    company_id: str,
+    use_case: str,
+    return_url: str,
+    refresh_url: str,
+    *,
+    app_url: str,
+) -> dict[str, Any]:
+    """A link to the hosted page for `use_case`; the caller has checked who may ask."""
     token = secrets.token_urlsafe(24)
     expires_at = datetime.now(UTC) + LINK_LIFETIME
     await conn.execute(
@@ -115,7 +130,7 @@ async def create_account_link(
         VALUES ($1, $2, $3, $4, $5, $6)
         """,
         token,
-        company["id"],
+        company_id,
         use_case,
         return_url,
         refresh_url,

@@ -335,7 +335,10 @@ class DeliveryWorker:
             except Exception:
                 log.exception("webhook delivery loop failed; retrying shortly")
             try:
-                await asyncio.wait_for(self._due.wait(), timeout=max(wait, 0.01))
+                # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that lands
+                # as the event is set, and stop() would then wait for this loop forever.
+                async with asyncio.timeout(max(wait, 0.01)):
+                    await self._due.wait()
             except TimeoutError:
                 pass
             self._due.clear()

@@ -1,8 +1,10 @@
 """What a developer mints and registers: access tokens and webhook endpoints.
 
 Access tokens let Whop's embedded payout components act for one company; they default to
-an hour and may last at most three (whop-api.md §9.1). They are opaque here (Whop's are
-JWTs) and stored hashed; the API accepts them as bearer credentials for their own company.
+an hour and may last at most three (whop-api.md §9.1), or less when the control setting
+`access_token_lifetime` caps them. They are opaque here (Whop's are JWTs) and stored
+hashed; the API and the elements stand-in (`elements.py`) accept them as bearer
+credentials for their own company, until `expires_at`.
 
 A webhook registered through the API gets a fresh `ws_…` secret, shown in the create
 response only. It receives its company's events (and, with `child_resource_events`, those
@@ -19,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from app.config import whop_id
-from app.emulator import shapes, store
+from app.emulator import faults, shapes, store
 from app.emulator.protocol import (
     Principal,
     company_param,
@@ -47,6 +49,8 @@ async def create_access_token(
         raise invalid("expires_at", "must be in the future")
     if expires_at > now + TOKEN_MAX_LIFETIME + timedelta(seconds=60):
         raise invalid("expires_at", "must be at most 3 hours from now")
+    if cap := (await faults.control_settings(conn)).access_token_lifetime:
+        expires_at = min(expires_at, now + timedelta(seconds=cap))  # a test's short expiry
     actions = body.get("scoped_actions") or []
     if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
         raise invalid("scoped_actions", "must be a list of permission names")

@@ -17,7 +17,9 @@ obeys it. Each fault applies `times` times (default once), oldest first, and is 
 - `drop_redirect`: the next paid checkout does not redirect back (the tab was closed).
 
 `event_type` is optional (any event). The control settings hold `time_scale`, which
-multiplies Whop's 10/20/40 s retry schedule (0.01 in tests), and `receiver_timeout`.
+multiplies Whop's 10/20/40 s retry schedule (0.01 in tests), `receiver_timeout`, and
+`access_token_lifetime`: when set, access tokens last at most that many seconds whatever
+`expires_at` asked for, so a test can watch the payout elements refresh theirs.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class FaultError(ValueError):
 class ControlSettings:
     time_scale: float = 1.0  # multiplies the webhook retry schedule
     receiver_timeout: float = 5.0  # seconds a webhook receiver has to answer
+    access_token_lifetime: float | None = None  # seconds; caps access tokens when set
 
 
 def _as_number(key: str, value: Any) -> int | float:
@@ -214,15 +217,22 @@ async def control_settings(conn: asyncpg.Connection) -> ControlSettings:
     rows = await conn.fetch("SELECT name, value FROM whop_emulator.control_setting")
     values = {r["name"]: store.loads(r["value"]) for r in rows}
     defaults = ControlSettings()
+    lifetime = values.get("access_token_lifetime")
     return ControlSettings(
         time_scale=float(values.get("time_scale", defaults.time_scale)),
         receiver_timeout=float(values.get("receiver_timeout", defaults.receiver_timeout)),
+        access_token_lifetime=None if lifetime is None else float(lifetime),
     )
 
 
 async def set_control_settings(**values: Any) -> ControlSettings:
-    """Change `time_scale` (0 < x ≤ 100) and/or `receiver_timeout` (0 < s ≤ 60)."""
-    limits = {"time_scale": (0.0001, 100.0), "receiver_timeout": (0.05, 60.0)}
+    """Change `time_scale` (0 < x ≤ 100), `receiver_timeout` (0 < s ≤ 60) and/or
+    `access_token_lifetime` (1 ≤ s ≤ 10800)."""
+    limits = {
+        "time_scale": (0.0001, 100.0),
+        "receiver_timeout": (0.05, 60.0),
+        "access_token_lifetime": (1.0, 10800.0),
+    }
     for name, value in values.items():
         if name not in limits:
             raise FaultError(f"unknown control setting {name!r}; known: {', '.join(limits)}")

@@ -77,6 +77,7 @@ def _kyc_page(
             "problem": "Please correct the fields marked below." if errors else None,
         },
         status_code=status,
+        media_type=MediaType.HTML,  # explicit: never guessed from the name or the route
     )
 
 
@@ -172,6 +173,7 @@ def _checkout_page(
             "back_url": back_url,
         },
         status_code=status,
+        media_type=MediaType.HTML,  # explicit: never guessed from the name or the route
     )
 
 
@@ -264,6 +266,7 @@ async def checkout_pay(
             "payment_id": payment["id"],
             "card_last4": payment["card_last4"],
         },
+        media_type=MediaType.HTML,
     )
 
 

@@ -179,6 +179,12 @@ class NewUserForm:
     username: str = ""
     email: str = ""
 
+    @property
+    def filled_in(self) -> bool:
+        """Someone typed into the new-user fields: they mean a new user, whichever radio
+        button was left selected (the most recent user is pre-selected)."""
+        return bool(self.name or self.username or self.email)
+
     def errors(self) -> dict[str, str]:
         errors = {}
         if not self.name:
@@ -295,8 +301,8 @@ async def approve(request: Request, settings: SettingsDep) -> Response:
         )
 
     account = form.get("account", "")
-    if account == "new":
-        new_user = _clean_form(form)
+    new_user = _clean_form(form)
+    if account == "new" or new_user.filled_in:
         if errors := new_user.errors():
             return await _authorize_page(
                 request, settings, client, auth, form=new_user, errors=errors, account="new",

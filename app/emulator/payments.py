@@ -182,7 +182,8 @@ def card_digits(number: str) -> str:
 
 
 def buyer_id(email: str) -> str:
-    """The same email is the same Whop user (`user_` + 13 characters)."""
+    """The same email is the same Whop user (`user_` + 13 characters); a buyer whose email
+    belongs to a Whop account (one that signs in with Whop) pays as that account."""
     digest = int.from_bytes(hashlib.sha256(email.strip().lower().encode()).digest()[:10], "big")
     alphabet = string.ascii_letters + string.digits
     chars = []
@@ -210,8 +211,10 @@ async def pay(
             (id, company_id, plan_id, checkout_configuration_id, attempt_token, status,
              substatus, currency, total, application_fee, metadata, user_id, user_email,
              card_brand, card_last4, failure_message, paid_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15, $16,
-                CASE WHEN $6 = 'paid' THEN clock_timestamp() END)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb,
+                COALESCE((SELECT id FROM whop_emulator.whop_user
+                           WHERE lower(email) = lower($13)), $12),
+                $13, $14, $15, $16, CASE WHEN $6 = 'paid' THEN clock_timestamp() END)
         ON CONFLICT (attempt_token) DO NOTHING
         RETURNING id
         """,

@@ -1,4 +1,5 @@
-"""The emulator's platform: REST API, hosted pages, control API and webhook delivery.
+"""The emulator's platform: REST API, hosted pages, control API, webhook delivery and the
+payout elements' loader (`elements.py`).
 
 `routes(settings)` are mounted under /_whop by `app.emulator.emulator_router`;
 `running(settings)` makes the configured credentials exist in the emulator (the API key
@@ -17,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from app.config import Settings, whop_id
-from app.emulator import store
+from app.emulator import elements, store
 from app.emulator.api import api_router
 from app.emulator.control import control_router
 from app.emulator.delivery import DeliveryWorker
@@ -25,7 +26,7 @@ from app.emulator.hosted import HOSTED_ROUTES
 
 
 def routes(settings: Settings) -> list:
-    return [api_router(), control_router(), *HOSTED_ROUTES]
+    return [api_router(), control_router(), *HOSTED_ROUTES, *elements.routes()]
 
 
 async def bootstrap(settings: Settings) -> None:

@@ -13,19 +13,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.db.tables import Creator
+from app.payments.fees import format_money
 from app.studio.rules import ACCENT_RE, THEMES, is_safe_href
 
 DEFAULT_ACCENT = "#0f9d76"
 
 _CREATOR_SQL = (
-    "SELECT id, handle, display_name, bio, avatar_url, theme, accent_color "
-    "FROM creator WHERE handle = {}"
+    "SELECT id, handle, display_name, bio, avatar_url, theme, accent_color, currency, "
+    "payout_enabled, whop_company_id FROM creator WHERE handle = {}"
 )
-# Premium links (issue 4) are left out until the unlock flow exists: their URL must never
-# reach a visitor who has not paid.
+# A premium link's URL is never selected here: the page is the same for every visitor, and
+# only its buyer may see it (through app.payments, in a private fragment).
 _VISIBLE_LINKS_SQL = (
-    "SELECT kind, title, url FROM link "
-    "WHERE creator = {} AND enabled AND kind IN ('link', 'header') "
+    "SELECT id, kind, title, CASE WHEN kind = 'premium' THEN '' ELSE url END AS url, "
+    "price_cents FROM link "
+    "WHERE creator = {} AND enabled AND kind IN ('link', 'header', 'premium') "
     "AND (starts_at IS NULL OR starts_at <= now()) AND (ends_at IS NULL OR ends_at > now()) "
     "ORDER BY position, id"
 )
@@ -33,9 +35,11 @@ _VISIBLE_LINKS_SQL = (
 
 @dataclass(frozen=True, slots=True)
 class PublicLink:
-    kind: str  # "link" or "header"
+    kind: str  # "link", "header" or "premium"
     title: str
-    href: str | None  # None: the stored URL failed the render-time check; shown as text
+    href: str | None  # None: the stored URL failed the render-time check (or is premium)
+    id: int = 0
+    price: str = ""  # premium: the formatted price when it is for sale, else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,10 @@ class PublicPage:
     theme: str
     accent: str
     links: tuple[PublicLink, ...]
+
+    @property
+    def has_premium(self) -> bool:
+        return any(link.kind == "premium" for link in self.links)
 
     @property
     def monogram(self) -> str:
@@ -73,11 +81,18 @@ def _safe_accent(value: str | None) -> str:
 def _build(creator: dict[str, Any], link_rows: list[dict[str, Any]]) -> PublicPage:
     handle = creator["handle"] or ""
     avatar = creator["avatar_url"]
+    for_sale = bool(creator["payout_enabled"] and creator["whop_company_id"])
     links = tuple(
         PublicLink(
             kind=row["kind"],
             title=row["title"],
             href=row["url"] if row["kind"] == "link" and is_safe_href(row["url"]) else None,
+            id=row["id"],
+            price=(
+                format_money(row["price_cents"], creator["currency"])
+                if row["kind"] == "premium" and for_sale and (row["price_cents"] or 0) > 0
+                else ""
+            ),
         )
         for row in link_rows
     )

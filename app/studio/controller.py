@@ -4,6 +4,9 @@ Every edit is an htmx request answered with the fragment it changed (the row, th
 the form with its inline errors); changes to the public page also send `HX-Trigger:
 page-changed`, which refreshes the live preview. Every form is also a plain POST form, so
 without JavaScript the studio still works with full page loads (303 back to the page).
+
+The Earnings card shows the payouts onboarding (`app.payouts`) and the creator's sales
+(`app.payments.earnings`); premium links may be priced once payouts are enabled.
 """
 
 from __future__ import annotations
@@ -17,17 +20,22 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
+from app.payments.earnings import earnings_for
+from app.payments.fees import money_rules
+from app.payouts.onboarding import NOTICES
 from app.profiles.service import page_for_creator
 from app.studio import rules, service
 from app.studio.forms import (
     PROFILE_FIELDS,
     Form,
     blank_link_form,
-    link_form,
+    edit_form_for,
+    edit_link_form,
     new_link_form,
     profile_form,
     profile_form_for,
 )
+from app.studio.pricing import Pricing, check_premium, preview_for_input, pricing_for
 from app.studio.rules import InvalidField, clean_handle
 from app.web.deps import CreatorDep
 
@@ -53,8 +61,9 @@ async def _fields(request: HTMXRequest, *names: str) -> dict[str, str]:
     return values
 
 
-async def _page_context(creator: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    """Everything the full studio page renders; a refused form is passed in `overrides`."""
+async def page_context(creator: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """Everything the full studio page renders; a refused form is passed in `overrides`
+    (the payouts controller passes `payouts_problem` the same way)."""
     links = await service.studio_links(creator["id"]) if creator["handle"] else []
     context: dict[str, Any] = {
         "creator": creator,
@@ -65,12 +74,22 @@ async def _page_context(creator: dict[str, Any], **overrides: Any) -> dict[str, 
         "counts": service.count_links(links),
         "editing_id": None,
         "edit": None,
+        "payouts_notice": None,
+        "payouts_problem": None,
+        "older_page": False,
         **VIEW_CONSTANTS,
     }
     if creator["handle"]:
         context["page"] = await page_for_creator(creator)
+        context["pricing"] = await _pricing(creator)
+        if "earnings" not in overrides:
+            context["earnings"] = await earnings_for(creator["id"])
     context.update(overrides)
     return context
+
+
+async def _pricing(creator: dict[str, Any]) -> Pricing:
+    return pricing_for(creator, await money_rules())
 
 
 def _fragment(
@@ -103,7 +122,7 @@ async def _refused(
     request: HTMXRequest, creator: dict[str, Any], fragment: str, **overrides: Any
 ) -> Template:
     """422 with the form and its errors: the fragment for htmx, the whole page otherwise."""
-    context = await _page_context(creator, **overrides)
+    context = await page_context(creator, **overrides)
     if request.htmx:
         return _fragment(fragment, context, status=422)
     return Template(template_name="studio/dashboard.html", context=context, status_code=422)
@@ -125,6 +144,7 @@ async def _links_panel(
         "add": add or blank_link_form(),
         "editing_id": None,
         "edit": None,
+        "pricing": await _pricing(creator),
     }
     return _fragment("studio/_links.html", context, message=message, changed=True)
 
@@ -155,8 +175,11 @@ class StudioController(Controller):
     response_headers = [ResponseHeader(name="Vary", value="HX-Request, Cookie")]
 
     @get("/", name="studio:dashboard")
-    async def dashboard(self, creator: CreatorDep) -> Template:
-        return Template(template_name="studio/dashboard.html", context=await _page_context(creator))
+    async def dashboard(self, creator: CreatorDep, payouts: FromQuery[str] = "") -> Template:
+        """The studio; `?payouts=…` is where Whop's hosted pages send the creator back to
+        (`app.payouts.controller`), and only picks one of a few fixed notices."""
+        context = await page_context(creator, payouts_notice=NOTICES.get(payouts))
+        return Template(template_name="studio/dashboard.html", context=context)
 
     # --- handle ---------------------------------------------------------------------------
 
@@ -215,7 +238,9 @@ class StudioController(Controller):
 
     @post("/links", name="studio:add_link", status_code=200)
     async def add_link(self, request: HTMXRequest, creator: CreatorDep) -> Response:
-        form = new_link_form(await _fields(request, "kind", "title", "url"))
+        raw = await _fields(request, "kind", "title", "url", "price")
+        form = new_link_form(raw, currency=creator["currency"])
+        check_premium(form, creator, await money_rules())
         if form.ok:
             try:
                 await service.add_link(
@@ -223,15 +248,27 @@ class StudioController(Controller):
                     kind=form.values["kind"],
                     title=form.values["title"],
                     url=form.values["url"],
+                    price_cents=form.price_cents,
                 )
+            except service.PricingLocked as exc:
+                form.errors["price"] = str(exc)
             except InvalidField as exc:
                 form.errors["title"] = str(exc)
         if not form.ok:
             return await _refused(request, creator, "studio/_links.html", add=form)
         if not request.htmx:
             return _back("#links")
-        what = "Section" if form.values["kind"] == "header" else "Link"
+        what = {"header": "Section", "premium": "Premium link"}.get(form.values["kind"], "Link")
         return await _links_panel(creator, message=f"{what} “{form.values['title']}” added.")
+
+    @get("/links/price-preview", name="studio:price_preview")
+    async def price_preview(self, creator: CreatorDep, price: FromQuery[str] = "") -> Template:
+        """The line under a price field: what the creator keeps after the platform fee."""
+        preview, error = preview_for_input(price, creator["currency"], await money_rules())
+        return Template(
+            template_name="studio/_price_preview.html",
+            context={"preview": preview, "error": error},
+        )
 
     @post("/links/order", name="studio:reorder_links", status_code=200)
     async def reorder_links(self, request: HTMXRequest, creator: CreatorDep) -> Response:
@@ -264,10 +301,11 @@ class StudioController(Controller):
     ) -> Template:
         """The row as a form (the whole page with that row open, without JavaScript)."""
         link, _ = await _owned_link(creator, link_id)
-        edit = Form(values={"title": link["title"], "url": link["url"]})
+        edit = edit_form_for(link, creator["currency"])
         if request.htmx:
-            return _fragment("studio/_link_edit.html", {"link": link, "edit": edit})
-        context = await _page_context(creator, editing_id=link_id, edit=edit)
+            context = {"link": link, "edit": edit, "pricing": await _pricing(creator)}
+            return _fragment("studio/_link_edit.html", context)
+        context = await page_context(creator, editing_id=link_id, edit=edit)
         return Template(template_name="studio/dashboard.html", context=context)
 
     @post("/links/{link_id:int}", name="studio:update_link", status_code=200)
@@ -275,18 +313,31 @@ class StudioController(Controller):
         self, request: HTMXRequest, creator: CreatorDep, link_id: FromPath[int]
     ) -> Response:
         link, _ = await _owned_link(creator, link_id)
-        form = link_form(await _fields(request, "title", "url"), kind=link["kind"])
+        raw = await _fields(request, "title", "url", "premium", "price")
+        form = edit_link_form(raw, current_kind=link["kind"], currency=creator["currency"])
+        check_premium(form, creator, await money_rules(), current=link)
+        if form.ok:
+            try:
+                updated = await service.update_link(
+                    creator["id"],
+                    link_id,
+                    title=form.values["title"],
+                    url=form.values["url"],
+                    kind=form.values["kind"],
+                    price_cents=form.price_cents,
+                )
+            except service.PricingLocked as exc:
+                form.errors["price"] = str(exc)
+            else:
+                if not updated:
+                    raise NotFoundException("No such link.")
         if not form.ok:
             if request.htmx:
-                return _fragment("studio/_link_edit.html", {"link": link, "edit": form}, status=422)
+                context = {"link": link, "edit": form, "pricing": await _pricing(creator)}
+                return _fragment("studio/_link_edit.html", context, status=422)
             return await _refused(
                 request, creator, "studio/_link_edit.html", editing_id=link_id, edit=form
             )
-        updated = await service.update_link(
-            creator["id"], link_id, title=form.values["title"], url=form.values["url"]
-        )
-        if not updated:
-            raise NotFoundException("No such link.")
         if not request.htmx:
             return _back(f"#link-{link_id}")
         link, _ = await _owned_link(creator, link_id)
@@ -341,3 +392,20 @@ class StudioController(Controller):
         if not request.htmx:
             return _back("#links")
         return await _links_panel(creator, message=f"Deleted “{title}”.")
+
+    # --- earnings -------------------------------------------------------------------------
+
+    @get("/earnings", name="studio:earnings")
+    async def earnings(
+        self, request: HTMXRequest, creator: CreatorDep, older: FromQuery[str] = ""
+    ) -> Template:
+        """A page of sales (older ones after the `older` cursor), with the totals."""
+        try:
+            page = await earnings_for(creator["id"], older_than=older or None)
+        except ValueError:
+            raise ValidationException("That page of earnings does not exist.") from None
+        context = {"creator": creator, "earnings": page, "older_page": bool(older)}
+        if request.htmx:
+            return _fragment("studio/_earnings_list.html", context)
+        context = await page_context(**context)
+        return Template(template_name="studio/dashboard.html", context=context)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.studio import rules
 from app.studio.rules import InvalidField
@@ -19,6 +20,7 @@ PROFILE_FIELDS = ("display_name", "bio", "avatar_url", "theme", "accent_color")
 class Form:
     values: dict[str, str]
     errors: dict[str, str] = field(default_factory=dict)
+    price_cents: int | None = None  # a premium link's parsed price
 
     @property
     def ok(self) -> bool:
@@ -57,27 +59,58 @@ def profile_form(raw: Mapping[str, str], *, current_accent: str) -> Form:
     )
 
 
-def new_link_form(raw: Mapping[str, str]) -> Form:
+def new_link_form(raw: Mapping[str, str], *, currency: str) -> Form:
     kind_form = _check(raw, {"kind": rules.clean_link_kind})
     kind = kind_form.values["kind"] if kind_form.ok else "link"
-    form = link_form(raw, kind=kind)
+    form = link_form(raw, kind=kind, currency=currency)
     form.values["kind"] = kind
     form.errors.update(kind_form.errors)
     return form
 
 
-def link_form(raw: Mapping[str, str], *, kind: str) -> Form:
-    """Title for every row; a URL only for links (a section header has none)."""
+def edit_link_form(raw: Mapping[str, str], *, current_kind: str, currency: str) -> Form:
+    """The inline editor: a header stays a header; a link becomes premium when its
+    "Premium" box is ticked, and free again when it is not."""
+    kind = "premium" if raw.get("premium") else "link"
+    if current_kind == "header":
+        kind = "header"
+    form = link_form(raw, kind=kind, currency=currency)
+    form.values["kind"] = kind
+    return form
+
+
+def link_form(raw: Mapping[str, str], *, kind: str, currency: str) -> Form:
+    """Title for every row; a URL for links and premium links (a section header has none);
+    a price, in the creator's currency, for premium links only."""
     cleaners: dict[str, Callable[[str], str]] = {"title": rules.clean_title}
-    if kind == "link":
+    if kind in ("link", "premium"):
         cleaners["url"] = rules.clean_link_url
     form = _check(raw, cleaners)
     form.values.setdefault("url", "")
+    form.values["price"] = raw.get("price", "").strip()
+    if kind == "premium":
+        try:
+            form.price_cents = rules.parse_price(form.values["price"], currency)
+        except InvalidField as exc:
+            form.errors["price"] = str(exc)
     return form
 
 
 def blank_link_form() -> Form:
-    return Form(values={"kind": "link", "title": "", "url": ""})
+    return Form(values={"kind": "link", "title": "", "url": "", "price": ""})
+
+
+def edit_form_for(link: Mapping[str, Any], currency: str) -> Form:
+    price = link["price_cents"]
+    return Form(
+        values={
+            "kind": link["kind"],
+            "title": link["title"],
+            "url": link["url"],
+            "price": rules.price_input(price, currency) if price else "",
+        },
+        price_cents=price,
+    )
 
 
 def profile_form_for(creator: Mapping[str, str]) -> Form:

@@ -1,4 +1,4 @@
-"""What a creator may write: handles, profile fields, link titles and URLs.
+"""What a creator may write: handles, profile fields, link titles, URLs and prices.
 
 Each `clean_*` function takes what the browser sent and returns the value to store, or
 raises `InvalidField` with a message meant for the person typing. Jinja's autoescape
@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from urllib.parse import urlsplit, urlunsplit
+
+from app.whop.money import currency_exponent
 
 HANDLE_MIN, HANDLE_MAX = 2, 30
 HANDLE_RE = re.compile(r"[a-z0-9_.]+")
@@ -35,6 +37,10 @@ LINK_SCHEMES = frozenset({"https", "http", "mailto", "tel"})
 THEMES = ("mint", "midnight", "sunrise", "paper", "ocean")
 ACCENT_RE = re.compile(r"#[0-9a-f]{6}")
 HOST_RE = re.compile(r"[\w.-]+")  # letters of any script (IDN), digits, '.', '-' and '_'
+PRICE_RE = re.compile(r"(?P<whole>[0-9]*)(?:\.(?P<fraction>[0-9]*))?")
+THOUSANDS_RE = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
+DECIMAL_COMMA_RE = re.compile(r"[0-9]+,[0-9]{1,3}")
+PRICE_DIGITS_MAX = 9  # whole units; far beyond any price bound, short of integer overflow
 
 
 class InvalidField(ValueError):
@@ -85,10 +91,52 @@ def clean_bio(raw: str) -> str:
 
 
 def clean_link_kind(raw: str) -> str:
-    """What the studio may create: a link or a section header (premium links come later)."""
-    if raw not in ("link", "header"):
-        raise InvalidField("Choose a link or a section header.")
+    """What the studio may create: a link, a premium (pay to unlock) link or a section header."""
+    if raw not in ("link", "premium", "header"):
+        raise InvalidField("Choose a link, a premium link or a section header.")
     return raw
+
+
+def parse_price(raw: str, currency: str) -> int:
+    """A price as typed ("4.99", "$4.99", "1,250.00", "5") in integer minor units of
+    `currency`, parsed digit by digit (never through a float). Bounds are `MoneyRules`'."""
+    text = raw.strip().lstrip("$€£¥").strip()
+    if not text:
+        raise InvalidField("Enter a price, like 4.99.")
+    if text.startswith("-"):
+        raise InvalidField("A price must be more than zero.")
+    exponent = currency_exponent(currency)
+    if THOUSANDS_RE.fullmatch(text):
+        text = text.replace(",", "")
+    elif "," in text:
+        if exponent and DECIMAL_COMMA_RE.fullmatch(text):
+            raise InvalidField("Use a point for the decimals, like 4.99.")
+        raise InvalidField("Enter the price as a number, like 4.99.")
+    match = PRICE_RE.fullmatch(text)
+    if not match:
+        raise InvalidField("Enter the price as a number, like 4.99.")
+    whole, fraction = match["whole"] or "", match["fraction"] or ""
+    if not whole and not fraction:
+        raise InvalidField("Enter the price as a number, like 4.99.")
+    if len(whole.lstrip("0")) > PRICE_DIGITS_MAX:
+        raise InvalidField("That price is far too large.")
+    if len(fraction) > exponent:
+        if exponent == 0:
+            raise InvalidField(f"Prices in {currency.upper()} are whole numbers.")
+        raise InvalidField(f"Use at most {exponent} decimals, like 4.99.")
+    cents = int(whole or "0") * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
+    if cents <= 0:
+        raise InvalidField("A price must be more than zero.")
+    return cents
+
+
+def price_input(cents: int, currency: str) -> str:
+    """Minor units back as the creator would type them (499 usd → "4.99")."""
+    exponent = currency_exponent(currency)
+    if exponent == 0:
+        return str(cents)
+    whole, fraction = divmod(cents, 10**exponent)
+    return f"{whole}.{fraction:0{exponent}d}"
 
 
 def clean_theme(raw: str) -> str:

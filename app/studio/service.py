@@ -14,6 +14,8 @@ from typing import Any, Literal
 from asyncpg.exceptions import UniqueViolationError
 
 from app.db.tables import Creator, Link
+from app.payments.fees import format_money
+from app.studio.pricing import LOCKED
 from app.studio.rules import MAX_LINKS, InvalidField, clean_handle
 
 
@@ -23,6 +25,10 @@ class HandleTaken(InvalidField):
 
 class TooManyLinks(InvalidField):
     pass
+
+
+class PricingLocked(InvalidField):
+    """A premium price while the creator's payouts are not enabled."""
 
 
 # --- handles ------------------------------------------------------------------------------
@@ -91,19 +97,24 @@ class LinkCounts:
 
 async def studio_links(creator_id: int) -> list[dict[str, Any]]:
     """All the creator's rows in page order, each marked with where it sits and whether a
-    visitor would see it right now."""
+    visitor would see it right now; premium rows carry their price for display."""
     rows = await Link.raw(
-        "SELECT id, kind, title, url, position, enabled, starts_at, ends_at, price_cents, "
+        "SELECT link.id, kind, title, url, position, enabled, starts_at, ends_at, price_cents, "
+        "creator.currency, "
         "CASE WHEN NOT enabled THEN 'hidden' "
         "     WHEN starts_at IS NOT NULL AND starts_at > now() THEN 'scheduled' "
         "     WHEN ends_at IS NOT NULL AND ends_at <= now() THEN 'ended' "
         "     ELSE 'live' END AS status "
-        "FROM link WHERE creator = {} ORDER BY position, id",
+        "FROM link JOIN creator ON creator.id = link.creator "
+        "WHERE link.creator = {} ORDER BY position, link.id",
         creator_id,
     )
     for index, row in enumerate(rows):
         row["is_first"] = index == 0
         row["is_last"] = index == len(rows) - 1
+        row["price"] = (
+            format_money(row["price_cents"], row["currency"]) if row["price_cents"] else None
+        )
     return rows
 
 
@@ -111,35 +122,80 @@ def count_links(links: list[dict[str, Any]]) -> LinkCounts:
     return LinkCounts(total=len(links), shown=sum(row["status"] == "live" for row in links))
 
 
-async def add_link(creator_id: int, *, kind: str, title: str, url: str) -> int:
-    """Append a row at the end of the page; refused past MAX_LINKS."""
+async def add_link(
+    creator_id: int, *, kind: str, title: str, url: str, price_cents: int | None = None
+) -> int:
+    """Append a row at the end of the page; refused past MAX_LINKS, and a premium row is
+    refused unless the creator's payouts are enabled (checked in the same statement)."""
     rows = await Link.raw(
-        "INSERT INTO link (creator, kind, title, url, position) "
-        "SELECT {}, {}, {}, {}, COALESCE(MAX(position) + 1, 0) FROM link WHERE creator = {} "
-        "HAVING COUNT(*) < {} RETURNING id",
+        "INSERT INTO link (creator, kind, title, url, position, price_cents) "
+        "SELECT {}, {}, {}, {}, COALESCE(MAX(position) + 1, 0), {}::int FROM link "
+        "WHERE creator = {} "
+        "HAVING COUNT(*) < {} "
+        "AND ({}::text <> 'premium' OR (SELECT payout_enabled FROM creator WHERE id = {})) "
+        "RETURNING id",
         creator_id,
         kind,
         title,
         url,
+        price_cents if kind == "premium" else None,
         creator_id,
         MAX_LINKS,
-    )
-    if not rows:
-        raise TooManyLinks(f"A page can hold at most {MAX_LINKS} rows. Remove one first.")
-    return rows[0]["id"]
-
-
-async def update_link(creator_id: int, link_id: int, *, title: str, url: str) -> bool:
-    """Headers keep their empty URL whatever was sent."""
-    rows = await Link.raw(
-        "UPDATE link SET title = {}, url = CASE WHEN kind = 'header' THEN '' ELSE {} END, "
-        "updated_at = now() WHERE id = {} AND creator = {} RETURNING id",
-        title,
-        url,
-        link_id,
+        kind,
         creator_id,
     )
-    return bool(rows)
+    if rows:
+        return rows[0]["id"]
+    if kind == "premium" and not await payouts_enabled(creator_id):
+        raise PricingLocked(LOCKED)
+    raise TooManyLinks(f"A page can hold at most {MAX_LINKS} rows. Remove one first.")
+
+
+async def update_link(
+    creator_id: int,
+    link_id: int,
+    *,
+    title: str,
+    url: str,
+    kind: str = "link",
+    price_cents: int | None = None,
+) -> bool:
+    """Headers keep their kind and empty URL whatever was sent; a link and a premium link
+    may turn into each other. A row ends up premium only when payouts are enabled or when
+    its price is unchanged (all in the statement's WHERE clause). False when the creator
+    has no such row; PricingLocked when the price was refused."""
+    price = price_cents if kind == "premium" else None
+    rows = await Link.raw(
+        "UPDATE link SET title = {}, "
+        "url = CASE WHEN kind = 'header' THEN '' ELSE {} END, "
+        "kind = CASE WHEN kind = 'header' THEN 'header' ELSE {} END, "
+        "price_cents = CASE WHEN kind = 'header' THEN NULL ELSE {}::int END, "
+        "updated_at = now() "
+        "WHERE id = {} AND creator = {} "
+        "AND ({}::text <> 'premium' OR kind = 'header' "
+        "     OR (kind = 'premium' AND price_cents = {}::int) "
+        "     OR (SELECT payout_enabled FROM creator WHERE id = {})) "
+        "RETURNING id",
+        title,
+        url,
+        kind,
+        price,
+        link_id,
+        creator_id,
+        kind,
+        price,
+        creator_id,
+    )
+    if rows:
+        return True
+    if await link_kind(creator_id, link_id) is None:
+        return False
+    raise PricingLocked(LOCKED)
+
+
+async def payouts_enabled(creator_id: int) -> bool:
+    rows = await Creator.raw("SELECT payout_enabled FROM creator WHERE id = {}", creator_id)
+    return bool(rows and rows[0]["payout_enabled"])
 
 
 async def link_kind(creator_id: int, link_id: int) -> str | None:

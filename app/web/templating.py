@@ -36,4 +36,6 @@ def template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
         env.globals["asset"] = asset
         env.globals["app_url"] = settings.app_url
 
-    return TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure)
+    return TemplateConfig(
+        directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=configure
+    )

@@ -40,7 +40,11 @@ async def test_a_creator_completes_kyc_and_returns_to_the_app(
 
     await page.goto(link["url"])
     await expect(page.get_by_role("heading", level=1)).to_contain_text(company["title"])
-    await page.get_by_role("button", name="Submit verification").click()
+    async with page.expect_navigation() as refused:
+        await page.get_by_role("button", name="Submit verification").click()
+    response = await refused.value
+    assert response is not None and response.status == 422
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
     await expect(page.get_by_text("Enter the legal name")).to_be_visible()  # nothing filled in
     await page.get_by_label("Legal name").fill("Ada Lovelace")
     await page.get_by_label("Country").select_option("GB")
@@ -67,7 +71,12 @@ async def test_a_buyer_is_declined_then_pays_and_returns_with_the_payment_id(
     await page.get_by_label("Card number").fill("4000 0000 0000 0002")
     await page.get_by_label("Expiry (MM/YY)").fill("12/39")
     await page.get_by_label("CVC").fill("123")
-    await page.get_by_role("button", name="Pay $4.99").click()
+    async with page.expect_navigation() as declined:
+        await page.get_by_role("button", name="Pay $4.99").click()
+    response = await declined.value
+    # Chromium shows a document that is not text/html as raw text: say so, not "no alert".
+    assert response is not None and response.status == 402
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
     await expect(page.get_by_role("alert")).to_have_text("Your card was declined.")
     await shot(page, "declined")
 

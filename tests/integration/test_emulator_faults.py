@@ -96,6 +96,7 @@ async def test_the_time_scale_is_a_control_setting(control):
     assert (await control.delete("/settings")).json() == {
         "time_scale": 1.0,
         "receiver_timeout": 5.0,
+        "access_token_lifetime": None,
     }
 
 

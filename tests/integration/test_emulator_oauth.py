@@ -24,6 +24,7 @@ from tests.integration.whop_browser import (
     open_authorize_page,
     pkce_pair,
     query_of,
+    read_forms,
 )
 
 TOKEN = "/_whop/oauth/token"
@@ -168,6 +169,42 @@ async def test_an_existing_test_user_can_be_chosen(client, settings):
         .first()
     )
     assert row["user_id"] == user_id
+
+
+async def test_filled_in_new_user_fields_make_a_new_user_though_an_old_one_is_preselected(
+    client, settings
+):
+    first = await approved_code(client, settings)
+    old_id = (
+        await WhopUser.select(WhopUser.id).where(WhopUser.username == first.user["username"])
+    )[0]["id"]
+    page = await open_authorize_page(client, authorize_url(settings))
+    assert page.form.checked["account"] == old_id  # the most recent user is pre-selected
+    assert "Filling in these fields signs you in as a new test user" in page.response.text
+
+    newcomer = new_test_user()
+    response = await page.submit("approve", **newcomer)  # "A new test user" never clicked
+
+    assert response.status_code == 302
+    code = query_of(response.headers["location"])["code"]
+    row = (
+        await AuthorizationCode.select()
+        .where(AuthorizationCode.code_hash == identity.digest(code))
+        .first()
+    )
+    created = await WhopUser.select().where(WhopUser.username == newcomer["username"]).first()
+    assert created is not None and row["user_id"] == created["id"] != old_id
+
+
+async def test_half_filled_new_user_fields_are_refused_not_ignored(client, settings):
+    await approved_code(client, settings)
+    before = await WhopUser.count()
+    page = await open_authorize_page(client, authorize_url(settings))
+    response = await page.submit("approve", name="Only A Name")
+    assert response.status_code == 422
+    assert "3–30 characters" in response.text and "Enter an email address" in response.text
+    assert read_forms(response.text)[0].checked["account"] == "new"
+    assert await WhopUser.count() == before
 
 
 async def test_new_users_get_whop_shaped_ids(client, settings):

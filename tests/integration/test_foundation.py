@@ -116,3 +116,30 @@ def test_dev_credentials_are_generated_once_and_reused(tmp_path):
     override = settings_from({"VAR_DIR": str(tmp_path), "WHOP_API_KEY": "apik_mine"})
     assert override.whop_api_key == "apik_mine"
     assert override.secret_key == first.secret_key
+
+
+async def test_against_whop_forms_may_lead_to_whops_hosted_pages(settings):
+    """Enable earnings and Unlock answer a plain form POST with a redirect to whop.com."""
+    import dataclasses
+
+    from litestar.testing import AsyncTestClient
+
+    from app.main import create_app
+
+    production = dataclasses.replace(
+        settings,
+        whop_api_base="https://api.whop.com/api/v1",
+        whop_oauth_base="https://api.whop.com/oauth",
+    )
+    async with AsyncTestClient(create_app(production), base_url=settings.app_url) as client:
+        r = await client.get("/")
+    assert "form-action 'self' https://whop.com https://*.whop.com" in r.headers[
+        "content-security-policy"
+    ]
+
+
+async def test_offline_forms_stay_on_our_origin(client):
+    r = await client.get("/")
+    csp = r.headers["content-security-policy"]
+    directives = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+    assert directives["form-action"] == "'self'"

@@ -59,7 +59,22 @@ ENDPOINTS = [
     Endpoint("POST", "/dashboard/links/{link}/toggle", lambda ids: {"enabled": "false"}),
     Endpoint("POST", "/dashboard/links/{link}/move", lambda ids: {"direction": "down"}),
     Endpoint("POST", "/dashboard/links/{link}/delete", lambda ids: {}),
+    # Premium pricing, earnings and payouts onboarding (issue 4).
+    Endpoint("GET", "/dashboard/links/price-preview?price=4.99", writes=False),
+    Endpoint("GET", "/dashboard/earnings", writes=False),
+    Endpoint("POST", "/dashboard/payouts/enable", lambda ids: {}),  # stores the company
+    Endpoint("GET", "/dashboard/payouts/return", writes=False),
+    Endpoint("GET", "/dashboard/payouts/refresh", writes=False),
 ]
+
+
+# The payout page under /dashboard/payouts has its own access tests; the onboarding routes
+# beside it (Enable earnings and the way back from Whop) are studio routes, listed above.
+PAYOUTS_ONBOARDING = {
+    "/dashboard/payouts/enable",
+    "/dashboard/payouts/return",
+    "/dashboard/payouts/refresh",
+}
 
 
 def test_every_studio_route_is_in_the_matrix(app):
@@ -67,7 +82,8 @@ def test_every_studio_route_is_in_the_matrix(app):
     routed = {
         (method, route.path)
         for route in app.routes
-        if route.path.startswith("/dashboard") and not route.path.startswith("/dashboard/payouts")
+        if route.path.startswith("/dashboard")
+        and (not route.path.startswith("/dashboard/payouts") or route.path in PAYOUTS_ONBOARDING)
         for method in getattr(route, "methods", ())
         if method in ("GET", "POST", "PUT", "PATCH", "DELETE")
     }
@@ -79,7 +95,7 @@ def test_every_studio_route_is_in_the_matrix(app):
 
 @pytest.fixture
 async def owner(make_creator):
-    alice = await make_creator(handle="alice", display_name="Ada Owner")
+    alice = await make_creator(handle="alice", display_name="Ada Owner", email="ada@example.com")
     links = await add_links(alice, {"title": "One"}, {"title": "Two"})
     return alice, [link["id"] for link in links]
 
@@ -132,7 +148,7 @@ async def test_another_creator_only_ever_touches_their_own_rows(
     other_client, owner, make_creator, sign_in, endpoint
 ):
     alice, ids = owner
-    mallory = await make_creator(handle="mallory")
+    mallory = await make_creator(handle="mallory", email="mallory@example.com")
     await sign_in(other_client, mallory)
     creators, links = await snapshot()
     r = await _call(other_client, endpoint, ids, headers=HX)

@@ -66,7 +66,7 @@ async def test_a_section_header_has_a_title_and_no_url(client, alice):
         ({"title": "x", "url": "https://" + "a" * 2050 + ".com"}, "url", "at most 2048"),
         ({"title": "", "url": "https://example.com"}, "title", "cannot be empty"),
         ({"title": "t" * 101, "url": "https://example.com"}, "title", "at most 100"),
-        ({"kind": "premium", "title": "x", "url": "https://e.com"}, "kind", "link or a section"),
+        ({"kind": "video", "title": "x", "url": "https://e.com"}, "kind", "a section header"),
     ],
 )
 async def test_a_bad_link_is_refused_inline_and_nothing_is_added(

@@ -264,3 +264,28 @@ def query_of(location: str) -> dict[str, str]:
     from urllib.parse import parse_qsl, urlsplit
 
     return dict(parse_qsl(urlsplit(location).query))
+
+
+async def funded_company(
+    api: httpx.AsyncClient, browser: httpx.AsyncClient, settings: Settings, *, sales: int = 1
+) -> dict:
+    """A connected company that finished KYC (so it has a payout method) and sold `sales`
+    $10.00 checkouts with a $1.23 fee: 8.77 each in its balance."""
+    company = await connected_company(api, settings)
+    link = await api.post(
+        "/account_links",
+        json={
+            "company_id": company["id"],
+            "use_case": "account_onboarding",
+            "return_url": f"{settings.app_url}/?kyc=done",
+            "refresh_url": f"{settings.app_url}/?kyc=again",
+        },
+    )
+    assert link.status_code == 200, link.text
+    done = await complete_kyc(browser, link.json()["url"])
+    assert done.status_code == 303, done.text
+    for _ in range(sales):
+        config = await checkout(api, company["id"], price=10.0, fee=1.23)
+        paid = await pay(browser, config["purchase_url"])
+        assert paid.status_code == 303, paid.text
+    return company

@@ -138,10 +138,11 @@ def test_no_javascript_data_or_vbscript_variant_is_ever_accepted(raw):
 # --- the studio's forms, built on the rules above -------------------------------------------
 
 
-def test_only_links_and_section_headers_can_be_created_in_the_studio():
+def test_only_links_premium_links_and_section_headers_can_be_created_in_the_studio():
     assert clean_link_kind("link") == "link"
+    assert clean_link_kind("premium") == "premium"
     assert clean_link_kind("header") == "header"
-    for kind in ("premium", "", "LINK"):
+    for kind in ("video", "", "LINK"):
         with pytest.raises(InvalidField):
             clean_link_kind(kind)
 
@@ -181,16 +182,14 @@ def test_the_accent_comes_from_whichever_control_was_changed(typed, picked, stor
 
 
 def test_a_header_needs_no_url_and_a_link_does():
-    assert link_form({"title": "Music", "url": "javascript:x"}, kind="header").values == {
-        "title": "Music",
-        "url": "",
-    }
-    form = link_form({"title": "Shop", "url": ""}, kind="link")
+    header = link_form({"title": "Music", "url": "javascript:x"}, kind="header", currency="usd")
+    assert header.values == {"title": "Music", "url": "", "price": ""}
+    form = link_form({"title": "Shop", "url": ""}, kind="link", currency="usd")
     assert form.errors == {"url": "Enter a URL."}
 
 
 def test_an_unknown_kind_is_refused_but_the_rest_is_still_checked():
-    form = new_link_form({"kind": "premium", "title": "", "url": "https://e.com"})
+    form = new_link_form({"kind": "video", "title": "", "url": "https://e.com"}, currency="usd")
     assert set(form.errors) == {"kind", "title"}
 
 

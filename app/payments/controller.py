@@ -1,0 +1,232 @@
+"""Buying premium links, Whop's webhooks and the operator's metrics.
+
+The public page is cached and carries no token, so it cannot hold the Unlock form itself.
+Each premium card loads `/u/<link id>` (htmx, right after the page): a private, no-store
+fragment with this visitor's state and, where they may buy, a form carrying the CSRF token
+(the response also sets the CSRF cookie). Without JavaScript the card is a link to the same
+address, which answers a small page with the same form. Every answer that depends on the
+buyer is `Cache-Control: private, no-store`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.exceptions import NotFoundException
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.params import FromPath, FromQuery
+from litestar.plugins.htmx import ClientRedirect, HTMXRequest
+from litestar.response import Redirect, Template
+
+from app.payments.buyer import buyer_cookie, new_buyer, read_buyer
+from app.payments.inbox import MAX_BODY_BYTES, receive_webhook
+from app.payments.metrics import CONTENT_TYPE, render_metrics
+from app.payments.unlocks import (
+    CheckoutUnavailable,
+    Panel,
+    UnlockRefused,
+    owned_unlock,
+    panel_for,
+    premium_link,
+    purchases_of,
+    return_from_checkout,
+    start_unlock,
+)
+from app.web.deps import CreatorDep, SettingsDep, ViewerDep
+from app.whop import WhopDep
+
+PRIVATE = {"cache-control": "private, no-store"}
+# Each new buyer's click makes a checkout at Whop: per process, a bound no person reaches.
+UNLOCK_RATE_LIMIT = RateLimitConfig(rate_limit=("minute", 120), store="rl_unlock")
+STOP_POLLING = 286  # htmx stops an `every` trigger on this status
+
+
+def _panel(
+    request: HTMXRequest, panel: Panel, *, status: int = 200, cookies: list[Cookie] | None = None
+) -> Template:
+    fragment = bool(request.htmx)
+    return Template(
+        template_name="payments/_unlock.html" if fragment else "payments/unlock_page.html",
+        context={"panel": panel},
+        status_code=status,
+        headers=PRIVATE,
+        cookies=cookies or [],
+        media_type=MediaType.HTML,
+    )
+
+
+_BACK = re.compile(r"/[A-Za-z0-9._-]{1,40}")
+
+
+def _back_to(raw: Any) -> str:
+    """Where "Restore purchases" returns: a creator's page on this site, or the home page."""
+    return raw if isinstance(raw, str) and _BACK.fullmatch(raw) else "/"
+
+
+class UnlockController(Controller):
+    path = "/"
+    include_in_schema = False
+
+    @get("/u/{link_id:int}", name="payments:premium", cache=False)
+    async def premium(
+        self, request: HTMXRequest, link_id: FromPath[int], settings: SettingsDep
+    ) -> Template:
+        link = await premium_link(link_id)
+        if link is None:
+            raise NotFoundException("There is no such premium link.")
+        return _panel(request, await panel_for(link, read_buyer(request, settings)))
+
+    @post(
+        "/u/{link_id:int}/unlock",
+        name="payments:unlock",
+        status_code=200,
+        middleware=[UNLOCK_RATE_LIMIT.middleware],
+    )
+    async def unlock(
+        self, request: HTMXRequest, link_id: FromPath[int], settings: SettingsDep, whop: WhopDep
+    ) -> Response:
+        link = await premium_link(link_id)
+        if link is None:
+            raise NotFoundException("There is no such premium link.")
+        buyer = read_buyer(request, settings) or new_buyer()
+        cookies = [buyer_cookie(settings, buyer)]
+        try:
+            started = await start_unlock(whop, settings.app_url, link, buyer)
+        except UnlockRefused as exc:
+            panel = await panel_for(link, buyer, message=str(exc))
+            return _panel(request, panel, status=409, cookies=cookies)
+        except CheckoutUnavailable as exc:
+            panel = await panel_for(link, buyer, message=str(exc))
+            return _panel(request, panel, status=503, cookies=cookies)
+        if started.owned is not None:  # they bought it already: no second checkout
+            if request.htmx:
+                return _panel(request, started.owned, cookies=cookies)
+            return Redirect(f"/u/{link_id}", status_code=303, cookies=cookies, headers=PRIVATE)
+        if request.htmx:
+            response = ClientRedirect(started.checkout_url or "/")
+            response.cookies.extend(cookies)
+            response.headers.update(PRIVATE)
+            return response
+        return Redirect(
+            f"/unlocks/{started.unlock_id}/checkout",
+            status_code=303,
+            cookies=cookies,
+            headers=PRIVATE,
+        )
+
+    @get("/unlocks/{unlock_id:str}/checkout", name="payments:to-checkout", cache=False)
+    async def to_checkout(
+        self, request: Request, unlock_id: FromPath[str], settings: SettingsDep
+    ) -> Response:
+        unlock = await owned_unlock(unlock_id, read_buyer(request, settings))
+        if unlock is None:
+            raise NotFoundException("There is no such purchase.")
+        if unlock["status"] != "PENDING" or not unlock["purchase_url"]:
+            return Redirect(f"/u/{unlock['link']}", status_code=303, headers=PRIVATE)
+        return Template(
+            template_name="payments/to_checkout.html",
+            context={"purchase_url": unlock["purchase_url"]},
+            headers=PRIVATE,
+            media_type=MediaType.HTML,
+        )
+
+    @get("/unlocks/{unlock_id:str}/status", name="payments:status", cache=False)
+    async def status(
+        self, request: HTMXRequest, unlock_id: FromPath[str], settings: SettingsDep
+    ) -> Template:
+        buyer = read_buyer(request, settings)
+        unlock = await owned_unlock(unlock_id, buyer)
+        link = await premium_link(unlock["link"]) if unlock and unlock["link"] else None
+        if link is None:
+            raise NotFoundException("There is no such purchase.")
+        panel = await panel_for(link, buyer)
+        settled = request.htmx and panel.settled
+        return _panel(request, panel, status=STOP_POLLING if settled else 200)
+
+    @get("/checkout/confirm", name="payments:confirm", cache=False)
+    async def confirm(
+        self,
+        whop: WhopDep,
+        unlock: FromQuery[str] = "",
+        payment_id: FromQuery[str | None] = None,
+    ) -> Redirect:
+        try:
+            page = await return_from_checkout(whop, unlock, payment_id)
+        except LookupError:
+            raise NotFoundException("We could not find this purchase.") from None
+        return Redirect(page, status_code=303, headers=PRIVATE)
+
+    @get("/unlocks/restore", name="payments:restore", cache=False)
+    async def restore_page(self, viewer: ViewerDep, next: FromQuery[str] = "/") -> Response:
+        back = _back_to(next)
+        if viewer is None:
+            here = "/unlocks/restore?" + urlencode({"next": back})
+            return Redirect("/auth/login?" + urlencode({"next": here}), status_code=303)
+        return Template(
+            template_name="payments/restore.html",
+            context={"purchases": await purchases_of(viewer["whop_user_id"]), "back": back},
+            headers=PRIVATE,
+            media_type=MediaType.HTML,
+        )
+
+    @post("/unlocks/restore", name="payments:restore-now", status_code=303)
+    async def restore(
+        self, request: Request, creator: CreatorDep, settings: SettingsDep
+    ) -> Redirect:
+        """Bind what this Whop account bought to this browser (the cookie says so, signed)."""
+        form = await request.form()
+        buyer = (read_buyer(request, settings) or new_buyer()).bound_to(creator["whop_user_id"])
+        return Redirect(
+            _back_to(form.get("next")),
+            status_code=303,
+            cookies=[buyer_cookie(settings, buyer)],
+            headers=PRIVATE,
+        )
+
+
+@post(
+    "/webhooks/whop",
+    name="payments:webhook",
+    status_code=200,
+    include_in_schema=False,
+    request_max_body_size=MAX_BODY_BYTES,
+)
+async def whop_webhook(request: Request, settings: SettingsDep, whop: WhopDep) -> Response:
+    """Whop's events: verified, stored in the inbox, processed (see app.payments.inbox)."""
+    body = await request.body()
+    receipt = await receive_webhook(whop, settings.whop_webhook_secret, request.headers, body)
+    return Response(receipt.text, status_code=receipt.status, media_type=MediaType.TEXT)
+
+
+def _loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@get(
+    "/metrics",
+    name="payments:metrics",
+    include_in_schema=False,
+    cache=False,
+    opt={"exclude_from_csrf": True},
+)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics, for loopback clients only (a scraper on the host, or through a
+    proxy that forwards the client's address: then only the host itself gets through)."""
+    if not _loopback(request.client.host if request.client else None):
+        raise NotFoundException()
+    return Response(
+        await render_metrics(),
+        media_type=CONTENT_TYPE,
+        headers={"cache-control": "no-store"},
+    )
+
+
+ROUTES = [UnlockController, whop_webhook, metrics]

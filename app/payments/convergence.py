@@ -1,0 +1,298 @@
+"""Convergence: the one way an unlock learns what happened to its payment.
+
+The buyer's return from checkout (`redirect`), Whop's webhooks (`webhook`) and the periodic
+reconciler (`reconcile`) all call `converge_payment`. None of them is trusted for anything
+but a payment id: the payment is read from Whop's API, and it must carry our unlock's id in
+its metadata, be charged on the creator's company, and be for exactly the unlock's amount and
+currency. Then one conditional UPDATE applies it, so any number of callers in any order end
+in the same place, with exactly one of them making the change:
+
+    PENDING ─paid─> COMPLETED ─refunded─> REFUNDED
+    PENDING ─failed─> FAILED        PENDING ─(reconciler, nothing paid)─> EXPIRED
+
+States only move forward. A failed payment moves only a PENDING unlock; a replayed success
+never revives a REFUNDED one. A verified paid payment does complete a FAILED or EXPIRED
+unlock: the buyer's card was declined and the next one paid, or they paid just as the
+checkout expired — money was taken, so the link is theirs. A second paid payment for an
+unlock that another payment already paid (two tabs), or for a link the buyer already owns
+through another unlock, is refunded through Whop and recorded in `duplicate_payment`, so
+nobody pays twice for one link.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.db.tables import Unlock
+from app.payments import metrics
+from app.whop import Payment, WhopClient, WhopError, WhopNotFound, WhopRejected
+
+log = logging.getLogger("app.payments.convergence")
+
+# Results that moved an unlock; every other result left it as it was.
+TRANSITIONS = frozenset({"completed", "refunded", "failed"})
+
+_UNLOCK_SQL = """
+SELECT u.id, u.status, u.price_cents, u.currency, u.provider_payment_id, u.checkout_id,
+       c.whop_company_id AS company_id
+  FROM unlock u JOIN creator c ON c.id = u.creator
+ WHERE u.id = {}
+"""
+
+# The conditional updates: each names the states it may leave, so a concurrent caller that
+# lost the race (READ COMMITTED re-checks the WHERE after the winner commits) changes nothing.
+# (The buyer must not own the link already through another unlock: a checkout opened before
+# the first one was paid — a declined card, "Try again", then both tabs paid.)
+_COMPLETE_SQL = """
+UPDATE unlock u
+   SET status = 'COMPLETED', provider_payment_id = {}, completed_via = {},
+       completed_at = now(), updated_at = now(),
+       buyer_whop_user_id = COALESCE({}, u.buyer_whop_user_id),
+       buyer_email = COALESCE({}, u.buyer_email)
+ WHERE u.id = {} AND u.status IN ('PENDING', 'FAILED', 'EXPIRED')
+   AND u.provider_payment_id IS NULL
+   AND NOT EXISTS (SELECT 1 FROM unlock owned
+                    WHERE owned.link = u.link AND owned.buyer_token_hash = u.buyer_token_hash
+                      AND owned.status = 'COMPLETED' AND owned.id <> u.id)
+RETURNING u.id
+"""
+_REFUND_SQL = """
+UPDATE unlock
+   SET status = 'REFUNDED', refunded_at = now(), updated_at = now(),
+       provider_payment_id = COALESCE(provider_payment_id, {}),
+       completed_via = COALESCE(completed_via, {}),
+       completed_at = COALESCE(completed_at, now()),
+       buyer_whop_user_id = COALESCE(buyer_whop_user_id, {}),
+       buyer_email = COALESCE(buyer_email, {})
+ WHERE id = {}
+   AND ((status = 'COMPLETED' AND provider_payment_id = {})
+        OR (status IN ('PENDING', 'FAILED', 'EXPIRED') AND provider_payment_id IS NULL))
+RETURNING id
+"""
+_FAIL_SQL = """
+UPDATE unlock SET status = 'FAILED', updated_at = now()
+ WHERE id = {} AND status = 'PENDING'
+RETURNING id
+"""
+_RECORD_DUPLICATE_SQL = """
+INSERT INTO duplicate_payment (payment_id, unlock, amount_cents, currency, detected_via)
+VALUES ({}, {}, {}, {}, {})
+ON CONFLICT (payment_id) DO NOTHING
+"""
+_DUPLICATE_REFUNDED_SQL = """
+UPDATE duplicate_payment SET refunded_at = now(), last_error = NULL
+ WHERE payment_id = {} AND refunded_at IS NULL
+"""
+_DUPLICATE_FAILED_SQL = """
+UPDATE duplicate_payment SET last_error = {} WHERE payment_id = {} AND refunded_at IS NULL
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What converging one payment did. `status` is the unlock's status afterwards."""
+
+    result: str
+    unlock_id: str | None = None
+    status: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.result in TRANSITIONS
+
+
+def provider_state(payment: Payment) -> str:
+    """What the payment means for an unlock: paid, refunded, failed, or still open."""
+    if payment.status == "paid":
+        fully_refunded = payment.total > 0 and payment.refunded_amount >= payment.total
+        return "refunded" if fully_refunded or payment.substatus == "refunded" else "paid"
+    if payment.substatus == "failed" or payment.status in ("void", "uncollectible"):
+        return "failed"
+    return "open"
+
+
+def mismatch(payment: Payment, unlock: Mapping[str, Any]) -> str | None:
+    """Why this payment cannot pay for this unlock, or None when it matches exactly."""
+    if not unlock["company_id"] or payment.company_id != unlock["company_id"]:
+        return "the payment is on another company"
+    if payment.currency != unlock["currency"]:
+        return f"the payment is in {payment.currency}, the unlock in {unlock['currency']}"
+    if payment.total != unlock["price_cents"]:
+        return f"the payment is for {payment.total}, the unlock costs {unlock['price_cents']}"
+    return None
+
+
+def _done(path: str, outcome: Outcome, payment_id: str) -> Outcome:
+    metrics.CONVERGENCE.labels(path, outcome.result).inc()
+    level = logging.INFO if outcome.changed or "duplicate" in outcome.result else logging.DEBUG
+    log.log(
+        level,
+        "payment %s via %s: %s (unlock %s, now %s)",
+        payment_id,
+        path,
+        outcome.result,
+        outcome.unlock_id,
+        outcome.status,
+    )
+    return outcome
+
+
+async def converge_payment(whop: WhopClient, payment_id: str, path: str) -> Outcome:
+    """Ask Whop about `payment_id` and apply the answer to its unlock.
+
+    Whop being unreachable raises `WhopError` (the caller retries: the inbox keeps the
+    event, the page keeps polling, the reconciler comes back); an unknown payment is an
+    outcome, not an error.
+    """
+    try:
+        payment = await whop.retrieve_payment(payment_id)
+    except WhopNotFound:
+        return unknown_payment(payment_id, path)
+    return await apply_payment(whop, payment, path)
+
+
+def unknown_payment(payment_id: str, path: str) -> Outcome:
+    """Whop has no such payment (a made-up id, or another platform's): nothing to do."""
+    return _done(path, Outcome("unknown_payment"), payment_id)
+
+
+async def apply_payment(whop: WhopClient, payment: Payment, path: str) -> Outcome:
+    """Apply a payment read from Whop's API (never from a webhook body or a query string)."""
+    unlock_id = payment.metadata.get("unlock_id")
+    if not isinstance(unlock_id, str) or not unlock_id or len(unlock_id) > 64:
+        return _done(path, Outcome("not_ours"), payment.id)
+    rows = await Unlock.raw(_UNLOCK_SQL, unlock_id)
+    if not rows:
+        return _done(path, Outcome("not_ours", unlock_id), payment.id)
+    unlock = rows[0]
+    if problem := mismatch(payment, unlock):
+        log.warning("payment %s does not match unlock %s: %s", payment.id, unlock_id, problem)
+        return _done(path, Outcome("mismatch", unlock_id, unlock["status"]), payment.id)
+
+    state = provider_state(payment)
+    if state == "paid":
+        outcome = await _complete(whop, unlock, payment, path)
+    elif state == "refunded":
+        outcome = await _refund(unlock, payment, path)
+    elif state == "failed":
+        outcome = await _fail(unlock)
+    else:
+        outcome = Outcome("not_paid", unlock_id, unlock["status"])
+    return _done(path, outcome, payment.id)
+
+
+def _buyer(payment: Payment) -> tuple[str | None, str | None]:
+    user = payment.user_id if payment.user_id and len(payment.user_id) <= 64 else None
+    email = payment.user_email if payment.user_email and len(payment.user_email) <= 320 else None
+    return user, email
+
+
+async def _status(unlock_id: str) -> tuple[str, str | None]:
+    row = (await Unlock.raw("SELECT status, provider_payment_id FROM unlock WHERE id = {}",
+                            unlock_id))[0]
+    return row["status"], row["provider_payment_id"]
+
+
+async def _complete(
+    whop: WhopClient, unlock: Mapping[str, Any], payment: Payment, path: str
+) -> Outcome:
+    unlock_id = unlock["id"]
+    user, email = _buyer(payment)
+    won = await Unlock.raw(_COMPLETE_SQL, payment.id, path, user, email, unlock_id)
+    if won:
+        return Outcome("completed", unlock_id, "COMPLETED")
+    status, paid_by = await _status(unlock_id)
+    if paid_by == payment.id:
+        return Outcome(
+            "already_completed" if status == "COMPLETED" else "already_refunded", unlock_id, status
+        )
+    # Another payment already paid for this unlock (or the buyer owns the link through
+    # another one): this payment is a second charge.
+    await Unlock.raw(
+        _RECORD_DUPLICATE_SQL, payment.id, unlock_id, payment.total, payment.currency, path
+    )
+    refunded = await refund_duplicate(whop, payment.id)
+    return Outcome("duplicate_refunded" if refunded else "duplicate_refund_pending", unlock_id,
+                   status)
+
+
+async def _refund(unlock: Mapping[str, Any], payment: Payment, path: str) -> Outcome:
+    unlock_id = unlock["id"]
+    user, email = _buyer(payment)
+    won = await Unlock.raw(_REFUND_SQL, payment.id, path, user, email, unlock_id, payment.id)
+    if won:
+        return Outcome("refunded", unlock_id, "REFUNDED")
+    status, paid_by = await _status(unlock_id)
+    if paid_by == payment.id:
+        return Outcome("already_refunded", unlock_id, status)
+    # The refund of a second charge (ours, or the creator's): the unlock is not affected.
+    await Unlock.raw(_DUPLICATE_REFUNDED_SQL, payment.id)
+    return Outcome("duplicate_refund_seen", unlock_id, status)
+
+
+async def _fail(unlock: Mapping[str, Any]) -> Outcome:
+    unlock_id = unlock["id"]
+    if await Unlock.raw(_FAIL_SQL, unlock_id):
+        return Outcome("failed", unlock_id, "FAILED")
+    status, _ = await _status(unlock_id)
+    return Outcome("failure_ignored", unlock_id, status)  # never demotes a paid unlock
+
+
+async def refund_duplicate(whop: WhopClient, payment_id: str) -> bool:
+    """Refund a recorded second charge through Whop; True once Whop has taken the refund.
+
+    The idempotency key is the payment's, so a retried call (ours, after a crash or a lost
+    answer) never refunds twice; a failure is recorded and the reconciler tries again.
+    """
+    try:
+        await whop.refund_payment(payment_id, idempotency_key=f"linkmint-duplicate-{payment_id}")
+    except WhopRejected as exc:
+        # "Already fully refunded" is a success; anything else waits for a person or a retry.
+        try:
+            done = provider_state(await whop.retrieve_payment(payment_id)) == "refunded"
+        except WhopError:
+            done = False
+        if not done:
+            await Unlock.raw(_DUPLICATE_FAILED_SQL, str(exc)[:2000], payment_id)
+            log.warning("could not refund duplicate payment %s: %s", payment_id, exc)
+            return False
+    except WhopError as exc:
+        await Unlock.raw(_DUPLICATE_FAILED_SQL, str(exc)[:2000], payment_id)
+        log.warning("could not refund duplicate payment %s yet: %s", payment_id, exc)
+        return False
+    await Unlock.raw(_DUPLICATE_REFUNDED_SQL, payment_id)
+    log.info("refunded duplicate payment %s", payment_id)
+    return True
+
+
+async def converge_unlock(whop: WhopClient, unlock_id: str, path: str) -> Outcome:
+    """Ask Whop for every payment of the unlock's checkout and apply them, oldest paid first.
+
+    For when no payment id is at hand: the buyer came back without one, or the reconciler
+    looks at an unlock whose redirect and webhook were both lost.
+    """
+    rows = await Unlock.raw(_UNLOCK_SQL, unlock_id)
+    if not rows:
+        return Outcome("not_ours", unlock_id)
+    unlock = rows[0]
+    if not unlock["checkout_id"] or not unlock["company_id"]:
+        return Outcome("no_checkout", unlock_id, unlock["status"])
+    payments = [
+        p
+        async for p in whop.list_payments(
+            unlock["company_id"], checkout_configuration_ids=[unlock["checkout_id"]]
+        )
+    ]
+    # Money first (paid or refunded, the oldest winning), then failures.
+    payments.sort(key=lambda p: (provider_state(p) not in ("paid", "refunded"), p.created_at))
+    outcomes = [await apply_payment(whop, p, path) for p in payments]
+    changed = [o for o in outcomes if o.changed]
+    status, _ = await _status(unlock_id)
+    if changed:
+        return Outcome(changed[0].result, unlock_id, status)
+    if outcomes:
+        return Outcome(outcomes[0].result, unlock_id, status)
+    return Outcome("not_paid", unlock_id, status)

@@ -1,0 +1,339 @@
+"""Premium links from the buyer's side: what they may see, buying one, and keeping it.
+
+A premium link's URL leaves the database only for a buyer whose cookie owns a COMPLETED
+unlock of it (or whose browser was bound to the Whop account that paid). Everyone else gets
+its title and price. Starting an unlock makes one PENDING row per buyer and link (a partial
+unique index), and one checkout configuration per unlock (Whop's idempotency key is the
+unlock's id), so double clicks, two tabs and retries after a Whop failure all share one
+checkout instead of piling up half-made ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from app.db.tables import Unlock
+from app.payments.buyer import Buyer
+from app.payments.convergence import converge_payment, converge_unlock
+from app.payments.fees import PriceRefused, format_money, money_rules
+from app.studio.rules import is_safe_href
+from app.whop import WhopClient, WhopError, WhopRejected
+
+log = logging.getLogger("app.payments.unlocks")
+
+# The unlock fragment polls while the buyer could plausibly still be paying; after that it
+# offers a "Check again" button instead of polling an abandoned checkout forever.
+POLL_WINDOW = timedelta(minutes=15)
+UNLOCK_ID = re.compile(r"[A-Za-z0-9_-]{16,32}")
+
+_PREMIUM_SQL = """
+SELECT l.id, l.title, l.price_cents, c.id AS creator_id, c.handle, c.currency,
+       c.payout_enabled, c.whop_company_id AS company_id
+  FROM link l JOIN creator c ON c.id = l.creator
+ WHERE l.id = {} AND l.kind = 'premium' AND l.enabled AND c.handle IS NOT NULL
+   AND (l.starts_at IS NULL OR l.starts_at <= now()) AND (l.ends_at IS NULL OR l.ends_at > now())
+"""
+# Whose unlock is it: this browser's token, or (for paid ones) an account bound to it.
+_BEST_UNLOCK_SQL = """
+SELECT u.id, u.status, u.checkout_id, u.purchase_url, u.created_at,
+       CASE WHEN u.status = 'COMPLETED' THEN l.url END AS url
+  FROM unlock u JOIN link l ON l.id = u.link
+ WHERE u.link = {}
+   AND (u.buyer_token_hash = {} OR (u.buyer_whop_user_id = ANY({}::text[])
+                                    AND u.status IN ('COMPLETED', 'REFUNDED')))
+ ORDER BY (u.status = 'COMPLETED') DESC, u.created_at DESC
+ LIMIT 1
+"""
+_OWNED_UNLOCK_SQL = """
+SELECT u.id, u.link, u.status, u.purchase_url, c.handle
+  FROM unlock u JOIN creator c ON c.id = u.creator
+ WHERE u.id = {}
+   AND (u.buyer_token_hash = {} OR (u.buyer_whop_user_id = ANY({}::text[])
+                                    AND u.status IN ('COMPLETED', 'REFUNDED')))
+"""
+_PENDING_SQL = """
+SELECT id, price_cents, fee_cents, currency, purchase_url FROM unlock
+ WHERE link = {} AND buyer_token_hash = {} AND status = 'PENDING'
+"""
+_OPEN_SQL = """
+INSERT INTO unlock (id, link, creator, link_title, buyer_token_hash, status,
+                    price_cents, fee_cents, currency)
+VALUES ({}, {}, {}, {}, {}, 'PENDING', {}, {}, {})
+ON CONFLICT (link, buyer_token_hash) WHERE status = 'PENDING' DO NOTHING
+RETURNING id, price_cents, fee_cents, currency, purchase_url
+"""
+_RETIRE_SQL = """
+UPDATE unlock SET status = 'EXPIRED', updated_at = now() WHERE id = {} AND status = 'PENDING'
+"""
+_REFUSED_SQL = """
+UPDATE unlock SET status = 'FAILED', updated_at = now()
+ WHERE id = {} AND status = 'PENDING' AND checkout_id IS NULL
+"""
+_CHECKOUT_SQL = """
+UPDATE unlock SET checkout_id = {}, purchase_url = {}, updated_at = now()
+ WHERE id = {} AND checkout_id IS NULL
+RETURNING purchase_url
+"""
+_PURCHASES_SQL = """
+SELECT u.link_title, u.completed_at, c.handle, c.display_name
+  FROM unlock u JOIN creator c ON c.id = u.creator
+ WHERE u.buyer_whop_user_id = {} AND u.status = 'COMPLETED'
+ ORDER BY u.completed_at DESC
+ LIMIT 100
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PremiumLink:
+    """What anyone may know about a premium link: never its URL."""
+
+    id: int
+    title: str
+    handle: str
+    price_cents: int | None
+    currency: str
+    creator_id: int
+    company_id: str | None
+    payout_enabled: bool
+
+    @property
+    def for_sale(self) -> bool:
+        return bool(self.payout_enabled and self.company_id and (self.price_cents or 0) > 0)
+
+    @property
+    def price(self) -> str:
+        return format_money(self.price_cents, self.currency) if self.price_cents else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """One buyer's view of one premium link; `url` is set only for its owner."""
+
+    link: PremiumLink
+    state: str  # offer | unavailable | pending | completed | failed | refunded | expired
+    unlock_id: str | None = None
+    url: str | None = None
+    purchase_url: str | None = None
+    polling: bool = False
+    message: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Nothing left to wait for: the status answer tells htmx to stop polling (286)."""
+        return not self.polling
+
+
+class UnlockRefused(Exception):
+    """The link cannot be bought right now; the message is for the buyer."""
+
+
+class CheckoutUnavailable(Exception):
+    """Whop could not make the checkout; nothing was charged and a retry is safe."""
+
+
+def new_unlock_id() -> str:
+    return secrets.token_urlsafe(18)  # 24 characters, 144 random bits
+
+
+async def premium_link(link_id: int) -> PremiumLink | None:
+    """A premium link visible on its creator's page now, or None."""
+    if not 0 < link_id < 2**31:
+        return None
+    rows = await Unlock.raw(_PREMIUM_SQL, link_id)
+    if not rows:
+        return None
+    row = rows[0]
+    return PremiumLink(
+        id=row["id"],
+        title=row["title"],
+        handle=row["handle"],
+        price_cents=row["price_cents"],
+        currency=row["currency"],
+        creator_id=row["creator_id"],
+        company_id=row["company_id"],
+        payout_enabled=row["payout_enabled"],
+    )
+
+
+def _ownership(buyer: Buyer) -> tuple[str, list[str]]:
+    return buyer.token_hash, list(buyer.whop_user_ids)
+
+
+def panel_from(link: PremiumLink, row: dict[str, Any] | None, message: str | None = None) -> Panel:
+    """The panel for the buyer's most telling unlock of `link` (None: they have none)."""
+    fallback = "offer" if link.for_sale else "unavailable"
+    if row is None:
+        return Panel(link, fallback, message=message)
+    status, unlock_id = row["status"], row["id"]
+    if status == "COMPLETED":
+        url = row["url"] if row["url"] and is_safe_href(row["url"]) else None
+        return Panel(link, "completed", unlock_id, url=url)
+    if status == "PENDING" and row["purchase_url"]:
+        fresh = datetime.now(UTC) - row["created_at"] < POLL_WINDOW
+        return Panel(
+            link, "pending", unlock_id, purchase_url=row["purchase_url"], polling=fresh,
+            message=message,
+        )
+    if status == "FAILED" and row["checkout_id"]:
+        return Panel(link, "failed", unlock_id, message=message)
+    if status in ("REFUNDED", "EXPIRED"):
+        return Panel(link, status.lower(), unlock_id, message=message)
+    return Panel(link, fallback, unlock_id, message=message)  # a checkout that never started
+
+
+async def panel_for(link: PremiumLink, buyer: Buyer | None, message: str | None = None) -> Panel:
+    if buyer is None:
+        return panel_from(link, None, message)
+    rows = await Unlock.raw(_BEST_UNLOCK_SQL, link.id, *_ownership(buyer))
+    return panel_from(link, rows[0] if rows else None, message)
+
+
+async def owned_unlock(unlock_id: str, buyer: Buyer | None) -> dict[str, Any] | None:
+    """The unlock if this buyer owns it (anyone else: None, shown as a 404)."""
+    if buyer is None or not UNLOCK_ID.fullmatch(unlock_id):
+        return None
+    rows = await Unlock.raw(_OWNED_UNLOCK_SQL, unlock_id, *_ownership(buyer))
+    return rows[0] if rows else None
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockStart:
+    """Where an Unlock click leads: Whop's checkout, or the link they already own."""
+
+    unlock_id: str | None = None
+    checkout_url: str | None = None
+    owned: Panel | None = None
+
+
+async def start_unlock(
+    whop: WhopClient, app_url: str, link: PremiumLink, buyer: Buyer
+) -> UnlockStart:
+    current = await panel_for(link, buyer)
+    if current.state == "completed":
+        return UnlockStart(unlock_id=current.unlock_id, owned=current)
+    if not link.for_sale or link.price_cents is None:
+        raise UnlockRefused(f"“{link.title}” is not for sale right now.")
+    rules = await money_rules()
+    try:
+        rules.check_price(link.price_cents, link.currency)
+    except PriceRefused:
+        log.warning("link %s has a price the platform no longer accepts", link.id)
+        raise UnlockRefused(f"“{link.title}” is not for sale right now.") from None
+    fee = rules.fee_for(link.price_cents)
+
+    unlock = await _open_unlock(link, buyer, fee)
+    if unlock["purchase_url"]:
+        return UnlockStart(unlock_id=unlock["id"], checkout_url=unlock["purchase_url"])
+    try:
+        checkout = await whop.create_checkout_configuration(
+            company_id=link.company_id or "",
+            price=link.price_cents,
+            currency=link.currency,
+            application_fee=fee,
+            metadata={"unlock_id": unlock["id"]},
+            redirect_url=f"{app_url}/checkout/confirm?unlock={unlock['id']}",
+            title=link.title,
+            idempotency_key=f"linkmint-unlock-{unlock['id']}",
+        )
+    except WhopRejected as exc:
+        # Whop said no (retrying the same request cannot help): close this unlock so the
+        # next click starts afresh, once the creator's account is sorted out.
+        await Unlock.raw(_REFUSED_SQL, unlock["id"])
+        log.error("Whop refused the checkout for unlock %s: %s", unlock["id"], exc)
+        raise CheckoutUnavailable(
+            "The checkout could not be opened for this link. Nothing was charged."
+        ) from exc
+    except WhopError as exc:
+        # Left PENDING without a checkout: the next click reuses it with the same
+        # idempotency key, so a checkout Whop made but could not tell us about is found.
+        log.warning("no checkout for unlock %s yet: %s", unlock["id"], exc)
+        raise CheckoutUnavailable(
+            "We could not reach the payment provider. Nothing was charged; "
+            "please try again in a moment."
+        ) from exc
+    if urlsplit(checkout.purchase_url).scheme not in ("https", "http"):
+        raise CheckoutUnavailable("The payment provider sent an unusable checkout address.")
+    rows = await Unlock.raw(_CHECKOUT_SQL, checkout.id, checkout.purchase_url, unlock["id"])
+    if not rows:  # a concurrent click stored the (same) checkout first
+        rows = await Unlock.raw("SELECT purchase_url FROM unlock WHERE id = {}", unlock["id"])
+    return UnlockStart(unlock_id=unlock["id"], checkout_url=rows[0]["purchase_url"])
+
+
+async def _open_unlock(link: PremiumLink, buyer: Buyer, fee: int) -> dict[str, Any]:
+    """This buyer's PENDING unlock of `link` at today's price, made if there is none."""
+    for _ in range(3):
+        pending = await Unlock.raw(_PENDING_SQL, link.id, buyer.token_hash)
+        if pending:
+            row = pending[0]
+            if (row["price_cents"], row["fee_cents"], row["currency"]) == (
+                link.price_cents,
+                fee,
+                link.currency,
+            ):
+                return row
+            # The price changed since that checkout was made: retire it for a fresh one.
+            await Unlock.raw(_RETIRE_SQL, row["id"])
+            continue
+        opened = await Unlock.raw(
+            _OPEN_SQL,
+            new_unlock_id(),
+            link.id,
+            link.creator_id,
+            link.title[:100],
+            buyer.token_hash,
+            link.price_cents,
+            fee,
+            link.currency,
+        )
+        if opened:
+            return opened[0]
+    raise RuntimeError(f"could not open an unlock of link {link.id}")  # pragma: no cover
+
+
+async def purchases_of(whop_user_id: str) -> list[dict[str, Any]]:
+    """What a Whop account has bought and still owns (for "Restore purchases")."""
+    return await Unlock.raw(_PURCHASES_SQL, whop_user_id)
+
+
+_RETURN_SQL = """
+SELECT u.id, u.link, u.status, u.provider_payment_id, c.handle
+  FROM unlock u JOIN creator c ON c.id = u.creator
+ WHERE u.id = {}
+"""
+PAYMENT_ID = re.compile(r"pay_[A-Za-z0-9]{1,60}")
+
+
+async def return_from_checkout(whop: WhopClient, unlock_id: str, payment_id: str | None) -> str:
+    """Converge the unlock a buyer comes back for; the page to send them to.
+
+    Nothing in the query string is believed: the payment id only says which payment to ask
+    Whop about (without one, Whop is asked for the checkout's payments). If Whop cannot be
+    reached, the buyer still goes back to the page, where the unlock keeps polling while the
+    webhook or the reconciler finish the job. Raises LookupError for an unknown unlock.
+    """
+    rows = await Unlock.raw(_RETURN_SQL, unlock_id) if UNLOCK_ID.fullmatch(unlock_id) else []
+    if not rows:
+        raise LookupError(unlock_id)
+    unlock = rows[0]
+    if payment_id is not None and not PAYMENT_ID.fullmatch(payment_id):
+        payment_id = None
+    settled = unlock["status"] in ("COMPLETED", "REFUNDED") and payment_id in (
+        None,
+        unlock["provider_payment_id"],
+    )
+    if not settled:  # (another payment id for a paid unlock: a second charge to refund)
+        try:
+            if payment_id:
+                await converge_payment(whop, payment_id, "redirect")
+            else:
+                await converge_unlock(whop, unlock_id, "redirect")
+        except WhopError as exc:
+            log.warning("buyer back for unlock %s before Whop could confirm: %s", unlock_id, exc)
+    anchor = f"#premium-{unlock['link']}" if unlock["link"] else ""
+    return f"/{unlock['handle']}{anchor}"

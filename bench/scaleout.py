@@ -1,0 +1,550 @@
+"""Scale-out proof (issue 6): several app processes on loopback behind Debian's nginx,
+sharing only PostgreSQL. `python -m bench.scaleout [--apps 3] [--trials 30]`.
+
+It starts the Whop emulator (a server of its own), N app processes (one worker each, all
+serving the same site: one APP_URL, the nginx address) and nginx in front of them, all on
+127.0.0.1, then checks:
+
+1. a session made through one process works through every other;
+2. signing out through one process ends the session in every process;
+3. an edit made through one process shows on the public page through every other within 1 s
+   (the page cache, when it lands, must keep this true);
+4. stopping one process (SIGSTOP) during a load run through nginx gives no failed request
+   (nginx retries an idempotent request on the next upstream after `proxy_read_timeout`);
+5. T1 spread across processes: for each of --trials unlocks, 10 buyer returns
+   (`/checkout/confirm`) and 10 deliveries of one signed webhook, all at once and spread
+   over the processes, end in exactly one transition (COMPLETED by that payment, one inbox
+   row, no refund).
+
+Everything it starts runs in its own process group and is stopped at the end, also on
+Ctrl-C and on errors. Needs nginx (`sudo apt-get install -y nginx-light`) and wrk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.run import CREDENTIALS, RESULTS, _free_port, _terminate  # noqa: E402
+from bench.server import HOST, WHOP_FACTORY, BenchServer, available_server  # noqa: E402
+from bench.wrk import INSTALL_HINT, Request, run_wrk, write_requests, wrk_path  # noqa: E402
+
+DATABASE = "linkmint_bench_scaleout"
+NGINX_HINT = "nginx is not installed; on Debian/Ubuntu: sudo apt-get install -y nginx-light"
+
+NGINX_CONF = """\
+daemon off;
+master_process on;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    upstream linkmint {{
+{servers}
+        keepalive 32;
+    }}
+    server {{
+        listen {host}:{port};
+        location / {{
+            proxy_pass http://linkmint;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_connect_timeout 1s;
+            proxy_read_timeout 2s;
+            # GETs go to the next process when one fails or stalls; POSTs never (nginx's
+            # default since 1.9.13): our idempotency covers a client's own retry instead.
+            proxy_next_upstream error timeout http_502 http_503;
+            proxy_next_upstream_tries 3;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_conf(prefix: Path, port: int, upstream_ports: list[int]) -> str:
+    servers = "\n".join(
+        f"        server {HOST}:{p} max_fails=1 fail_timeout=5s;" for p in upstream_ports
+    )
+    return NGINX_CONF.format(prefix=prefix, host=HOST, port=port, servers=servers)
+
+
+class Nginx:
+    def __init__(self, prefix: Path, port: int, upstream_ports: list[int]) -> None:
+        self.prefix = prefix
+        self.port = port
+        self.upstream_ports = upstream_ports
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> None:
+        import httpx
+
+        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (self.prefix / sub).mkdir(parents=True, exist_ok=True)
+        conf = self.prefix / "nginx.conf"
+        conf.write_text(nginx_conf(self.prefix, self.port, self.upstream_ports))
+        exe = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.proc = subprocess.Popen(  # noqa: S603
+            [exe, "-p", str(self.prefix), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        log = (self.prefix / "nginx-error.log").read_text(errors="replace")
+        self.stop()
+        raise RuntimeError(f"nginx did not start:\n{log[-2000:]}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def _group_signal(server: BenchServer, sig: signal.Signals) -> None:
+    if server.proc is not None:
+        os.killpg(server.proc.pid, sig)
+
+
+class ScaleOut:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.rng = random.Random(66)  # noqa: S311 - a reproducible data set, not a secret
+        self.checks: list[dict[str, Any]] = []
+
+    def check(self, name: str, ok: bool, detail: str) -> None:
+        self.checks.append({"check": name, "pass": bool(ok), "detail": detail})
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}: {detail}", flush=True)
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        from dotenv import dotenv_values
+
+        from bench import database
+
+        url = database.with_database(
+            database.choose_url(os.environ, dotenv_values(ROOT / ".env")), DATABASE
+        )
+        nginx_port, whop_port = _free_port(), _free_port()
+        app_ports = [_free_port() for _ in range(self.args.apps)]
+        site = f"http://{HOST}:{nginx_port}"
+        common = {
+            **CREDENTIALS,
+            "DATABASE_URL": url,
+            "DB_POOL_SIZE": "8",
+            "VAR_DIR": str(self.workdir / "var"),
+            "LOG_LEVEL": "WARNING",
+        }
+        whop_url = f"http://{HOST}:{whop_port}"
+        os.environ.update(
+            {
+                **common,
+                "APP_URL": site,  # every process serves the one site behind nginx
+                "WHOP_API_BASE": f"{whop_url}/_whop/api/v1",
+                "WHOP_OAUTH_BASE": f"{whop_url}/_whop/oauth",
+            }
+        )
+        from app.config import load_settings
+
+        self.settings = load_settings()
+        print(f"scaleout: database {DATABASE} (recreated), seeding …", flush=True)
+        asyncio.run(database.recreate(url))
+        asyncio.run(database.migrate())
+        self.data, self.fee_for = asyncio.run(self._seed(url))
+        self.database_url = url
+
+        kind = available_server(self.args.server)
+        whop = BenchServer(
+            kind, whop_port, 1,
+            {**os.environ, **common, "APP_URL": whop_url, "WHOP_API_BASE": "",
+             "WHOP_OAUTH_BASE": ""},
+            self.workdir / "whop.log", factory=WHOP_FACTORY, ready_paths=("/readyz",),
+        )  # fmt: skip
+        self.apps = [
+            BenchServer(kind, p, 1, dict(os.environ), self.workdir / f"app{i + 1}.log")
+            for i, p in enumerate(app_ports)
+        ]
+        self.nginx = Nginx(self.workdir / "nginx", nginx_port, app_ports)
+        started = [whop, *self.apps]
+        try:
+            for server in started:
+                server.start()
+            self.nginx.start()
+            print(
+                f"scaleout: {len(self.apps)} × {kind} behind nginx at {self.nginx.url} …",
+                flush=True,
+            )
+            self._session_everywhere()
+            self._edit_visible_everywhere()
+            self._failover()
+            self._t1_across_processes()
+        finally:
+            self.nginx.stop()
+            for server in reversed(started):
+                server.stop()
+        return {
+            "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "apps": len(self.apps),
+            "server": kind,
+            "checks": self.checks,
+        }
+
+    async def _seed(self, url: str):
+        import asyncpg
+
+        from app.payments.fees import MoneyRules
+        from bench.dataset import build_dataset, write_dataset
+
+        conn = await asyncpg.connect(url)
+        try:
+            row = await conn.fetchrow("SELECT * FROM platform_config WHERE id = 1")
+            rules = MoneyRules(
+                fee_bps=row["fee_bps"],
+                fee_min_cents=row["fee_min_cents"],
+                default_currency=row["default_currency"],
+                allowed_currencies=tuple(row["allowed_currencies"]),
+                min_price_cents=row["min_price_cents"],
+                max_price_cents=row["max_price_cents"],
+            )
+            data = build_dataset(
+                self.rng,
+                creators=60,
+                links_per_creator=12,
+                completed_unlocks=0,
+                pending_unlocks=0,
+                fee_for=rules.fee_for,
+            )
+            await write_dataset(
+                conn,
+                data,
+                parent_company_id=CREDENTIALS["WHOP_PARENT_COMPANY_ID"],
+                fee_for=rules.fee_for,
+            )
+        finally:
+            await conn.close()
+        return data, rules.fee_for
+
+    def _direct(self, index: int) -> str:
+        return self.apps[index].url
+
+    # --- checks -----------------------------------------------------------------------------
+
+    def _session_everywhere(self) -> None:
+        import httpx
+
+        from app.auth.sessions import cookie_name, start_session
+
+        creator = self.data.creators[0]
+        token = asyncio.run(start_session(creator.id))
+        name = cookie_name(self.settings.secure_cookies)
+        statuses = []
+        for i in range(len(self.apps)):
+            r = httpx.get(self._direct(i) + "/dashboard/", cookies={name: token}, timeout=10)
+            statuses.append(r.status_code)
+        self.check(
+            "a session works through every process",
+            all(s == 200 for s in statuses),
+            f"GET /dashboard/ answered {statuses}",
+        )
+        # Sign out through the last process (a real form post: CSRF cookie and token).
+        with httpx.Client(base_url=self._direct(len(self.apps) - 1), timeout=10) as client:
+            client.cookies.set(name, token)
+            client.get("/healthz")  # a CSRF-protected GET hands out the lm_csrf cookie
+            csrf = client.cookies.get("lm_csrf", "")
+            out = client.post("/auth/logout", headers={"x-csrftoken": csrf})
+        after = []
+        for i in range(len(self.apps)):
+            r = httpx.get(self._direct(i) + "/dashboard/", cookies={name: token}, timeout=10)
+            after.append(r.status_code)
+        self.check(
+            "signing out through one process ends the session in all",
+            out.status_code == 303 and all(s in (302, 303, 307) for s in after),
+            f"logout answered {out.status_code}; /dashboard/ then answered {after}",
+        )
+
+    def _edit_visible_everywhere(self) -> None:
+        import httpx
+
+        from app.auth.sessions import cookie_name, start_session
+
+        creator = self.data.creators[1]
+        token = asyncio.run(start_session(creator.id))
+        name = cookie_name(self.settings.secure_cookies)
+        bio = f"Edited through process 1 at {time.time():.3f}"
+        with httpx.Client(base_url=self._direct(0), timeout=10) as client:
+            client.cookies.set(name, token)
+            client.get("/dashboard/")
+            csrf = client.cookies.get("lm_csrf", "")
+            saved = client.post(
+                "/dashboard/profile",
+                headers={"x-csrftoken": csrf, "HX-Request": "true"},
+                data={
+                    "display_name": creator.display_name,
+                    "bio": bio,
+                    "avatar_url": creator.avatar_url,
+                    "theme": creator.theme,
+                    "accent_color": creator.accent_color,
+                },
+            )
+        saved_at = time.monotonic()
+        seen: dict[int, float | None] = {}
+        with httpx.Client(timeout=5) as client:
+            while time.monotonic() - saved_at < 3 and len(seen) < len(self.apps) - 1:
+                for i in range(1, len(self.apps)):
+                    if (
+                        i not in seen
+                        and bio in client.get(f"{self._direct(i)}/{creator.handle}").text
+                    ):
+                        seen[i] = time.monotonic() - saved_at
+                time.sleep(0.05)
+        slowest = max(seen.values(), default=None)
+        self.check(
+            "an edit through one process shows through every other within 1 s",
+            saved.status_code == 200 and len(seen) == len(self.apps) - 1 and slowest < 1,
+            f"save answered {saved.status_code}; seen through {len(seen)} of "
+            f"{len(self.apps) - 1} other processes"
+            + (f", the last after {slowest * 1000:.0f} ms" if slowest is not None else ""),
+        )
+
+    def _failover(self) -> None:
+        if len(self.apps) < 2:
+            return
+        requests = [Request("GET", f"/{c.handle}") for c in self.data.creators]
+        path = self.workdir / "failover.requests"
+        write_requests(path, requests)
+        seconds = self.args.failover_seconds
+        stopped = self.apps[1]
+
+        def stop_one_then_resume() -> None:
+            time.sleep(seconds / 3)
+            _group_signal(stopped, signal.SIGSTOP)
+            time.sleep(seconds / 3)
+            _group_signal(stopped, signal.SIGCONT)
+
+        pauser = threading.Thread(target=stop_one_then_resume, daemon=True)
+        pauser.start()
+        try:
+            figures = run_wrk(
+                self.nginx.url,
+                path,
+                self.workdir / "failover.out.json",
+                threads=2,
+                connections=16,
+                seconds=seconds,
+            )
+        finally:
+            pauser.join()
+            _group_signal(stopped, signal.SIGCONT)  # never leave it stopped
+        self.check(
+            "a process stopped during a load run through nginx fails no request",
+            figures.failed == 0 and figures.requests > 0,
+            f"{figures.requests:,} GETs in {figures.seconds:.0f} s, {figures.failed} failed "
+            f"({figures.errors}); p99 {figures.p99_ms:.0f} ms, max {figures.max_ms:.0f} ms "
+            f"(process 2 stopped for {seconds / 3:.0f} s)",
+        )
+
+    def _t1_across_processes(self) -> None:
+        from bench import webhooks
+
+        trials = self.args.trials
+        pool = webhooks.build_pool(
+            self.rng,
+            self.data,
+            events=trials,
+            duplicate_share=0,
+            secret=self.settings.whop_webhook_secret,
+            now=int(time.time()),
+            fee_for=self.fee_for,
+        )
+        asyncio.run(self._write_pool(pool))
+        problems = asyncio.run(self._confirm_concurrently(pool))
+        self.check(
+            "T1: concurrent confirmations spread across processes, one transition each",
+            not problems,
+            f"{trials} unlocks × (10 returns + 10 webhook deliveries) over {len(self.apps)} "
+            "processes" + (f"; {'; '.join(problems)}" if problems else ""),
+        )
+
+    async def _write_pool(self, pool) -> None:
+        import asyncpg
+
+        from bench.dataset import UNLOCK_COLUMNS, copy_rows, unlock_record
+        from bench.webhooks import CHECKOUT_COLUMNS, PAYMENT_COLUMNS
+
+        now = datetime.now(UTC)
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await copy_rows(
+                conn,
+                "unlock",
+                UNLOCK_COLUMNS,
+                [unlock_record(u, created_at=now) for u in pool.unlocks],
+            )
+            await copy_rows(
+                conn,
+                "checkout_configuration",
+                CHECKOUT_COLUMNS,
+                pool.checkouts,
+                schema="whop_emulator",
+            )
+            await copy_rows(conn, "payment", PAYMENT_COLUMNS, pool.payments, schema="whop_emulator")
+        finally:
+            await conn.close()
+
+    async def _confirm_concurrently(self, pool) -> list[str]:
+        import asyncpg
+        import httpx
+
+        from app.whop.webhooks import webhook_headers
+        from bench.webhooks import WEBHOOK_PATH
+
+        problems: list[str] = []
+        n = len(self.apps)
+        secret = self.settings.whop_webhook_secret
+        async with httpx.AsyncClient(timeout=30) as client:
+            for d in pool.deliveries:
+                calls = []
+                for k in range(10):
+                    base = self._direct(k % n)
+                    calls.append(
+                        client.get(
+                            f"{base}/checkout/confirm",
+                            params={"unlock": d.unlock_id, "payment_id": d.payment_id},
+                        )
+                    )
+                    headers = webhook_headers(secret, d.webhook_id, d.body.encode())
+                    calls.append(
+                        client.post(
+                            f"{self._direct((k + 1) % n)}{WEBHOOK_PATH}",
+                            content=d.body,
+                            headers=headers,
+                        )
+                    )
+                answers = await asyncio.gather(*calls, return_exceptions=True)
+                failed = [a for a in answers if isinstance(a, Exception) or a.status_code >= 500]
+                if failed:
+                    problems.append(f"{d.unlock_id}: {len(failed)} requests failed")
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await asyncio.sleep(1)  # anything stored and left to a retry gets its chance
+            rows = await conn.fetch(
+                "SELECT id, status, provider_payment_id FROM unlock WHERE id = ANY($1::text[])",
+                [u.id for u in pool.unlocks],
+            )
+            inbox = await conn.fetchval(
+                "SELECT count(*) FROM webhook_event WHERE id = ANY($1::text[])",
+                [d.webhook_id for d in pool.deliveries],
+            )
+            refunds = await conn.fetchval(
+                "SELECT count(*) FROM whop_emulator.refund WHERE payment_id = ANY($1::text[])",
+                [d.payment_id for d in pool.deliveries],
+            )
+        finally:
+            await conn.close()
+        paid = {d.unlock_id: d.payment_id for d in pool.deliveries}
+        wrong = [
+            r["id"]
+            for r in rows
+            if r["status"] != "COMPLETED" or r["provider_payment_id"] != paid[r["id"]]
+        ]
+        if wrong or len(rows) != len(paid):
+            problems.append(f"{len(wrong)} unlocks not COMPLETED by their payment")
+        if inbox != len(pool.deliveries):
+            problems.append(f"{inbox} inbox rows for {len(pool.deliveries)} events")
+        if refunds:
+            problems.append(f"{refunds} refunds")
+        return problems
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.scaleout",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--apps", type=int, default=3, choices=(2, 3, 4))
+    p.add_argument("--trials", type=int, default=30, help="T1 unlocks (20 calls each)")
+    p.add_argument("--failover-seconds", type=float, default=12)
+    p.add_argument("--server", default="auto", choices=("auto", "granian", "uvicorn"))
+    p.add_argument("--no-write", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
+    args = p.parse_args(argv)
+    if wrk_path() is None:
+        raise SystemExit(f"scaleout: {INSTALL_HINT}")
+    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        raise SystemExit(f"scaleout: {NGINX_HINT}")
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    workdir = Path(tempfile.mkdtemp(prefix="linkmint-scaleout-"))
+    try:
+        results = ScaleOut(args, workdir).run()
+    except KeyboardInterrupt:
+        print("scaleout: interrupted; everything it started is stopped", file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        if args.keep:
+            print(f"scaleout: logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    passed = sum(c["pass"] for c in results["checks"])
+    print(f"scaleout: {passed} of {len(results['checks'])} checks passed")
+    if not args.no_write:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out = RESULTS / f"scaleout-{results['when'].replace(':', '-')}.json"
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"scaleout: wrote {out.relative_to(ROOT)}")
+    if passed != len(results["checks"]):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""The scenarios: what each one requests, and what a correct answer looks like.
+
+Each scenario is a list of requests (wrk picks one at random per request) plus the routes
+it needs; a scenario whose route the app does not have yet is reported as
+"n/a (route missing)" instead of measuring 404s.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from bench.app import PLAINTEXT_PATH
+from bench.dataset import Dataset
+from bench.webhooks import WEBHOOK_PATH
+from bench.wrk import Request
+
+HTMX = {"HX-Request": "true"}
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerCookies:
+    """How a buyer's cookie is made: the app's own (app.payments.buyer), or a stand-in."""
+
+    name: str
+    seal: Callable[[str], str]  # buyer token -> cookie value
+    real: bool
+
+
+def buyer_cookies(secret_key: str, secure: bool = False) -> BuyerCookies:
+    try:
+        from app.payments.buyer import Buyer, buyer_cookie_name, seal_buyer
+    except ImportError:  # before issue 4's buyer cookie existed: a random cookie, noted
+        return BuyerCookies("lm_buyer", lambda token: token, real=False)
+    return BuyerCookies(
+        buyer_cookie_name(secure), lambda token: seal_buyer(Buyer(token=token), secret_key), True
+    )
+
+
+@dataclass(slots=True)
+class Scenario:
+    key: str
+    title: str
+    requests: list[Request]
+    needs: tuple[tuple[str, str], ...] = ()  # (method, route path with {} for parameters)
+    expect: tuple[int, ...] = (200,)
+    pick: str = "random"
+    note: str = ""
+    probe_text: str | None = None  # the first request's answer must contain this
+    extra: dict = field(default_factory=dict)
+
+
+def normalise_route(path: str) -> str:
+    return re.sub(r"\{[^}]*\}", "{}", path.rstrip("/") or "/")
+
+
+def app_routes(app) -> set[tuple[str, str]]:
+    """(method, normalised path) of every HTTP route of a Litestar app."""
+    found = set()
+    for route in app.routes:
+        for method in getattr(route, "methods", ()) or ():
+            found.add((method, normalise_route(route.path)))
+    return found
+
+
+def missing_routes(scenario: Scenario, routes: set[tuple[str, str]]) -> list[str]:
+    return [f"{m} {p}" for m, p in scenario.needs if (m, p) not in routes]
+
+
+def baseline() -> Scenario:
+    return Scenario("baseline", "plain text (baseline)", [Request("GET", PLAINTEXT_PATH)])
+
+
+def public(data: Dataset) -> Scenario:
+    return Scenario(
+        "public",
+        "public page, anonymous (random handles)",
+        [Request("GET", f"/{c.handle}") for c in data.creators],
+        needs=(("GET", "/{}"),),
+    )
+
+
+def public_buyer(data: Dataset, cookies: BuyerCookies, limit: int = 2000) -> Scenario:
+    """A visit by someone who bought one of the page's premium links, with their cookie.
+
+    The page is the same for every visitor (cacheable); each premium link on it loads its
+    buyer's private state from `/u/{id}` (htmx, no-store) right after. One view is therefore
+    the page plus one fragment per premium link, all with the cookie, and the request file
+    holds every view's requests (random picking keeps that mix). The first request is the
+    fragment of the link this visitor bought: its answer must reveal the URL.
+    """
+    premium_by_creator: dict[int, list] = {}
+    for link in data.premium_links():
+        if link.visible:
+            premium_by_creator.setdefault(link.creator_id, []).append(link)
+    requests: list[Request] = []
+    views = 0
+    owned_url = None
+    for unlock in data.unlocks_with("COMPLETED")[:limit]:
+        handle = data.creator(unlock.creator_id).handle
+        cookie = {"Cookie": f"{cookies.name}={cookies.seal(unlock.buyer_token)}"}
+        for link in premium_by_creator.get(unlock.creator_id, []):
+            fragment = Request("GET", f"/u/{link.id}", {**HTMX, **cookie})
+            if owned_url is None and link.id == unlock.link_id:
+                owned_url = link.url
+                requests.insert(0, fragment)
+            else:
+                requests.append(fragment)
+        requests.append(Request("GET", f"/{handle}", cookie))
+        views += 1
+    per_view = len(requests) / views if views else 0.0
+    note = (
+        f"one view = the page + its premium fragments (/u/{{id}}), {per_view:.1f} requests; "
+        "req/s counts requests"
+    )
+    if not cookies.real:
+        note += "; app.payments has no buyer cookie yet: measured with a random cookie"
+    return Scenario(
+        "public_buyer",
+        "public page + premium fragments, visitor holding an unlock cookie",
+        requests,
+        needs=(("GET", "/{}"), ("GET", "/u/{}")),
+        note=note,
+        probe_text=owned_url if cookies.real else None,
+        extra={"requests_per_view": round(per_view, 2)},
+    )
+
+
+def poll(data: Dataset, cookies: BuyerCookies, limit: int = 2000) -> Scenario:
+    """htmx polling `/unlocks/{id}/status` for PENDING unlocks, by their buyers."""
+    pending = data.unlocks_with("PENDING")[:limit]
+    requests = [
+        Request(
+            "GET",
+            f"/unlocks/{u.id}/status",
+            {**HTMX, "Cookie": f"{cookies.name}={cookies.seal(u.buyer_token)}"},
+        )
+        for u in pending
+    ]
+    return Scenario(
+        "poll",
+        "unlock status poll (pending unlocks)",
+        requests,
+        needs=(("GET", "/unlocks/{}/status"),),
+        expect=(200, 286),
+        # Still pending, so the answer keeps polling.
+        probe_text=f"/unlocks/{pending[0].id}/status" if cookies.real and pending else None,
+    )
+
+
+def studio(signed_in: Iterable[tuple[str, int]], session_cookie: str) -> Scenario:
+    """The htmx GET that swaps a link row for its edit form, by its signed-in owner."""
+    requests = [
+        Request(
+            "GET",
+            f"/dashboard/links/{link_id}/edit",
+            {**HTMX, "Cookie": f"{session_cookie}={token}"},
+        )
+        for token, link_id in signed_in
+    ]
+    return Scenario(
+        "studio",
+        "studio fragment swap (link edit form)",
+        requests,
+        needs=(("GET", "/dashboard/links/{}/edit"),),
+        probe_text="<form",
+    )
+
+
+def webhooks(requests: list[Request]) -> Scenario:
+    return Scenario(
+        "webhooks",
+        "signed webhook deliveries (10 % redeliveries)",
+        requests,
+        needs=(("POST", WEBHOOK_PATH),),
+        pick="sequential",
+    )

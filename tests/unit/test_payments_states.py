@@ -1,0 +1,122 @@
+"""What a Whop payment means for an unlock, and what a buyer is shown for each state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.payments.convergence import mismatch, provider_state
+from app.payments.unlocks import POLL_WINDOW, PremiumLink, panel_from
+from app.whop import Payment
+
+
+def payment(**changes) -> Payment:
+    data = {
+        "id": "pay_Abc0000000001",
+        "status": "paid",
+        "substatus": "succeeded",
+        "company": {"id": "biz_Seller0000001"},
+        "currency": "usd",
+        "total": 5.0,
+        "refunded_amount": 0,
+        "metadata": {"unlock_id": "u" * 24},
+        "created_at": "2026-11-26T12:00:00Z",
+        **changes,
+    }
+    return Payment.from_json(data)
+
+
+@pytest.mark.parametrize(
+    "changes,state",
+    [
+        ({}, "paid"),
+        ({"refunded_amount": 1.0, "substatus": "partially_refunded"}, "paid"),
+        ({"refunded_amount": 5.0, "substatus": "refunded"}, "refunded"),
+        ({"refunded_amount": 5.0}, "refunded"),
+        ({"status": "open", "substatus": "failed"}, "failed"),
+        ({"status": "void", "substatus": None}, "failed"),
+        ({"status": "uncollectible", "substatus": None}, "failed"),
+        ({"status": "pending", "substatus": "pending"}, "open"),
+        ({"status": "draft", "substatus": "drafted"}, "open"),
+    ],
+)
+def test_the_provider_state_of_a_payment(changes, state):
+    assert provider_state(payment(**changes)) == state
+
+
+UNLOCK = {"company_id": "biz_Seller0000001", "currency": "usd", "price_cents": 500}
+
+
+def test_a_matching_payment_has_no_mismatch():
+    assert mismatch(payment(), UNLOCK) is None
+
+
+@pytest.mark.parametrize(
+    "changes,unlock,reason",
+    [
+        ({"company": {"id": "biz_Other00000001"}}, UNLOCK, "another company"),
+        ({"company": None}, UNLOCK, "another company"),
+        ({}, {**UNLOCK, "company_id": None}, "another company"),
+        ({"currency": "eur"}, UNLOCK, "in eur"),
+        ({"total": 4.99}, UNLOCK, "for 499"),
+        ({"total": 50.0}, UNLOCK, "for 5000"),
+    ],
+)
+def test_a_payment_for_the_wrong_company_amount_or_currency_is_refused(changes, unlock, reason):
+    assert reason in mismatch(payment(**changes), unlock)
+
+
+LINK = PremiumLink(
+    id=7, title="Recipe", handle="alice", price_cents=500, currency="usd", creator_id=1,
+    company_id="biz_Seller0000001", payout_enabled=True,
+)
+NOT_FOR_SALE = PremiumLink(
+    id=7, title="Recipe", handle="alice", price_cents=500, currency="usd", creator_id=1,
+    company_id=None, payout_enabled=False,
+)
+
+
+def row(status: str, **fields):
+    return {
+        "id": "u" * 24,
+        "status": status,
+        "checkout_id": "ch_1",
+        "purchase_url": "https://whop.example/checkout",
+        "created_at": datetime.now(UTC),
+        "url": None,
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    "link,unlock,state",
+    [
+        (LINK, None, "offer"),
+        (NOT_FOR_SALE, None, "unavailable"),
+        (LINK, row("PENDING"), "pending"),
+        (LINK, row("PENDING", purchase_url=None, checkout_id=None), "offer"),
+        (LINK, row("FAILED"), "failed"),
+        (LINK, row("FAILED", checkout_id=None), "offer"),
+        (LINK, row("REFUNDED"), "refunded"),
+        (LINK, row("EXPIRED"), "expired"),
+        (NOT_FOR_SALE, row("COMPLETED", url="https://secret.example"), "completed"),
+    ],
+)
+def test_each_unlock_state_has_its_panel(link, unlock, state):
+    assert panel_from(link, unlock).state == state
+
+
+def test_only_a_completed_unlock_carries_the_url_and_only_a_safe_one():
+    assert panel_from(LINK, row("COMPLETED", url="https://s.example/x")).url == "https://s.example/x"
+    assert panel_from(LINK, row("COMPLETED", url="javascript:alert(1)")).url is None
+    for status in ("PENDING", "FAILED", "REFUNDED", "EXPIRED"):
+        assert panel_from(LINK, row(status, url="https://s.example/x")).url is None
+
+
+def test_a_pending_checkout_is_polled_only_while_it_is_fresh():
+    fresh = panel_from(LINK, row("PENDING"))
+    assert fresh.polling and not fresh.settled
+    old = row("PENDING", created_at=datetime.now(UTC) - POLL_WINDOW - timedelta(seconds=1))
+    assert panel_from(LINK, old).settled
+    assert panel_from(LINK, row("COMPLETED", url="https://s.example")).settled
