@@ -240,6 +240,22 @@ async def test_enable_when_earnings_are_already_on_goes_back_to_the_studio(
     assert await enable(client) == "/dashboard#earnings"
 
 
+async def test_the_studio_leads_to_the_payout_page_once_a_company_exists(
+    client, sign_in, make_creator
+):
+    fresh = await make_creator(handle="fresh", email="fresh@example.com")
+    await sign_in(client, fresh)
+    assert 'href="/dashboard/payouts"' not in (await client.get("/dashboard")).text
+
+    done = await make_creator(
+        handle="done", email="done@example.com", whop_company_id="biz_Done", payout_enabled=True
+    )
+    await sign_in(client, done)
+    page = (await client.get("/dashboard")).text
+    assert 'id="payouts-link" href="/dashboard/payouts"' in page
+    assert 'id="see-payouts"' in page
+
+
 # --- coming back from Whop ------------------------------------------------------------------
 
 
