@@ -45,7 +45,16 @@ def _db_lifespan(settings: Settings):
     return db_pool
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def _listen_dsn() -> str | None:
+    engine = engine_finder()
+    return engine.config.get("dsn") if engine is not None else None
+
+
+def create_app(settings: Settings | None = None, *, page_cache: bool | None = None) -> Litestar:
+    """`page_cache`: keep rendered public pages in memory (app/profiles/cache.py). Default:
+    on when the app has a connection pool (production, `linkmint serve`, the bench); off for
+    the in-process test client, whose tests write to the database and read the page back at
+    once, sooner than an invalidation travels through LISTEN/NOTIFY."""
     settings = settings or load_settings()
     from app.auth.access_log import redact_access_log
     from app.auth.controller import AuthController
@@ -53,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from app.payments.reconcile import maintenance_lifespan
     from app.payouts.controller import PayoutsController
     from app.payouts.dashboard import PayoutDashboardController
+    from app.profiles.cache import PageCache, page_cache_lifespan
     from app.profiles.controller import ProfileController
     from app.studio.controller import StudioController
 
@@ -85,6 +95,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespans.append(emulator_lifespan(settings))
     # Drains the webhook inbox and reconciles unpaid unlocks about once a minute.
     lifespans.append(maintenance_lifespan())
+    pages = PageCache()  # serves nothing until its listener is up
+    if page_cache is None:
+        page_cache = settings.db_pool_size > 0
+    if page_cache:
+        lifespans.append(page_cache_lifespan(pages, _listen_dsn))
 
     return Litestar(
         route_handlers=route_handlers,
@@ -94,7 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "creator": Provide(signed_in_creator),
             "whop": Provide(provide_whop, sync_to_thread=False),  # whop: WhopDep
         },
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "page_cache": pages}),
         template_config=template_config(settings),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,

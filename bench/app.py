@@ -9,10 +9,11 @@ is exempt from CSRF (which would set a cookie on every anonymous GET).
 
 from __future__ import annotations
 
-from litestar import Litestar, MediaType, get
+from litestar import Litestar, MediaType, Request, Response, get
 
 PLAINTEXT_PATH = "/_bench/plaintext"
 PLAINTEXT_BODY = "Hello, World!"
+UNCACHED_PATH = "/_bench/uncached"
 
 
 @get(
@@ -26,6 +27,22 @@ def plaintext() -> str:
     return PLAINTEXT_BODY
 
 
+@get(
+    UNCACHED_PATH + "/{handle:str}",
+    include_in_schema=False,
+    opt={"exclude_from_csrf": True},
+)
+async def uncached_page(request: Request, handle: str) -> Response:
+    """/{handle} as the first view after an edit renders it: the public page's own miss path
+    (two queries and the template), never looking in or storing into the page cache."""
+    from app.profiles.controller import page_response, render_page
+
+    entry = await render_page(request, handle, request.app.state.settings.app_url)
+    if entry is None:
+        return Response("no such page", status_code=404, media_type=MediaType.TEXT)
+    return page_response(entry, None, "bypass")
+
+
 def create_bench_app() -> Litestar:
     """The factory the benchmark server imports (`bench.app:create_bench_app`)."""
     from app.config import load_settings
@@ -33,4 +50,5 @@ def create_bench_app() -> Litestar:
 
     app = create_app(load_settings())
     app.register(plaintext)
+    app.register(uncached_page)
     return app

@@ -412,6 +412,7 @@ class Bench:
         entries = []
         if "public" in only:
             entries.append(self._measure(scenarios.public(self.data)))
+            entries.append(self._measure(scenarios.public_uncached(self.data)))
         if "public_buyer" in only:
             entries.append(self._measure(scenarios.public_buyer(self.data, cookies)))
         if "poll" in only:
@@ -433,18 +434,6 @@ class Bench:
             figures = entry.get("_figures")
             if figures is not None:
                 entry["ratio"] = report.ratio(figures.rps, baseline_rps)
-        public = next((e for e in entries if e["key"] == "public"), None)
-        if public is not None:
-            uncached = {
-                **{k: v for k, v in public.items() if k in ("status", "figures", "ratio")},
-                "key": "public_uncached",
-                "title": "public page, uncached (first view after an edit)",
-                "note": "no page cache yet: every view renders, so this is the anonymous "
-                "run's figure"
-                if public["status"] == "measured"
-                else public["note"],
-            }
-            entries.insert(entries.index(public) + 1, uncached)
         for entry in entries:
             metrics = {**(entry.get("figures") or {}), "ratio": entry.get("ratio")}
             if entry["key"] == "webhooks" and webhooks_check and "exactly_once" in webhooks_check:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from bench.app import PLAINTEXT_PATH
+from bench.app import PLAINTEXT_PATH, UNCACHED_PATH
 from bench.dataset import Dataset
 from bench.webhooks import WEBHOOK_PATH
 from bench.wrk import Request
@@ -78,6 +78,17 @@ def public(data: Dataset) -> Scenario:
         "public page, anonymous (random handles)",
         [Request("GET", f"/{c.handle}") for c in data.creators],
         needs=(("GET", "/{}"),),
+    )
+
+
+def public_uncached(data: Dataset) -> Scenario:
+    """Every view a first view after an edit: the page's miss path, through a bench-only
+    route that renders /{handle} exactly as a cache miss does and never uses the cache."""
+    return Scenario(
+        "public_uncached",
+        "public page, uncached (first view after an edit)",
+        [Request("GET", f"{UNCACHED_PATH}/{c.handle}") for c in data.creators],
+        needs=(("GET", "/{}"), ("GET", f"{UNCACHED_PATH}/{{}}")),
     )
 
 

@@ -1,20 +1,26 @@
 """The public page /{handle} and its accent stylesheet.
 
 No session lookup and no CSRF cookie here: the page is the same for every visitor, so it
-can be cached, and it carries nothing that would need either.
+can be cached, and it carries nothing that would need either. It is cached (app/profiles/
+cache.py) as final bytes per handle, so the page must never depend on anything in the
+request but the handle, and this handler must never set a cookie.
 """
 
 from __future__ import annotations
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, MediaType, Request, Response, get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from app.profiles.cache import CachedPage, PageCache
 from app.profiles.service import accent_of, public_page, theme_stylesheet, theme_version
 from app.studio.rules import InvalidField, clean_handle
 from app.web.deps import SettingsDep
 
 YEAR = "public, max-age=31536000, immutable"
+# Browsers and CDNs may keep the page but must ask again each time; the strong ETag makes
+# that a 304 with no body while the page is unchanged.
+REVALIDATE = "public, max-age=0, must-revalidate"
 
 
 def _canonical(raw: str) -> str | None:
@@ -40,14 +46,16 @@ class ProfileController(Controller):
             # /Alice and /@alice are the same page as /alice; one URL keeps links and caches tidy.
             query = f"?{request.url.query}" if request.url.query else ""
             return Redirect(f"/{canonical}{query}", status_code=301)
-        page = await public_page(canonical)
-        if page is None:
-            return _not_found(canonical, claimable=True)
-        return Template(
-            template_name="profiles/page.html",
-            context={"page": page, "page_url": f"{settings.app_url}/{page.handle}"},
-            headers={"cache-control": "no-cache"},
-        )
+        cache: PageCache = request.app.state.page_cache
+        entry = cache.get(canonical)
+        outcome = "hit"
+        if entry is None:
+            generation = cache.generation  # read before loading: see PageCache.put
+            entry = await render_page(request, canonical, settings.app_url)
+            if entry is None:
+                return _not_found(canonical, claimable=True)
+            outcome = "miss" if cache.put(canonical, entry, generation) else "bypass"
+        return page_response(entry, request.headers.get("if-none-match"), outcome)
 
     @get("/{handle:str}/theme.css", name="profiles:theme", cache=False)
     async def theme(self, handle: FromPath[str], v: FromQuery[str] = "") -> Response:
@@ -60,6 +68,29 @@ class ProfileController(Controller):
         return Response(
             theme_stylesheet(accent), media_type="text/css", headers={"cache-control": cache}
         )
+
+
+async def render_page(request: Request, handle: str, app_url: str) -> CachedPage | None:
+    """The page at /{handle} rendered now (what a cache miss does), or None: no such page."""
+    page = await public_page(handle)
+    if page is None:
+        return None
+    body = (
+        request.app.template_engine.get_template("profiles/page.html")
+        .render(page=page, page_url=f"{app_url}/{page.handle}")
+        .encode()
+    )
+    cache: PageCache = request.app.state.page_cache
+    return cache.page(page.creator_id, body, page.changes_in)
+
+
+def page_response(entry: CachedPage, if_none_match: str | None, outcome: str) -> Response:
+    """`outcome` goes out as X-Cache: hit, miss (rendered and stored) or bypass (rendered,
+    not stored: the listener is down, or a write raced with the render)."""
+    headers = {"cache-control": REVALIDATE, "etag": entry.etag, "x-cache": outcome}
+    if entry.matches(if_none_match):
+        return Response(b"", status_code=304, headers=headers)
+    return Response(entry.body, media_type=MediaType.HTML, headers=headers)
 
 
 def _not_found(handle: str, *, claimable: bool) -> Template:

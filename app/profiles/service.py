@@ -9,6 +9,7 @@ become a `javascript:` link.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,18 +19,32 @@ from app.studio.rules import ACCENT_RE, THEMES, is_safe_href
 
 DEFAULT_ACCENT = "#0f9d76"
 
-_CREATOR_SQL = (
-    "SELECT id, handle, display_name, bio, avatar_url, theme, accent_color, currency, "
-    "payout_enabled, whop_company_id FROM creator WHERE handle = {}"
+# What a visitor may see of a link now. A premium link's URL is never selected: the page is
+# the same for every visitor, and only its buyer may see it (through app.payments, in a
+# private fragment).
+_VISIBLE = (
+    "enabled AND kind IN ('link', 'header', 'premium') "
+    "AND (starts_at IS NULL OR starts_at <= now()) AND (ends_at IS NULL OR ends_at > now())"
 )
-# A premium link's URL is never selected here: the page is the same for every visitor, and
-# only its buyer may see it (through app.payments, in a private fragment).
+_URL = "CASE WHEN kind = 'premium' THEN '' ELSE url END"
+# (S608: both queries are built from the constants above; every value is a parameter.)
 _VISIBLE_LINKS_SQL = (
-    "SELECT id, kind, title, CASE WHEN kind = 'premium' THEN '' ELSE url END AS url, "
-    "price_cents FROM link "
-    "WHERE creator = {} AND enabled AND kind IN ('link', 'header', 'premium') "
-    "AND (starts_at IS NULL OR starts_at <= now()) AND (ends_at IS NULL OR ends_at > now()) "
-    "ORDER BY position, id"
+    f"SELECT id, kind, title, {_URL} AS url, price_cents FROM link "  # noqa: S608
+    f"WHERE creator = {{}} AND {_VISIBLE} ORDER BY position, id"
+)
+# The public page in one round trip: the creator, its visible links as JSON, and
+# `changes_in`: seconds until the next scheduled link starts or ends (NULL: none ahead), on
+# the database's clock, so the page cache can expire an entry exactly when the page changes.
+_PAGE_SQL = (
+    "SELECT id, handle, display_name, bio, avatar_url, theme, accent_color, currency, "  # noqa: S608
+    "payout_enabled, whop_company_id, "
+    "(SELECT EXTRACT(EPOCH FROM least(min(starts_at) FILTER (WHERE starts_at > now()), "
+    "min(ends_at) FILTER (WHERE ends_at > now())) - now())::float8 "
+    "FROM link WHERE link.creator = creator.id AND enabled) AS changes_in, "
+    "(SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'title', title, "
+    f"'url', {_URL}, 'price_cents', price_cents) ORDER BY position, id), '[]') "
+    f"FROM link WHERE link.creator = creator.id AND {_VISIBLE}) AS links "
+    "FROM creator WHERE handle = {}"
 )
 
 
@@ -51,6 +66,8 @@ class PublicPage:
     theme: str
     accent: str
     links: tuple[PublicLink, ...]
+    creator_id: int = 0
+    changes_in: float | None = None  # seconds to the next schedule boundary (public_page only)
 
     @property
     def has_premium(self) -> bool:
@@ -104,6 +121,8 @@ def _build(creator: dict[str, Any], link_rows: list[dict[str, Any]]) -> PublicPa
         theme=creator["theme"] if creator["theme"] in THEMES else THEMES[0],
         accent=_safe_accent(creator["accent_color"]),
         links=links,
+        creator_id=creator["id"],
+        changes_in=creator.get("changes_in"),
     )
 
 
@@ -113,10 +132,10 @@ async def _visible_links(creator_id: int) -> list[dict[str, Any]]:
 
 async def public_page(handle: str) -> PublicPage | None:
     """The page at /{handle} as a visitor sees it now, or None when nobody owns the handle."""
-    rows = await Creator.raw(_CREATOR_SQL, handle)
+    rows = await Creator.raw(_PAGE_SQL, handle)
     if not rows:
         return None
-    return _build(rows[0], await _visible_links(rows[0]["id"]))
+    return _build(rows[0], json.loads(rows[0]["links"]))
 
 
 async def page_for_creator(creator: dict[str, Any]) -> PublicPage:

@@ -209,7 +209,7 @@ async def test_the_page_sets_no_cookie_and_is_revalidated(app, settings, alice):
         r = await fresh.get("/alice")
     assert r.status_code == 200
     assert "set-cookie" not in r.headers
-    assert r.headers["cache-control"] == "no-cache"
+    assert r.headers["cache-control"] == "public, max-age=0, must-revalidate"
 
 
 @pytest.mark.parametrize("path", ["/Alice", "/ALICE", "/@alice"])

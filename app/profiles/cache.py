@@ -1,0 +1,215 @@
+"""The rendered public-page cache: per process, invalidated across processes by PostgreSQL.
+
+`/{handle}` is the same HTML for every visitor (premium links fetch their private state from
+`/u/<id>` afterwards), so each process keeps the final bytes per handle. Correctness across
+processes comes from the database: a trigger on `creator` and `link` (migration
+2026-11-27T00:40) NOTIFYs `linkmint_page` with the creator's id at every commit that touches
+them, and each process holds one dedicated connection LISTENing for it.
+
+The rules that keep it from ever serving a stale page:
+- The cache is *live* only while the listener is connected. While it is down (and until it
+  has reconnected and said LISTEN) every request renders fresh, and the cache is emptied
+  when it goes down and again when it comes back (notifications may have been missed).
+- A render that raced with an invalidation is not stored: `put` takes the `generation` read
+  before the page was loaded and refuses it if any invalidation arrived since.
+- Entries expire after `ttl` seconds, or earlier at the next start or end of a scheduled link
+  (the page changes then without any write).
+- The number of entries is bounded (least recently used goes first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+
+import asyncpg
+
+log = logging.getLogger("app.profiles.cache")
+
+CHANNEL = "linkmint_page"
+EVERYTHING = "*"  # the payload a TRUNCATE sends
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPage:
+    creator_id: int
+    body: bytes
+    etag: str  # strong, quoted: the content's hash
+    expires_at: float  # on the cache's clock
+
+    def matches(self, if_none_match: str | None) -> bool:
+        """RFC 9110 §13.1.2: If-None-Match compares weakly, and `*` matches any."""
+        if not if_none_match:
+            return False
+        for tag in if_none_match.split(","):
+            tag = tag.strip()
+            if tag == "*" or tag.removeprefix("W/") == self.etag:
+                return True
+        return False
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+class PageCache:
+    def __init__(
+        self,
+        *,
+        max_entries: int = 10_000,
+        ttl: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self._clock = clock
+        self._entries: OrderedDict[str, CachedPage] = OrderedDict()
+        self._handles_of: dict[int, set[str]] = {}
+        self.generation = 0  # bumped by every invalidation
+        self.live = False  # the listener is connected: entries may be stored and served
+        self.listener: PageListener | None = None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, handle: str) -> CachedPage | None:
+        if not self.live:
+            return None
+        entry = self._entries.get(handle)
+        if entry is None:
+            return None
+        if entry.expires_at <= self._clock():
+            self._drop(handle)
+            return None
+        self._entries.move_to_end(handle)
+        return entry
+
+    def page(self, creator_id: int, body: bytes, fresh_for: float | None) -> CachedPage:
+        """An entry for a page just rendered; `fresh_for` is the time to its next schedule
+        boundary in seconds (None: no scheduled link ahead)."""
+        lifetime = self.ttl if fresh_for is None else min(self.ttl, fresh_for)
+        return CachedPage(creator_id, body, etag_of(body), self._clock() + lifetime)
+
+    def put(self, handle: str, entry: CachedPage, generation: int) -> bool:
+        """Store `entry` unless the cache is down or something was invalidated since
+        `generation` was read (the page may have been loaded before that write)."""
+        if not self.live or generation != self.generation or entry.expires_at <= self._clock():
+            return False
+        self._drop(handle)
+        self._entries[handle] = entry
+        self._handles_of.setdefault(entry.creator_id, set()).add(handle)
+        while len(self._entries) > self.max_entries:
+            self._drop(next(iter(self._entries)))
+        return True
+
+    def invalidate(self, payload: str) -> None:
+        """A notification: a creator's id, or anything else (`*`) for everything."""
+        self.generation += 1
+        try:
+            creator_id = int(payload)
+        except ValueError:
+            self.clear()
+            return
+        for handle in self._handles_of.pop(creator_id, ()):
+            self._entries.pop(handle, None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+        self._handles_of.clear()
+
+    def set_live(self, live: bool) -> None:
+        self.clear()  # going down: nothing is known; coming up: notifications were missed
+        self.live = live
+
+    def _drop(self, handle: str) -> None:
+        entry = self._entries.pop(handle, None)
+        if entry is not None:
+            handles = self._handles_of.get(entry.creator_id)
+            if handles is not None:
+                handles.discard(handle)
+                if not handles:
+                    del self._handles_of[entry.creator_id]
+
+
+class PageListener:
+    """One dedicated connection LISTENing on `linkmint_page`, reconnecting with backoff."""
+
+    def __init__(
+        self,
+        cache: PageCache,
+        dsn: str,
+        *,
+        ping_every: float = 5.0,
+        min_backoff: float = 0.1,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self.cache = cache
+        self.dsn = dsn
+        self.ping_every = ping_every
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.server_pid: int | None = None  # the listening backend (tests terminate it)
+
+    async def run(self) -> None:
+        backoff = self.min_backoff
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.dsn, timeout=5)
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await conn.add_listener(CHANNEL, self._notified)
+                self.server_pid = conn.get_server_pid()
+                self.cache.set_live(True)
+                backoff = self.min_backoff
+                while not lost.is_set():
+                    try:
+                        await asyncio.wait_for(lost.wait(), self.ping_every)
+                    except TimeoutError:
+                        # A silent half-open connection would never say it is gone.
+                        await asyncio.wait_for(conn.fetchval("SELECT 1"), self.ping_every)
+                log.warning("page cache listener lost its connection; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 — any failure: go dark, retry
+                log.warning("page cache listener: %s; reconnecting in %.1fs", exc, backoff)
+            finally:
+                self.cache.set_live(False)
+                self.server_pid = None
+                if conn is not None:
+                    conn.terminate()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self.cache.invalidate(payload)
+
+
+def page_cache_lifespan(cache: PageCache, dsn: Callable[[], str | None]):
+    """Runs the listener for the app's lifetime; with no DSN the cache simply stays off."""
+
+    @asynccontextmanager
+    async def listening(app: object) -> AsyncIterator[None]:
+        url = dsn()
+        if not url:
+            yield
+            return
+        listener = PageListener(cache, url)
+        cache.listener = listener
+        task = asyncio.create_task(listener.run(), name="page-cache-listener")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+            cache.set_live(False)
+
+    return listening

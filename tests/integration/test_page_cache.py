@@ -1,0 +1,392 @@
+"""The rendered public-page cache: hits, misses, invalidation across processes, ETag/304,
+the listener going down, schedule boundaries, and what must never be cached."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+
+from app.auth.sessions import cookie_name, start_session
+from app.db.tables import Creator, Link
+from app.main import create_app
+from app.profiles.cache import PageCache
+from app.profiles.service import public_page
+
+SECRET_URL = "https://secret.example/the-goods"
+ROOT = Path(__file__).resolve().parents[2]
+LOGS = Path(tempfile.mkdtemp(prefix="linkmint-page-cache-"))
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def live_cache(**kwargs) -> tuple[PageCache, FakeClock]:
+    clock = FakeClock()
+    cache = PageCache(clock=clock, **kwargs)
+    cache.set_live(True)
+    return cache, clock
+
+
+# --- the cache itself ------------------------------------------------------------------
+
+
+def test_a_stored_page_is_served_until_its_creator_is_invalidated():
+    cache, _ = live_cache()
+    cache.put("alice", cache.page(1, b"<p>a</p>", None), cache.generation)
+    cache.put("bob", cache.page(2, b"<p>b</p>", None), cache.generation)
+    assert cache.get("alice").body == b"<p>a</p>"
+    cache.invalidate("1")
+    assert cache.get("alice") is None
+    assert cache.get("bob").body == b"<p>b</p>"
+    cache.invalidate("*")  # what a TRUNCATE sends
+    assert cache.get("bob") is None and len(cache) == 0
+
+
+def test_a_page_loaded_before_an_invalidation_is_not_stored():
+    cache, _ = live_cache()
+    generation = cache.generation
+    cache.invalidate("7")  # a write committed while the page was being loaded
+    assert not cache.put("alice", cache.page(1, b"old", None), generation)
+    assert cache.get("alice") is None
+
+
+def test_entries_expire_after_the_ttl_or_at_the_next_schedule_boundary():
+    cache, clock = live_cache(ttl=60)
+    cache.put("alice", cache.page(1, b"a", None), cache.generation)
+    cache.put("bob", cache.page(2, b"b", fresh_for=5.0), cache.generation)
+    clock.now += 5.0
+    assert cache.get("bob") is None  # a scheduled link starts or ends now
+    assert cache.get("alice") is not None
+    clock.now += 55.0
+    assert cache.get("alice") is None
+    assert not cache.put("carol", cache.page(3, b"c", fresh_for=0.0), cache.generation)
+
+
+def test_the_cache_is_bounded_and_drops_the_least_recently_used():
+    cache, _ = live_cache(max_entries=2)
+    for n, handle in enumerate(("a", "b"), start=1):
+        cache.put(handle, cache.page(n, handle.encode(), None), cache.generation)
+    cache.get("a")  # a is now the most recent
+    cache.put("c", cache.page(3, b"c", None), cache.generation)
+    assert len(cache) == 2
+    assert cache.get("b") is None and cache.get("a") and cache.get("c")
+
+
+def test_nothing_is_stored_or_served_while_the_listener_is_down():
+    cache, _ = live_cache()
+    cache.put("alice", cache.page(1, b"a", None), cache.generation)
+    cache.set_live(False)
+    assert cache.get("alice") is None
+    assert not cache.put("alice", cache.page(1, b"a", None), cache.generation)
+    cache.set_live(True)
+    assert cache.get("alice") is None  # notifications may have been missed meanwhile
+
+
+def test_etags_match_as_if_none_match_says():
+    cache, _ = live_cache()
+    entry = cache.page(1, b"a", None)
+    assert entry.matches(entry.etag)
+    assert entry.matches(f'"nope", W/{entry.etag}')
+    assert entry.matches("*")
+    assert not entry.matches('"nope"') and not entry.matches(None)
+
+
+# --- one process -------------------------------------------------------------------------
+
+
+async def wait_until(predicate, within: float = 5.0, every: float = 0.02) -> float:
+    start = time.monotonic()
+    while not await predicate():
+        if time.monotonic() - start > within:
+            raise AssertionError(f"not within {within}s")
+        await asyncio.sleep(every)
+    return time.monotonic() - start
+
+
+@pytest.fixture
+async def cached(settings) -> AsyncIterator[tuple[AsyncTestClient, PageCache]]:
+    """A client of an app with the page cache on (the shared test app has it off)."""
+    app = create_app(settings, page_cache=True)
+    cache: PageCache = app.state.page_cache
+    async with AsyncTestClient(app, base_url=settings.app_url) as client:
+
+        async def live() -> bool:
+            return cache.live
+
+        await wait_until(live)
+        yield client, cache
+
+
+@pytest.fixture
+async def alice(make_creator):
+    creator = await make_creator(handle="alice", display_name="Alice")
+    await Link.insert(Link(creator=creator["id"], title="Blog", url="https://blog.example"))
+    return creator
+
+
+async def test_the_second_view_is_served_from_the_cache(cached, alice):
+    client, cache = cached
+    first = await client.get("/alice")
+    second = await client.get("/alice")
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
+    assert second.content == first.content and "Blog" in second.text
+    assert second.headers["etag"] == first.headers["etag"]
+    assert second.headers["content-type"].startswith("text/html")
+    assert second.headers["cache-control"] == "public, max-age=0, must-revalidate"
+    assert "default-src 'self'" in second.headers["content-security-policy"]
+    assert len(cache) == 1
+
+
+async def test_an_edit_is_visible_at_once_through_the_same_process(cached, alice):
+    client, _ = cached
+    assert "Alice" in (await client.get("/alice")).text
+    await Creator.update({Creator.display_name: "Alice Renamed"}).where(Creator.id == alice["id"])
+
+    async def renamed() -> bool:
+        return "Alice Renamed" in (await client.get("/alice")).text
+
+    assert await wait_until(renamed, within=1.0) < 1.0
+
+
+async def test_adding_or_switching_off_a_link_invalidates_the_page(cached, alice):
+    client, _ = cached
+    await client.get("/alice")
+    rows = await Link.insert(
+        Link(creator=alice["id"], title="Shop", url="https://shop.example")
+    ).returning(Link.id)
+
+    async def shows_shop() -> bool:
+        return "Shop" in (await client.get("/alice")).text
+
+    await wait_until(shows_shop, within=1.0)
+    await Link.update({Link.enabled: False}).where(Link.id == rows[0]["id"])
+
+    async def hides_shop() -> bool:
+        return "Shop" not in (await client.get("/alice")).text
+
+    await wait_until(hides_shop, within=1.0)
+
+
+async def test_a_changed_handle_frees_the_old_address(cached, alice):
+    client, _ = cached
+    assert (await client.get("/alice")).status_code == 200
+    await Creator.update({Creator.handle: "alicia"}).where(Creator.id == alice["id"])
+
+    async def moved() -> bool:
+        return (await client.get("/alice")).status_code == 404
+
+    await wait_until(moved, within=1.0)
+    assert (await client.get("/alicia")).status_code == 200
+
+
+async def test_if_none_match_gets_a_304_without_a_body(cached, alice):
+    client, _ = cached
+    etag = (await client.get("/alice")).headers["etag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    for _cached_or_not in range(2):
+        r = await client.get("/alice", headers={"if-none-match": etag})
+        assert r.status_code == 304 and r.content == b""
+        assert r.headers["etag"] == etag
+    r = await client.get("/alice", headers={"if-none-match": '"something-else"'})
+    assert r.status_code == 200 and r.content
+
+
+async def test_cached_pages_set_no_cookie_even_for_signed_in_visitors(cached, settings, alice):
+    client, _ = cached
+    client.cookies.set(cookie_name(settings.secure_cookies), await start_session(alice["id"]))
+    for _ in range(2):
+        r = await client.get("/alice")
+        assert r.status_code == 200 and "set-cookie" not in r.headers
+    assert r.headers["x-cache"] == "hit"
+
+
+async def test_a_premium_links_url_never_reaches_the_cached_page(cached, make_creator):
+    client, cache = cached
+    bob = await make_creator(
+        handle="bob", payout_enabled=True, whop_company_id="biz_Bob00000000001"
+    )
+    await Link.insert(
+        Link(creator=bob["id"], kind="premium", title="The goods", url=SECRET_URL, price_cents=500)
+    )
+    pages = [await client.get("/bob") for _ in range(2)]
+    assert [p.headers["x-cache"] for p in pages] == ["miss", "hit"]
+    assert "The goods" in pages[1].text and "$5.00" in pages[1].text
+    assert SECRET_URL not in pages[1].text
+    assert SECRET_URL.encode() not in cache.get("bob").body
+
+
+async def test_not_found_pages_are_not_cached(cached, make_creator):
+    client, cache = cached
+    assert (await client.get("/carol")).status_code == 404
+    assert len(cache) == 0
+    await make_creator(handle="carol")
+    assert (await client.get("/carol")).status_code == 200  # no wait: nothing was cached
+
+
+async def test_the_next_schedule_boundary_is_loaded_with_the_page(alice):
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    await Link.insert(Link(creator=alice["id"], title="Later", url="https://e.com", starts_at=soon))
+    page = await public_page("alice")
+    assert page is not None and 3590 < page.changes_in <= 3600
+    assert "Later" not in [link.title for link in page.links]
+
+
+async def test_while_the_listener_is_down_every_view_renders_fresh(cached, alice):
+    client, cache = cached
+    listener = cache.listener
+    await client.get("/alice")
+    assert (await client.get("/alice")).headers["x-cache"] == "hit"
+
+    good_dsn = listener.dsn
+    listener.dsn = good_dsn.rsplit("/", 1)[0] + "/no_such_database_for_the_page_cache"
+    listener.min_backoff = listener.max_backoff = 0.05
+    await Creator.raw("SELECT pg_terminate_backend({})", listener.server_pid)
+
+    async def down() -> bool:
+        return not cache.live
+
+    await wait_until(down)
+    r = await client.get("/alice")
+    assert r.headers["x-cache"] == "bypass" and len(cache) == 0
+    await Creator.update({Creator.display_name: "Seen at once"}).where(Creator.id == alice["id"])
+    assert "Seen at once" in (await client.get("/alice")).text  # no waiting: nothing cached
+
+    listener.dsn = good_dsn  # the database is back: the listener reconnects by itself
+
+    async def back() -> bool:
+        return cache.live
+
+    await wait_until(back)
+    assert (await client.get("/alice")).headers["x-cache"] == "miss"
+    assert (await client.get("/alice")).headers["x-cache"] == "hit"
+
+
+# --- two processes sharing the database ---------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(stack: ExitStack, name: str) -> str:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "APP_URL": url, "DB_POOL_SIZE": "2", "LOG_LEVEL": "WARNING"}
+    log = stack.enter_context(open(LOGS / f"page-cache-{name}.log", "wb"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    stack.callback(stop)
+    return url
+
+
+def _wait_ready(url: str, name: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            log = (LOGS / f"page-cache-{name}.log").read_text()
+            raise RuntimeError(f"server {name} did not start:\n{log}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def two_servers() -> Iterator[tuple[str, str]]:
+    with ExitStack() as stack:
+        urls = (_serve(stack, "a"), _serve(stack, "b"))  # both start at once
+        for url, name in zip(urls, "ab", strict=True):
+            _wait_ready(url, name)
+        yield urls
+
+
+async def test_an_edit_through_one_process_is_visible_through_the_other_within_a_second(
+    two_servers, alice, settings
+):
+    a, b = two_servers
+    async with httpx.AsyncClient() as http:
+
+        async def view(base: str, **kwargs) -> httpx.Response:
+            return await http.get(f"{base}/alice", **kwargs)
+
+        for base in (a, b):
+            await wait_until(lambda base=base: _is_hit(view(base)))  # listener up, page cached
+            r = await view(base)
+            assert r.headers["x-cache"] == "hit" and "set-cookie" not in r.headers
+            assert "Alice" in r.text
+
+        # The edit goes through process A's studio, as the creator would make it.
+        token = await start_session(alice["id"])
+        studio = httpx.AsyncClient(base_url=a, cookies={cookie_name(False): token})
+        async with studio:
+            csrf = (await studio.get("/dashboard")).cookies["lm_csrf"]
+            saved = await studio.post(
+                "/dashboard/profile",
+                data={
+                    "display_name": "Alice Edited",
+                    "bio": "",
+                    "avatar_url": "",
+                    "theme": "mint",
+                    "accent_color": "#0f9d76",
+                },
+                headers={"x-csrftoken": csrf, "hx-request": "true"},
+            )
+            assert saved.status_code == 200, saved.text
+
+        async def b_shows_the_edit() -> bool:
+            return "Alice Edited" in (await view(b)).text
+
+        assert await wait_until(b_shows_the_edit, within=1.0) < 1.0
+        assert "Alice Edited" in (await view(a)).text
+
+        # And a write that no process made (psql, a migration) reaches both as well.
+        await Creator.update({Creator.bio: "Written by hand"}).where(Creator.id == alice["id"])
+        for base in (a, b):
+
+            async def shows_bio(base: str = base) -> bool:
+                return "Written by hand" in (await view(base)).text
+
+            await wait_until(shows_bio, within=1.0)
+
+        etag = (await view(b)).headers["etag"]
+        assert (await view(b, headers={"if-none-match": etag})).status_code == 304
+
+
+async def _is_hit(response) -> bool:
+    return (await response).headers.get("x-cache") == "hit"
