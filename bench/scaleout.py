@@ -247,14 +247,7 @@ class ScaleOut:
         conn = await asyncpg.connect(url)
         try:
             row = await conn.fetchrow("SELECT * FROM platform_config WHERE id = 1")
-            rules = MoneyRules(
-                fee_bps=row["fee_bps"],
-                fee_min_cents=row["fee_min_cents"],
-                default_currency=row["default_currency"],
-                allowed_currencies=tuple(row["allowed_currencies"]),
-                min_price_cents=row["min_price_cents"],
-                max_price_cents=row["max_price_cents"],
-            )
+            rules = MoneyRules.from_row(row)
             data = build_dataset(
                 self.rng,
                 creators=60,

@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +78,7 @@ from app.auth.sessions import cookie_name, start_session  # noqa: E402
 from app.config import Settings, load_settings  # noqa: E402
 from app.db.tables import Creator  # noqa: E402
 from app.main import create_app  # noqa: E402
+from tests.servers import linkmint_serve  # noqa: E402
 
 APP_TABLES = ("creator", "link", "auth_session", "unlock", "webhook_event")
 
@@ -170,44 +166,8 @@ def sign_in(settings: Settings):
 # --- a real server on loopback, for the OAuth round trip and the browser ----------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def live_server() -> Iterator[str]:
     """`linkmint serve` in a subprocess on 127.0.0.1, sharing the test database."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "APP_URL": url, "DB_POOL_SIZE": "4", "LOG_LEVEL": "WARNING"}
-    log = open(VAR_DIR / "live-server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "live server did not start:\n" + (VAR_DIR / "live-server.log").read_text()
-                )
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with linkmint_serve("live", pool=4) as server:
+        yield server.url

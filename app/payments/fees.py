@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from app.db.tables import PlatformConfig
 
@@ -15,6 +17,18 @@ class MoneyRules:
     allowed_currencies: tuple[str, ...]
     min_price_cents: int
     max_price_cents: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> MoneyRules:
+        """From the `platform_config` row (a Piccolo dict or an asyncpg Record)."""
+        return cls(
+            fee_bps=row["fee_bps"],
+            fee_min_cents=row["fee_min_cents"],
+            default_currency=row["default_currency"],
+            allowed_currencies=tuple(row["allowed_currencies"]),
+            min_price_cents=row["min_price_cents"],
+            max_price_cents=row["max_price_cents"],
+        )
 
     def fee_for(self, price_cents: int) -> int:
         """The platform's cut: basis points of the price, rounded half up, at least the
@@ -59,11 +73,4 @@ async def money_rules() -> MoneyRules:
     row = await PlatformConfig.select().where(PlatformConfig.id == 1).first()
     if row is None:
         raise RuntimeError("platform_config has no row; run `linkmint migrate`")
-    return MoneyRules(
-        fee_bps=row["fee_bps"],
-        fee_min_cents=row["fee_min_cents"],
-        default_currency=row["default_currency"],
-        allowed_currencies=tuple(row["allowed_currencies"]),
-        min_price_cents=row["min_price_cents"],
-        max_price_cents=row["max_price_cents"],
-    )
+    return MoneyRules.from_row(row)

@@ -12,17 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -38,8 +32,8 @@ from app.emulator.identity import AuthorizationCode, WhopUser
 from app.emulator.oauth import s256
 from app.main import create_app
 from tests.integration.whop_browser import new_test_user, open_authorize_page, pkce_pair, query_of
+from tests.servers import linkmint_serve
 
-ROOT = Path(__file__).resolve().parents[2]
 SESSION = "lm_session"  # the cookie's name over http (tests run on http://)
 PENDING = "lm_oauth"
 
@@ -292,7 +286,8 @@ async def test_signing_in_again_finds_the_same_creator_and_keeps_their_edits(liv
 
 
 async def test_a_session_started_on_one_process_is_honoured_by_another(live_server):
-    with linkmint_serve() as (second, log_path):
+    with linkmint_serve() as server:
+        second, log_path = server.url, server.log_path
         async with browser_on(second) as browser:
             r = await sign_in_through_whop(browser)
             assert r.status_code == 303
@@ -535,41 +530,6 @@ async def test_concurrent_first_sign_ins_make_one_creator(client):
 
 
 # --- a second `linkmint serve` --------------------------------------------------------
-
-
-@contextlib.contextmanager
-def linkmint_serve() -> Iterator[tuple[str, Path]]:
-    """Another app process on the same database (as `live_server` starts one)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    log_path = Path(tempfile.mkdtemp(prefix="linkmint-second-")) / "server.log"
-    env = {**os.environ, "APP_URL": url, "DB_POOL_SIZE": "2", "LOG_LEVEL": "WARNING"}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("second server did not start:\n" + log_path.read_text())
-                time.sleep(0.1)
-            yield url, log_path
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 async def test_a_state_that_is_not_ascii_is_a_mismatch_not_a_crash(client):

@@ -4,16 +4,10 @@ the listener going down, schedule boundaries, and what must never be cached."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,10 +18,9 @@ from app.db.tables import Creator, Link
 from app.main import create_app
 from app.profiles.cache import PageCache
 from app.profiles.service import public_page
+from tests.servers import start_server
 
 SECRET_URL = "https://secret.example/the-goods"
-ROOT = Path(__file__).resolve().parents[2]
-LOGS = Path(tempfile.mkdtemp(prefix="linkmint-page-cache-"))
 
 
 class FakeClock:
@@ -283,57 +276,13 @@ async def test_while_the_listener_is_down_every_view_renders_fresh(cached, alice
 # --- two processes sharing the database ---------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(stack: ExitStack, name: str) -> str:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "APP_URL": url, "DB_POOL_SIZE": "2", "LOG_LEVEL": "WARNING"}
-    log = stack.enter_context(open(LOGS / f"page-cache-{name}.log", "wb"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-    def stop() -> None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-    stack.callback(stop)
-    return url
-
-
-def _wait_ready(url: str, name: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            log = (LOGS / f"page-cache-{name}.log").read_text()
-            raise RuntimeError(f"server {name} did not start:\n{log}")
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def two_servers() -> Iterator[tuple[str, str]]:
     with ExitStack() as stack:
-        urls = (_serve(stack, "a"), _serve(stack, "b"))  # both start at once
-        for url, name in zip(urls, "ab", strict=True):
-            _wait_ready(url, name)
-        yield urls
+        servers = (start_server(stack, "a"), start_server(stack, "b"))  # both start at once
+        for server in servers:
+            server.wait_ready()
+        yield tuple(server.url for server in servers)
 
 
 async def test_an_edit_through_one_process_is_visible_through_the_other_within_a_second(

@@ -1,0 +1,86 @@
+"""Real `linkmint serve` processes on 127.0.0.1, sharing the test database.
+
+Used by the `live_server` fixture and by the tests that need a second (or third) process
+to prove that nothing lives in one process: sessions, the page cache, logs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGS = Path(tempfile.mkdtemp(prefix="linkmint-servers-"))
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    log_path: Path
+    process: subprocess.Popen
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log = self.log_path.read_text()
+                raise RuntimeError(f"server {self.name} did not start:\n{log}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(stack: ExitStack, name: str, *, pool: int = 2) -> Server:
+    """Start `linkmint serve` (its own APP_URL, the test environment otherwise) without
+    waiting for it; `stack` stops it."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "APP_URL": url, "DB_POOL_SIZE": str(pool), "LOG_LEVEL": "WARNING"}
+    log_path = LOGS / f"{name}-{port}.log"
+    log = stack.enter_context(open(log_path, "wb"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(name, url, log_path, process)
+    stack.callback(server.stop)
+    return server
+
+
+@contextmanager
+def linkmint_serve(name: str = "second", *, pool: int = 2) -> Iterator[Server]:
+    """One more app process, ready to answer."""
+    with ExitStack() as stack:
+        server = start_server(stack, name, pool=pool)
+        server.wait_ready()
+        yield server
