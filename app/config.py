@@ -42,6 +42,7 @@ KNOWN_NAMES = (
     "WHOP_WEBHOOK_SECRET",
     "WHOP_ELEMENTS_ENV",
     "DB_POOL_SIZE",
+    "INBOX_WORKERS",
     "VAR_DIR",
     "LOG_LEVEL",
 )
@@ -76,6 +77,7 @@ class Settings:
     whop_oauth_base: str | None = None
     whop_elements_env: str = "sandbox"
     db_pool_size: int = 10  # 0: no pool (tests; see notes on AsyncTestClient's loop)
+    inbox_workers: int = 2  # webhook events processed at once per process (0: drainer only)
     var_dir: Path = field(default_factory=lambda: ROOT / "var")
     log_level: str = "INFO"
 
@@ -211,6 +213,12 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         raise SettingsError("DB_POOL_SIZE", "must be a whole number") from None
     if not 0 <= pool <= 200:
         raise SettingsError("DB_POOL_SIZE", "must be between 0 and 200")
+    try:
+        inbox_workers = int(env.get("INBOX_WORKERS", "2"))
+    except ValueError:
+        raise SettingsError("INBOX_WORKERS", "must be a whole number") from None
+    if not 0 <= inbox_workers <= 64:
+        raise SettingsError("INBOX_WORKERS", "must be between 0 and 64")
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError("LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
@@ -228,6 +236,7 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         whop_oauth_base=oauth_base,
         whop_elements_env=elements_env,
         db_pool_size=pool,
+        inbox_workers=inbox_workers,
         var_dir=var_dir,
         log_level=log_level,
     )

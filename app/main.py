@@ -50,19 +50,23 @@ def _listen_dsn() -> str | None:
     return engine.config.get("dsn") if engine is not None else None
 
 
-def create_app(settings: Settings | None = None, *, page_cache: bool | None = None) -> Litestar:
-    """`page_cache`: keep rendered public pages in memory (app/profiles/cache.py). Default:
-    on when the app has a connection pool (production, `linkmint serve`, the bench); off for
-    the in-process test client, whose tests write to the database and read the page back at
-    once, sooner than an invalidation travels through LISTEN/NOTIFY."""
+def create_app(settings: Settings | None = None, *, caches: bool | None = None) -> Litestar:
+    """`caches`: keep rendered public pages (app/profiles/cache.py) and pending unlock polls
+    (app/payments/polls.py) in memory. Default: on when the app has a connection pool
+    (production, `linkmint serve`, the bench); off for the in-process test client, whose
+    tests write to the database and read back at once, sooner than an invalidation travels
+    through LISTEN/NOTIFY."""
     settings = settings or load_settings()
     from app.auth.access_log import redact_access_log
     from app.auth.controller import AuthController
+    from app.db.notify import listener_lifespan
     from app.payments.controller import ROUTES as PAYMENT_ROUTES
+    from app.payments.inbox import InboxWorkers
+    from app.payments.polls import PendingPolls
     from app.payments.reconcile import maintenance_lifespan
     from app.payouts.controller import PayoutsController
     from app.payouts.dashboard import PayoutDashboardController
-    from app.profiles.cache import PageCache, page_cache_lifespan
+    from app.profiles.cache import PageCache
     from app.profiles.controller import ProfileController
     from app.studio.controller import StudioController
 
@@ -93,13 +97,19 @@ def create_app(settings: Settings | None = None, *, page_cache: bool | None = No
 
         route_handlers.insert(0, emulator_router(settings))
         lifespans.append(emulator_lifespan(settings))
-    # Drains the webhook inbox and reconciles unpaid unlocks about once a minute.
+    # Processes the webhook events this process stores, as soon as they are answered.
+    inbox = InboxWorkers(concurrency=settings.inbox_workers)
+    lifespans.append(inbox.lifespan())
+    # Drains what the workers left in the inbox and reconciles unpaid unlocks about once a
+    # minute.
     lifespans.append(maintenance_lifespan())
-    pages = PageCache()  # serves nothing until its listener is up
-    if page_cache is None:
-        page_cache = settings.db_pool_size > 0
-    if page_cache:
-        lifespans.append(page_cache_lifespan(pages, _listen_dsn))
+    # In-memory answers that PostgreSQL invalidates; both serve nothing until the listener
+    # is up (app/db/notify.py).
+    pages, polls = PageCache(), PendingPolls()
+    if caches is None:
+        caches = settings.db_pool_size > 0
+    if caches:
+        lifespans.append(listener_lifespan([pages, polls], _listen_dsn))
 
     return Litestar(
         route_handlers=route_handlers,
@@ -109,7 +119,9 @@ def create_app(settings: Settings | None = None, *, page_cache: bool | None = No
             "creator": Provide(signed_in_creator),
             "whop": Provide(provide_whop, sync_to_thread=False),  # whop: WhopDep
         },
-        state=State({"settings": settings, "page_cache": pages}),
+        state=State(
+            {"settings": settings, "page_cache": pages, "pending_polls": polls, "inbox": inbox}
+        ),
         template_config=template_config(settings),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,

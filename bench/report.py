@@ -208,6 +208,12 @@ def webhook_lines(webhooks: Mapping[str, Any] | None) -> list[str]:
         f"{webhooks['duplicate_share']:.0%}); {webhooks['retried_after_run']} re-sent after "
         "the run (cut off when wrk stopped)."
     )
+    if webhooks.get("processing_rate"):
+        line += (
+            f" Deliveries are answered once stored; the inbox workers finished processing "
+            f"{webhooks['settled_after_s']:g} s after the run, {webhooks['processing_rate']:,.0f} "
+            f"events/s end to end (first delivery received to last event processed, both runs)."
+        )
     return [line, *(f"- {p}" for p in webhooks["problems"])]
 
 

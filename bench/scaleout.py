@@ -468,7 +468,20 @@ class ScaleOut:
                     problems.append(f"{d.unlock_id}: {len(failed)} requests failed")
         conn = await asyncpg.connect(self.database_url)
         try:
-            await asyncio.sleep(1)  # anything stored and left to a retry gets its chance
+            # Deliveries are answered once stored; each process's inbox workers finish them.
+            ids = [d.webhook_id for d in pool.deliveries]
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                unprocessed = await conn.fetchval(
+                    "SELECT count(*) FROM webhook_event"
+                    " WHERE id = ANY($1::text[]) AND processed_at IS NULL",
+                    ids,
+                )
+                if not unprocessed:
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                problems.append(f"{unprocessed} inbox events still unprocessed after 30 s")
             rows = await conn.fetch(
                 "SELECT id, status, provider_payment_id FROM unlock WHERE id = ANY($1::text[])",
                 [u.id for u in pool.unlocks],

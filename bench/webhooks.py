@@ -211,6 +211,16 @@ class Verdict:
     redeliveries: int
     retried_after_run: int
     problems: tuple[str, ...]
+    settled_after_s: float | None = None  # from the end of the run to the last event processed
+    processing_window_s: float | None = None  # first delivery received -> last event processed
+
+    @property
+    def processing_rate(self) -> float | None:
+        """Events processed per second, end to end, over both runs (pool building between
+        them included, so a lower bound)."""
+        if not self.processing_window_s:
+            return None
+        return self.events / self.processing_window_s
 
     @property
     def exactly_once(self) -> bool:
@@ -225,6 +235,9 @@ class Verdict:
             "retried_after_run": self.retried_after_run,
             "exactly_once": self.exactly_once,
             "problems": list(self.problems),
+            "settled_after_s": self.settled_after_s,
+            "processing_window_s": self.processing_window_s,
+            "processing_rate": self.processing_rate,
         }
 
 
@@ -236,6 +249,8 @@ def judge(
     unlocks: Mapping[str, tuple[str, str | None]],
     refunds: int,
     retried_after_run: int = 0,
+    settled_after_s: float | None = None,
+    processing_window_s: float | None = None,
 ) -> Verdict:
     """Every sent event stored once and processed, its unlock completed by its payment, no
     refunds, nothing else touched.
@@ -275,4 +290,6 @@ def judge(
         redeliveries=len(sent) - len(expected),
         retried_after_run=retried_after_run,
         problems=tuple(problems),
+        settled_after_s=settled_after_s,
+        processing_window_s=processing_window_s,
     )

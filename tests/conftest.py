@@ -92,11 +92,16 @@ def settings() -> Settings:
 async def _migrated() -> None:
     result = await run_forwards(app_name="all")
     assert result.success, result.message
+    await _truncate()  # what an interrupted earlier run may have left
 
 
 @pytest.fixture(autouse=True)
 async def _clean(_migrated: None) -> AsyncIterator[None]:
     yield
+    await _truncate()
+
+
+async def _truncate() -> None:
     tables = ", ".join(APP_TABLES)
     # A live server's background work (webhook drainer, reconciler) may hold row locks on
     # these tables in another order; PostgreSQL then picks the TRUNCATE as the deadlock

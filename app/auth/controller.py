@@ -27,6 +27,7 @@ from app.auth.service import record_sign_in
 from app.auth.sessions import SESSION_LIFETIME, cookie_name, end_session, start_session
 from app.config import Settings
 from app.web.deps import SettingsDep
+from app.whop import WhopOAuth
 
 log = logging.getLogger("app.auth")
 
@@ -183,9 +184,9 @@ class AuthController(Controller):
                 raise oidc.SignInFailed("state_mismatch", 400)
             if not code:
                 raise oidc.SignInFailed("missing_code", 400)
-            async with oidc.http_client() as http:
+            async with WhopOAuth.connect(settings, request.app) as whop_oauth:
                 profile = await oidc.complete_sign_in(
-                    settings, http, code=code, verifier=pending.verifier, nonce=pending.nonce
+                    settings, whop_oauth, code=code, verifier=pending.verifier, nonce=pending.nonce
                 )
         except oidc.SignInFailed as failure:
             return await _signed_out_page(request, settings, failure, next_path)

@@ -2,10 +2,11 @@
 
 The authorize URL (PKCE S256, state, nonce), the code exchange, the id_token check
 (signature against Whop's published keys, issuer, audience, expiry, nonce) and the
-userinfo read. Whop's OAuth endpoints are taken from `settings.oauth_base` (its discovery
-document is known to advertise production URLs from the sandbox); discovery is read only
-for the JWKS location. Everything that can go wrong ends as `SignInFailed`, whose
-`reason` picks the page the browser sees. Codes, tokens and verifiers are never logged.
+userinfo read. The HTTP is `app.whop.oauth.WhopOAuth`'s; the rules are here. Whop's OAuth
+endpoints are taken from `settings.oauth_base` (its discovery document is known to
+advertise production URLs from the sandbox); discovery is read only for the JWKS location.
+Everything that can go wrong ends as `SignInFailed`, whose `reason` picks the page the
+browser sees. Codes, tokens and verifiers are never logged.
 """
 
 from __future__ import annotations
@@ -16,18 +17,17 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.errors import ClaimError, InvalidKeyIdError, JoseError, MissingClaimError
 from joserfc.jwk import KeySet
 
 from app.config import Settings
+from app.whop import WhopError, WhopOAuth, WhopRejected, WhopUnreachable
 
 SCOPE = "openid profile email"
 ID_TOKEN_ALGORITHMS = ["ES256"]
 CLOCK_LEEWAY = 60  # seconds of clock skew tolerated on exp / iat
-HTTP_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 
 
 class SignInFailed(Exception):
@@ -63,64 +63,26 @@ def authorize_url(settings: Settings, *, state: str, nonce: str, verifier: str) 
     return f"{settings.oauth_base}/authorize?{urlencode(query)}"
 
 
-def http_client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=HTTP_TIMEOUT, follow_redirects=False, headers={"User-Agent": "Linkmint"}
-    )
-
-
-async def _call_whop(
-    http: httpx.AsyncClient, method: str, url: str, **kwargs: Any
-) -> httpx.Response:
-    try:
-        response = await http.request(method, url, **kwargs)
-    except httpx.HTTPError as exc:
-        raise SignInFailed("whop_unreachable", 502, type(exc).__name__) from None
-    if response.status_code >= 500:
-        raise SignInFailed("whop_failed", 502, f"HTTP {response.status_code}")
-    return response
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise SignInFailed("whop_failed", 502, f"HTTP {response.status_code}, not a JSON object")
-    return data
+def _whop_trouble(exc: WhopError) -> SignInFailed:
+    """Whop did not answer, or answered nothing usable (the reason holds no secret)."""
+    if isinstance(exc, WhopUnreachable):
+        return SignInFailed("whop_unreachable", 502, exc.reason)
+    return SignInFailed("whop_failed", 502, exc.reason)
 
 
 # --- the code exchange ------------------------------------------------------------------
 
 
-async def exchange_code(
-    settings: Settings, http: httpx.AsyncClient, *, code: str, verifier: str
-) -> dict[str, Any]:
-    """Whop's tokens for `code`. Linkmint is a confidential client (client_secret_post)."""
-    response = await _call_whop(
-        http,
-        "POST",
-        f"{settings.oauth_base}/token",
-        json={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": settings.redirect_uri,
-            "client_id": settings.whop_client_id,
-            "client_secret": settings.whop_client_secret,
-            "code_verifier": verifier,
-        },
-    )
-    body = _json_object(response)
-    if response.status_code != 200:
-        error = str(body.get("error", "unknown_error"))[:60]
-        description = str(body.get("error_description", ""))[:200]
-        if error == "invalid_client":
-            raise SignInFailed("client_rejected", 502, description)
-        raise SignInFailed("code_rejected", 400, description or error)
-    if not isinstance(body.get("access_token"), str):
-        raise SignInFailed("whop_failed", 502, "the token response has no access_token")
-    return body
+async def exchange_code(oauth: WhopOAuth, *, code: str, verifier: str) -> dict[str, Any]:
+    """Whop's tokens for `code` (an `access_token` string at least)."""
+    try:
+        return await oauth.exchange_code(code=code, verifier=verifier)
+    except WhopRejected as exc:
+        if exc.type == "invalid_client":
+            raise SignInFailed("client_rejected", 502, exc.message) from None
+        raise SignInFailed("code_rejected", 400, exc.message or exc.type or "") from None
+    except WhopError as exc:
+        raise _whop_trouble(exc) from None
 
 
 # --- the id_token -----------------------------------------------------------------------
@@ -139,32 +101,37 @@ class JwksCache:
     def clear(self) -> None:
         self._entries.clear()
 
-    async def key_set(
-        self, http: httpx.AsyncClient, issuer: str, *, refresh: bool = False
-    ) -> KeySet:
+    async def key_set(self, oauth: WhopOAuth, *, refresh: bool = False) -> KeySet:
+        issuer = oauth.issuer
         now = time.monotonic()
         cached = self._entries.get(issuer)
         if cached:
             age = now - cached[0]
             if age < self.ttl and not (refresh and age >= self.min_refresh):
                 return cached[1]
-        keys = await self._fetch(http, issuer)
+        keys = await self._fetch(oauth)
         self._entries[issuer] = (now, keys)
         return keys
 
-    async def _fetch(self, http: httpx.AsyncClient, issuer: str) -> KeySet:
-        response = await _call_whop(http, "GET", f"{issuer}/.well-known/openid-configuration")
-        discovery = _json_object(response)
-        if response.status_code != 200 or discovery.get("issuer") != issuer:
+    async def _fetch(self, oauth: WhopOAuth) -> KeySet:
+        try:
+            discovery = await oauth.discovery_document()
+        except WhopRejected:
+            discovery = {}  # an error answer names no issuer
+        except WhopError as exc:
+            raise _whop_trouble(exc) from None
+        if discovery.get("issuer") != oauth.issuer:
             raise SignInFailed("whop_failed", 502, "Whop's discovery document does not match")
         jwks_uri = discovery.get("jwks_uri")
         if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
             raise SignInFailed("whop_failed", 502, "Whop's discovery document has no jwks_uri")
-        response = await _call_whop(http, "GET", jwks_uri)
         try:
-            return KeySet.import_key_set(_json_object(response))  # type: ignore[arg-type]
-        except (JoseError, ValueError, TypeError, KeyError):
-            raise SignInFailed("whop_failed", 502, "Whop's key set is malformed") from None
+            return KeySet.import_key_set(await oauth.jwks(jwks_uri))  # type: ignore[arg-type]
+        except (WhopRejected, JoseError, ValueError, TypeError, KeyError):
+            pass  # an error answer, or keys joserfc cannot read
+        except WhopError as exc:
+            raise _whop_trouble(exc) from None
+        raise SignInFailed("whop_failed", 502, "Whop's key set is malformed")
 
 
 JWKS = JwksCache()
@@ -226,14 +193,14 @@ def _claim_problem(exc: JoseError) -> str:
 
 
 async def verify_id_token(
-    settings: Settings, http: httpx.AsyncClient, id_token: str, *, nonce: str
+    settings: Settings, oauth: WhopOAuth, id_token: str, *, nonce: str
 ) -> dict[str, Any]:
     issuer, client_id = settings.oauth_issuer, settings.whop_client_id
-    keys = await JWKS.key_set(http, issuer)
+    keys = await JWKS.key_set(oauth)
     try:
         return check_id_token(id_token, keys, issuer=issuer, client_id=client_id, nonce=nonce)
     except InvalidKeyIdError:
-        keys = await JWKS.key_set(http, issuer, refresh=True)
+        keys = await JWKS.key_set(oauth, refresh=True)
     try:
         return check_id_token(id_token, keys, issuer=issuer, client_id=client_id, nonce=nonce)
     except InvalidKeyIdError:
@@ -243,18 +210,13 @@ async def verify_id_token(
 # --- userinfo and the whole exchange ----------------------------------------------------
 
 
-async def fetch_userinfo(
-    settings: Settings, http: httpx.AsyncClient, access_token: str
-) -> dict[str, Any]:
-    response = await _call_whop(
-        http,
-        "GET",
-        f"{settings.oauth_base}/userinfo",
-        headers={"Authorization": f"Bearer {access_token}"},
-    )
-    if response.status_code != 200:
-        raise SignInFailed("whop_failed", 502, f"userinfo answered HTTP {response.status_code}")
-    return _json_object(response)
+async def fetch_userinfo(oauth: WhopOAuth, access_token: str) -> dict[str, Any]:
+    try:
+        return await oauth.userinfo(access_token)
+    except WhopRejected as exc:
+        raise SignInFailed("whop_failed", 502, f"userinfo answered HTTP {exc.status}") from None
+    except WhopError as exc:
+        raise _whop_trouble(exc) from None
 
 
 def _text(value: Any) -> str | None:
@@ -262,15 +224,15 @@ def _text(value: Any) -> str | None:
 
 
 async def complete_sign_in(
-    settings: Settings, http: httpx.AsyncClient, *, code: str, verifier: str, nonce: str
+    settings: Settings, oauth: WhopOAuth, *, code: str, verifier: str, nonce: str
 ) -> WhopProfile:
     """Exchange the code, verify the id_token, read userinfo: who signed in at Whop."""
-    tokens = await exchange_code(settings, http, code=code, verifier=verifier)
+    tokens = await exchange_code(oauth, code=code, verifier=verifier)
     id_token = tokens.get("id_token")
     if not isinstance(id_token, str):
         raise SignInFailed("bad_id_token", 502, "Whop sent no id_token")
-    claims = await verify_id_token(settings, http, id_token, nonce=nonce)
-    info = await fetch_userinfo(settings, http, tokens["access_token"])
+    claims = await verify_id_token(settings, oauth, id_token, nonce=nonce)
+    info = await fetch_userinfo(oauth, tokens["access_token"])
     if info.get("sub") != claims["sub"]:
         raise SignInFailed("whop_failed", 502, "userinfo describes another user")
     return WhopProfile(

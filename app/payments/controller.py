@@ -26,6 +26,7 @@ from litestar.response import Redirect, Template
 from app.payments.buyer import buyer_cookie, new_buyer, read_buyer
 from app.payments.inbox import MAX_BODY_BYTES, receive_webhook
 from app.payments.metrics import CONTENT_TYPE, render_metrics
+from app.payments.polls import PendingPolls
 from app.payments.unlocks import (
     CheckoutUnavailable,
     Panel,
@@ -138,13 +139,30 @@ class UnlockController(Controller):
     @get("/unlocks/{unlock_id:str}/status", name="payments:status", cache=False)
     async def status(
         self, request: HTMXRequest, unlock_id: FromPath[str], settings: SettingsDep
-    ) -> Template:
+    ) -> Response:
+        """htmx polls this every second while the buyer waits. "Still pending, nothing new"
+        is `204 No Content` (htmx keeps the panel and goes on polling) and, once this
+        process has seen the unlock pending, needs no query (app/payments/polls.py); any
+        change sends the new panel, with 286 once there is nothing left to wait for."""
         buyer = read_buyer(request, settings)
+        polls: PendingPolls = request.app.state.pending_polls
+        if request.htmx and buyer is not None and polls.still_pending(unlock_id, buyer):
+            return Response(b"", status_code=204, headers=PRIVATE)
+        generation = polls.generation  # read before loading: see PendingPolls.remember
         unlock = await owned_unlock(unlock_id, buyer)
         link = await premium_link(unlock["link"]) if unlock and unlock["link"] else None
-        if link is None:
+        if link is None or buyer is None:
             raise NotFoundException("There is no such purchase.")
         panel = await panel_for(link, buyer)
+        if request.htmx and panel.polling and panel.unlock_id == unlock_id and panel.polls_until:
+            polls.remember(
+                unlock_id,
+                link_id=link.id,
+                creator_id=link.creator_id,
+                buyer=buyer,
+                polls_until=panel.polls_until.timestamp(),
+                generation=generation,
+            )
         settled = request.htmx and panel.settled
         return _panel(request, panel, status=STOP_POLLING if settled else 200)
 
@@ -196,10 +214,13 @@ class UnlockController(Controller):
     include_in_schema=False,
     request_max_body_size=MAX_BODY_BYTES,
 )
-async def whop_webhook(request: Request, settings: SettingsDep, whop: WhopDep) -> Response:
-    """Whop's events: verified, stored in the inbox, processed (see app.payments.inbox)."""
+async def whop_webhook(request: Request, settings: SettingsDep) -> Response:
+    """Whop's events: verified, stored in the inbox, answered, then processed by this
+    process's inbox workers (see app.payments.inbox)."""
     body = await request.body()
-    receipt = await receive_webhook(whop, settings.whop_webhook_secret, request.headers, body)
+    receipt = await receive_webhook(settings.whop_webhook_secret, request.headers, body)
+    if receipt.event_id is not None:
+        request.app.state.inbox.submit(receipt.event_id)
     return Response(receipt.text, status_code=receipt.status, media_type=MediaType.TEXT)
 
 

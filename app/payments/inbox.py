@@ -1,25 +1,31 @@
-"""The webhook inbox: every Whop event is stored first, then processed until it succeeds.
+"""The webhook inbox: every Whop event is stored first, answered, then processed until done.
 
 `receive_webhook` is the whole of `/webhooks/whop`: verify the signature (every bad input is
-a 4xx, never a 5xx), store the event under its `webhook-id` (`ON CONFLICT DO NOTHING`: a
-redelivery is recognised), then process it. Processing asks Whop what the event is about
-(with no transaction open), then claims the row with `FOR UPDATE SKIP LOCKED` and marks it
-processed in the same transaction as the change it makes, so:
+a 4xx, never a 5xx) and store the event under its `webhook-id` (`ON CONFLICT DO NOTHING`: a
+redelivery is recognised). Once the row is committed the delivery is answered 200 — Whop
+asks for a fast 2xx and retries anything slower than its timeout — and the event is handed
+to this process's `InboxWorkers`, which process it moments later. Processing asks Whop what
+the event is about (with no transaction open), then claims the row — one conditional UPDATE
+that marks it processed — in the same transaction as the change it makes, so:
 
-- an event that was stored but not processed (the process crashed, Whop's API was down) is
-  processed by its next delivery, or by `drain_inbox` (the background drainer and
-  `linkmint replay-webhooks`) — it is never lost behind its own dedup key;
-- two deliveries of one event at once process it once: the second skips the locked row;
+- an event that was stored but not processed (the process stopped, Whop's API was down, the
+  worker queue was full) is processed by its next delivery, or by `drain_inbox` (the
+  background drainer and `linkmint replay-webhooks`) — never lost behind its own dedup key;
+- two deliveries of one event at once process it once: the second claim waits for the
+  first transaction, then finds the event processed (or, if it rolled back, takes over);
 - a failure rolls the change back and records `attempts` and `last_error`; the drainer
   retries a bounded number of times, after which the operator replays it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -53,14 +59,14 @@ RETURNING id
 _UNPROCESSED_SQL = """
 SELECT type, payload FROM webhook_event WHERE id = {} AND processed_at IS NULL
 """
+# Claims the row and marks it processed in one statement, inside the transaction that makes
+# the change: a concurrent claim waits on the row lock, then (READ COMMITTED re-checks the
+# WHERE) finds it processed and changes nothing — or, if this transaction rolled back,
+# claims it itself.
 _CLAIM_SQL = """
-SELECT id FROM webhook_event
- WHERE id = {} AND processed_at IS NULL
-   FOR UPDATE SKIP LOCKED
-"""
-_PROCESSED_SQL = """
 UPDATE webhook_event SET processed_at = now(), attempts = attempts + 1, last_error = NULL
- WHERE id = {}
+ WHERE id = {} AND processed_at IS NULL
+RETURNING id
 """
 _FAILED_SQL = """
 UPDATE webhook_event SET attempts = attempts + 1, last_error = {}
@@ -77,19 +83,19 @@ SELECT id FROM webhook_event
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """The answer to one delivery: its HTTP status and a word on what happened."""
+    """The answer to one delivery: its HTTP status, a word on what happened, and the stored
+    event to process now (None: the delivery was refused)."""
 
     status: int
     text: str
+    event_id: str | None = None
 
 
 class EventError(ValueError):
     """A genuine event we cannot act on (no payment id in it): processed, logged, dropped."""
 
 
-async def receive_webhook(
-    whop: WhopClient, secret: str, headers: Mapping[str, str], body: bytes
-) -> Receipt:
+async def receive_webhook(secret: str, headers: Mapping[str, str], body: bytes) -> Receipt:
     try:
         event = verify_webhook(secret, headers, body)
     except WebhookVerificationError as exc:
@@ -104,11 +110,10 @@ async def receive_webhook(
 
     if not await store_event(event):
         metrics.DUPLICATE_DELIVERIES.inc()
-    result = await process_event(whop, event.webhook_id)
-    if result == "failed":
-        # Stored and retried by the drainer: Whop's own retries would add nothing.
-        return Receipt(202, "stored; processing will be retried\n")
-    return Receipt(200, f"{result}\n")
+        # Already stored; if it is not processed yet (it failed, or its process stopped),
+        # this delivery is the nudge to try again now.
+        return Receipt(200, "duplicate\n", event.webhook_id)
+    return Receipt(200, "stored\n", event.webhook_id)
 
 
 def _storable(value: Any) -> Any:
@@ -132,8 +137,8 @@ async def store_event(event: VerifiedEvent) -> bool:
 async def process_event(whop: WhopClient, event_id: str) -> str:
     """Process one stored event if nobody has (or is): "processed", "skipped" or "failed".
 
-    Whop is asked first, with no transaction open; then the row is claimed (FOR UPDATE
-    SKIP LOCKED) and the change and the row's `processed_at` are committed together.
+    Whop is asked first, with no transaction open; then the row is claimed by setting its
+    `processed_at`, and that and the change are committed together.
     """
     rows = await WebhookEvent.raw(_UNPROCESSED_SQL, event_id)
     if not rows:
@@ -143,9 +148,8 @@ async def process_event(whop: WhopClient, event_id: str) -> str:
         change = await prepare_event(whop, event_type, _payload(rows[0]["payload"]))
         async with WebhookEvent._meta.db.transaction():
             if not await WebhookEvent.raw(_CLAIM_SQL, event_id):
-                return "skipped"  # processed meanwhile, or being processed right now
+                return "skipped"  # processed meanwhile
             result = await change()
-            await WebhookEvent.raw(_PROCESSED_SQL, event_id)
     except Exception as exc:  # noqa: BLE001 (any failure leaves the event for a retry)
         await WebhookEvent.raw(_FAILED_SQL, f"{type(exc).__name__}: {exc}"[:2000], event_id)
         log.warning("webhook event %s not processed yet: %s", event_id, exc)
@@ -208,6 +212,107 @@ async def prepare_event(whop: WhopClient, event_type: str, payload: dict[str, An
     return converge
 
 
+@dataclass(eq=False, slots=True)
+class _Lane:
+    """The queue and workers of one running event loop (one per process in production)."""
+
+    queue: asyncio.Queue[str]
+    unfinished: int = 0  # queued or being processed
+
+
+class InboxWorkers:
+    """Process the events this process stored, right after their deliveries were answered.
+
+    A bounded in-memory queue in front of a few tasks calling `process_event`. It is the fast
+    path, never the only one: an event it cannot take (the queue is full, or the app is
+    stopping) is already in the inbox, where a redelivery or the drainer finds it. An event
+    queued twice (a redelivery while the first is waiting) is processed once.
+
+    The queue belongs to the event loop that runs the app's lifespan; a request served on
+    another loop (only the test client does that) leaves its event to the drainer.
+
+    `concurrency` (INBOX_WORKERS) is small on purpose: processing shares the process with
+    the deliveries, and answering them fast matters more in a burst than finishing each
+    event a few milliseconds sooner (measured in BENCHMARKS.md: 1 to 4 workers per process
+    process about as many events per second, but more workers answer fewer deliveries).
+    """
+
+    def __init__(self, *, concurrency: int = 2, max_queued: int = 50_000) -> None:
+        self.concurrency = concurrency
+        self.max_queued = max_queued
+        self._lanes: dict[asyncio.AbstractEventLoop, _Lane] = {}
+        self._waiting: set[str] = set()
+
+    @property
+    def busy(self) -> int:
+        """Events queued or being processed right now."""
+        return sum(lane.unfinished for lane in list(self._lanes.values()))
+
+    def submit(self, event_id: str) -> bool:
+        """Queue a stored event; False when it is left to the drainer instead."""
+        lane = self._lanes.get(asyncio.get_running_loop())
+        if lane is None:
+            return False
+        if event_id in self._waiting:
+            return True
+        try:
+            lane.queue.put_nowait(event_id)
+        except asyncio.QueueFull:
+            metrics.INBOX_OVERFLOW.inc()
+            log.warning("inbox queue full; event %s is left to the drainer", event_id)
+            return False
+        self._waiting.add(event_id)
+        lane.unfinished += 1
+        return True
+
+    async def settled(self, poll: float = 0.005) -> None:
+        """Wait until nothing is queued or being processed (tests; from any loop)."""
+        while self.busy:  # noqa: ASYNC110 (an Event would belong to one loop; callers vary)
+            await asyncio.sleep(poll)
+
+    async def _work(self, lane: _Lane, state: Any) -> None:
+        while True:
+            event_id = await lane.queue.get()
+            self._waiting.discard(event_id)
+            try:
+                await process_event(state.whop, event_id)
+            except Exception:  # process_event records its failures; this is the database
+                log.exception("could not process webhook event %s; the drainer will", event_id)
+            finally:
+                lane.unfinished -= 1
+                lane.queue.task_done()
+
+    def lifespan(self, *, grace: float = 5.0):
+        """Run the workers while the app is up (with `app.state.whop`); at shutdown, finish
+        the queue for up to `grace` seconds and leave the rest, stored and unprocessed, to
+        the drainer."""
+
+        @asynccontextmanager
+        async def working(app: Any) -> AsyncIterator[None]:
+            loop = asyncio.get_running_loop()
+            lane = _Lane(asyncio.Queue(self.max_queued))
+            self._lanes[loop] = lane
+            tasks = [
+                asyncio.create_task(self._work(lane, app.state), name=f"inbox-worker-{n}")
+                for n in range(self.concurrency)
+            ]
+            try:
+                yield
+            finally:
+                if self._lanes.get(loop) is lane:
+                    del self._lanes[loop]  # take no more
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lane.queue.join(), grace)
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                lane.unfinished = 0
+
+        return working
+
+
 @dataclass
 class DrainReport:
     processed: int = 0
@@ -225,8 +330,9 @@ async def drain_inbox(
 ) -> DrainReport:
     """Process stored events that nobody processed, oldest first, each at most once per run.
 
-    Safe to run in several processes at once: `process_event` claims each row with SKIP
-    LOCKED. `max_attempts=None` (replay) also retries events that used up their attempts.
+    Safe to run in several processes at once, and beside the inbox workers: `process_event`
+    claims each row with a conditional UPDATE, so one of them makes the change. `max_attempts
+    =None` (replay) also retries events that used up their attempts.
     """
     report = DrainReport()
     attempts_cap = max_attempts if max_attempts is not None else 2**31 - 1

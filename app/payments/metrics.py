@@ -32,6 +32,11 @@ DUPLICATE_DELIVERIES = Counter(
     "Webhook deliveries whose webhook-id was already in the inbox (idempotency hits).",
     registry=REGISTRY,
 )
+INBOX_OVERFLOW = Counter(
+    "linkmint_webhook_inbox_overflow",
+    "Stored events the in-process workers could not queue (left to the drainer).",
+    registry=REGISTRY,
+)
 WEBHOOK_EVENTS = Counter(
     "linkmint_webhook_events_processed",
     "Inbox events processed, by event type and result.",

@@ -121,6 +121,7 @@ class Panel:
     url: str | None = None
     purchase_url: str | None = None
     polling: bool = False
+    polls_until: datetime | None = None  # when a pending panel stops polling by itself
     message: str | None = None
 
     @property
@@ -175,9 +176,14 @@ def panel_from(link: PremiumLink, row: dict[str, Any] | None, message: str | Non
         url = row["url"] if row["url"] and is_safe_href(row["url"]) else None
         return Panel(link, "completed", unlock_id, url=url)
     if status == "PENDING" and row["purchase_url"]:
-        fresh = datetime.now(UTC) - row["created_at"] < POLL_WINDOW
+        until = row["created_at"] + POLL_WINDOW
         return Panel(
-            link, "pending", unlock_id, purchase_url=row["purchase_url"], polling=fresh,
+            link,
+            "pending",
+            unlock_id,
+            purchase_url=row["purchase_url"],
+            polling=datetime.now(UTC) < until,
+            polls_until=until,
             message=message,
         )
     if status == "FAILED" and row["checkout_id"]:

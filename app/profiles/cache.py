@@ -4,7 +4,7 @@
 `/u/<id>` afterwards), so each process keeps the final bytes per handle. Correctness across
 processes comes from the database: a trigger on `creator` and `link` (migration
 2026-11-27T00:40) NOTIFYs `linkmint_page` with the creator's id at every commit that touches
-them, and each process holds one dedicated connection LISTENing for it.
+them, and each process's one LISTEN connection (app/db/notify.py) passes it on.
 
 The rules that keep it from ever serving a stale page:
 - The cache is *live* only while the listener is connected. While it is down (and until it
@@ -19,21 +19,15 @@ The rules that keep it from ever serving a stale page:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import asyncpg
-
-log = logging.getLogger("app.profiles.cache")
+from app.db.notify import Listener
 
 CHANNEL = "linkmint_page"
-EVERYTHING = "*"  # the payload a TRUNCATE sends
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +67,8 @@ class PageCache:
         self._handles_of: dict[int, set[str]] = {}
         self.generation = 0  # bumped by every invalidation
         self.live = False  # the listener is connected: entries may be stored and served
-        self.listener: PageListener | None = None
+        self.listener: Listener | None = None
+        self.channels = {CHANNEL: self.invalidate}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -136,80 +131,3 @@ class PageCache:
                 handles.discard(handle)
                 if not handles:
                     del self._handles_of[entry.creator_id]
-
-
-class PageListener:
-    """One dedicated connection LISTENing on `linkmint_page`, reconnecting with backoff."""
-
-    def __init__(
-        self,
-        cache: PageCache,
-        dsn: str,
-        *,
-        ping_every: float = 5.0,
-        min_backoff: float = 0.1,
-        max_backoff: float = 5.0,
-    ) -> None:
-        self.cache = cache
-        self.dsn = dsn
-        self.ping_every = ping_every
-        self.min_backoff = min_backoff
-        self.max_backoff = max_backoff
-        self.server_pid: int | None = None  # the listening backend (tests terminate it)
-
-    async def run(self) -> None:
-        backoff = self.min_backoff
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self.dsn, timeout=5)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-                await conn.add_listener(CHANNEL, self._notified)
-                self.server_pid = conn.get_server_pid()
-                self.cache.set_live(True)
-                backoff = self.min_backoff
-                while not lost.is_set():
-                    try:
-                        await asyncio.wait_for(lost.wait(), self.ping_every)
-                    except TimeoutError:
-                        # A silent half-open connection would never say it is gone.
-                        await asyncio.wait_for(conn.fetchval("SELECT 1"), self.ping_every)
-                log.warning("page cache listener lost its connection; reconnecting")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 — any failure: go dark, retry
-                log.warning("page cache listener: %s; reconnecting in %.1fs", exc, backoff)
-            finally:
-                self.cache.set_live(False)
-                self.server_pid = None
-                if conn is not None:
-                    conn.terminate()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff)
-
-    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self.cache.invalidate(payload)
-
-
-def page_cache_lifespan(cache: PageCache, dsn: Callable[[], str | None]):
-    """Runs the listener for the app's lifetime; with no DSN the cache simply stays off."""
-
-    @asynccontextmanager
-    async def listening(app: object) -> AsyncIterator[None]:
-        url = dsn()
-        if not url:
-            yield
-            return
-        listener = PageListener(cache, url)
-        cache.listener = listener
-        task = asyncio.create_task(listener.run(), name="page-cache-listener")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-            cache.set_live(False)
-
-    return listening

@@ -1,4 +1,5 @@
-"""The one place that speaks HTTP to Whop: the API client, its results, webhook signatures.
+"""The one place that speaks HTTP to Whop: the API client, its results, the OAuth/OIDC
+endpoints Sign in with Whop uses, webhook signatures.
 
 Amounts cross this package's boundary as integer minor units; Whop's major-unit floats
 stay inside (`app.whop.money`).
@@ -13,6 +14,7 @@ from app.whop.errors import (
     WhopRejected,
     WhopUnauthorized,
     WhopUnavailable,
+    WhopUnreachable,
 )
 from app.whop.models import (
     AccessToken,
@@ -24,6 +26,7 @@ from app.whop.models import (
     PayoutMethod,
     Webhook,
 )
+from app.whop.oauth import WhopOAuth
 from app.whop.webhooks import WebhookEvent, WebhookVerificationError, verify_webhook
 
 __all__ = [
@@ -43,10 +46,12 @@ __all__ = [
     "WhopDep",
     "WhopError",
     "WhopNotFound",
+    "WhopOAuth",
     "WhopRateLimited",
     "WhopRejected",
     "WhopUnauthorized",
     "WhopUnavailable",
+    "WhopUnreachable",
     "provide_whop",
     "verify_webhook",
     "whop_lifespan",

@@ -28,6 +28,10 @@ class WhopUnavailable(WhopError):
     """Whop did not answer usefully (network, timeout, 5xx); the call may succeed later."""
 
 
+class WhopUnreachable(WhopUnavailable):
+    """No HTTP answer at all (refused, timed out, cut off); `reason` names the network error."""
+
+
 class WhopRateLimited(WhopUnavailable):
     """Whop asked us to slow down; `retry_after` is its wait in seconds, when it said one."""
 

@@ -39,7 +39,7 @@ from app.config import Settings
 from app.db.tables import DuplicatePayment, Unlock
 from app.payments import metrics
 from app.payments.convergence import converge_payment, converge_unlock
-from app.payments.inbox import receive_webhook
+from app.payments.inbox import process_event, receive_webhook
 from app.whop import RetryPolicy, WhopClient
 from tests.integration.convergence_support import buy, open_unlock, quiet_whop  # noqa: F401
 from tests.integration.unlock_support import DECLINES, add_premium, signed_event
@@ -92,10 +92,11 @@ def machine_for(app_settings: Settings, seller: dict) -> type[RuleBasedStateMach
             }[kind]
             webhook_id = f"msg_{self.unlock['id']}_{kind}_{copy}"
             body, headers = signed_event(app_settings, event_type, data, webhook_id=webhook_id)
-            receipt = await receive_webhook(
-                self.whop, app_settings.whop_webhook_secret, headers, body
-            )
-            assert receipt.status == 200, receipt
+            receipt = await receive_webhook(app_settings.whop_webhook_secret, headers, body)
+            assert receipt.status == 200 and receipt.event_id == webhook_id, receipt
+            # What the app's inbox worker does next (here in the same task, so the
+            # invariants see its effect).
+            await process_event(self.whop, webhook_id)
 
         @rule(kind=st.sampled_from(KINDS), copy=st.integers(0, 1))
         def deliver(self, kind: str, copy: int) -> None:

@@ -90,6 +90,8 @@ def test_secrets_are_stripped_of_surrounding_whitespace(tmp_path):
         ("WHOP_PARENT_COMPANY_ID", "company_1"),
         ("WHOP_ELEMENTS_ENV", "staging"),
         ("DB_POOL_SIZE", "many"),
+        ("INBOX_WORKERS", "some"),
+        ("INBOX_WORKERS", "100"),
     ],
 )
 def test_a_bad_setting_is_refused_with_its_name(tmp_path, name, value):

@@ -117,7 +117,7 @@ async def wait_until(predicate, within: float = 5.0, every: float = 0.02) -> flo
 @pytest.fixture
 async def cached(settings) -> AsyncIterator[tuple[AsyncTestClient, PageCache]]:
     """A client of an app with the page cache on (the shared test app has it off)."""
-    app = create_app(settings, page_cache=True)
+    app = create_app(settings, caches=True)
     cache: PageCache = app.state.page_cache
     async with AsyncTestClient(app, base_url=settings.app_url) as client:
 

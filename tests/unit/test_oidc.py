@@ -1,6 +1,6 @@
 """Linkmint's side of Sign in with Whop, piece by piece: the pending-sign-in cookie, the
 `next` rule, the id_token check, the JWKS cache and how Whop's answers map to failures.
-Whop is played by `httpx.MockTransport`; keys are made here."""
+Whop is played by `httpx.MockTransport` under the real `WhopOAuth`; keys are made here."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from app.auth.access_log import redact
 from app.auth.oidc import JwksCache, SignInFailed, check_id_token
 from app.auth.pending import PendingSignIn, safe_next, seal, unseal
 from app.config import settings_from
+from app.whop import WhopOAuth
 
 ISSUER = "https://whop.test"
 CLIENT = "app_UnitClient0001"
@@ -244,49 +245,54 @@ def test_a_token_from_an_unknown_key_asks_for_a_refresh():
 
 
 class FakeWhop:
-    """Discovery, JWKS, token and userinfo endpoints, counting the calls made."""
+    """Discovery, JWKS, token and userinfo endpoints, counting the calls made. `answers`
+    replaces a path's answer with (status, JSON body or text)."""
 
     def __init__(self, *keys: ECKey) -> None:
         self.keys = list(keys)
         self.calls: list[str] = []
-        self.token_answer: tuple[int, Any] = (200, {})
+        self.answers: dict[str, tuple[int, Any]] = {}
         self.userinfo: dict = {"sub": "user_Abcdefghij1234", "email": "a@example.com"}
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         self.calls.append(path)
+        if path in self.answers:
+            status, body = self.answers[path]
+            if isinstance(body, str):
+                return httpx.Response(status, text=body)
+            return httpx.Response(status, json=body)
         if path == "/.well-known/openid-configuration":
             return httpx.Response(
                 200, json={"issuer": ISSUER, "jwks_uri": f"{ISSUER}/.well-known/jwks.json"}
             )
         if path == "/.well-known/jwks.json":
             return httpx.Response(200, json={"keys": [k.as_dict(private=False) for k in self.keys]})
-        if path == "/oauth/token":
-            status, body = self.token_answer
-            if isinstance(body, str):
-                return httpx.Response(status, text=body)
-            return httpx.Response(status, json=body)
         if path == "/oauth/userinfo":
             return httpx.Response(200, json=self.userinfo)
         return httpx.Response(404)
 
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.MockTransport(self.handler))
+    def client(self, settings) -> WhopOAuth:
+        return oauth_answering(settings, self.handler)
 
 
-async def test_the_key_set_is_fetched_once_and_cached():
+def oauth_answering(settings, handler) -> WhopOAuth:
+    return WhopOAuth(settings, transport=httpx.MockTransport(handler))
+
+
+async def test_the_key_set_is_fetched_once_and_cached(whop_settings):
     whop, cache = FakeWhop(es256_key()), JwksCache()
-    async with whop.client() as http:
-        await cache.key_set(http, ISSUER)
-        await cache.key_set(http, ISSUER)
+    async with whop.client(whop_settings) as oauth:
+        await cache.key_set(oauth)
+        await cache.key_set(oauth)
     assert whop.calls.count("/.well-known/jwks.json") == 1
 
 
-async def test_a_refresh_is_rate_limited():
+async def test_a_refresh_is_rate_limited(whop_settings):
     whop, cache = FakeWhop(es256_key()), JwksCache(min_refresh=30)
-    async with whop.client() as http:
-        await cache.key_set(http, ISSUER)
-        await cache.key_set(http, ISSUER, refresh=True)  # too soon: served from the cache
+    async with whop.client(whop_settings) as oauth:
+        await cache.key_set(oauth)
+        await cache.key_set(oauth, refresh=True)  # too soon: served from the cache
     assert whop.calls.count("/.well-known/jwks.json") == 1
 
 
@@ -294,23 +300,23 @@ async def test_a_rotated_key_is_found_by_refreshing(whop_settings, monkeypatch):
     old, new = es256_key("old"), es256_key("new")
     whop = FakeWhop(old)
     monkeypatch.setattr(oidc, "JWKS", JwksCache(min_refresh=0))
-    async with whop.client() as http:
-        await oidc.JWKS.key_set(http, ISSUER)
+    async with whop.client(whop_settings) as oauth:
+        await oidc.JWKS.key_set(oauth)
         whop.keys = [old, new]  # Whop rotates
-        claims = await oidc.verify_id_token(whop_settings, http, id_token(new), nonce="n-1")
+        claims = await oidc.verify_id_token(whop_settings, oauth, id_token(new), nonce="n-1")
     assert claims["sub"] == "user_Abcdefghij1234"
     assert whop.calls.count("/.well-known/jwks.json") == 2
 
 
-async def test_discovery_for_another_issuer_is_refused():
+async def test_discovery_for_another_issuer_is_refused(whop_settings):
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
             200, json={"issuer": "https://evil.test", "jwks_uri": "https://evil.test/jwks"}
         )
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+    async with oauth_answering(whop_settings, handler) as oauth:
         with pytest.raises(SignInFailed) as failed:
-            await JwksCache().key_set(http, ISSUER)
+            await JwksCache().key_set(oauth)
     assert failed.value.reason == "whop_failed" and failed.value.status_code == 502
 
 
@@ -318,60 +324,120 @@ async def test_discovery_for_another_issuer_is_refused():
 
 
 @pytest.mark.parametrize(
-    "status,body,reason,http_status",
+    "status,body,reason,http_status,detail",
     [
         (
             400,
             {"error": "invalid_grant", "error_description": "Authorization code has expired"},
             "code_rejected",
             400,
+            "Authorization code has expired",
         ),
+        (400, {"error": "invalid_grant"}, "code_rejected", 400, "invalid_grant"),
         (
             401,
             {"error": "invalid_client", "error_description": "Client authentication failed"},
             "client_rejected",
             502,
+            "Client authentication failed",
         ),
-        (500, {"error": "server_error"}, "whop_failed", 502),
-        (503, "<html>down</html>", "whop_failed", 502),
-        (200, "not json", "whop_failed", 502),
-        (200, {"token_type": "Bearer"}, "whop_failed", 502),
+        (500, {"error": "server_error"}, "whop_failed", 502, "HTTP 500"),
+        (503, "<html>down</html>", "whop_failed", 502, "HTTP 503"),
+        (200, "not json", "whop_failed", 502, "HTTP 200, not a JSON object"),
+        (400, "<html>bad</html>", "whop_failed", 502, "HTTP 400, not a JSON object"),
+        (
+            200,
+            {"token_type": "Bearer"},
+            "whop_failed",
+            502,
+            "the token response has no access_token",
+        ),
     ],
 )
 async def test_token_endpoint_answers_become_specific_failures(
-    whop_settings, status, body, reason, http_status
+    whop_settings, status, body, reason, http_status, detail
 ):
     whop = FakeWhop(es256_key())
-    whop.token_answer = (status, body)
-    async with whop.client() as http:
+    whop.answers["/oauth/token"] = (status, body)
+    async with whop.client(whop_settings) as oauth:
         with pytest.raises(SignInFailed) as failed:
-            await oidc.exchange_code(whop_settings, http, code="c", verifier="v" * 64)
+            await oidc.exchange_code(oauth, code="c", verifier="v" * 64)
     assert (failed.value.reason, failed.value.status_code) == (reason, http_status)
+    assert failed.value.detail == detail
 
 
-async def test_an_unreachable_whop_is_whop_unreachable(whop_settings):
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+@pytest.mark.parametrize(
+    "path,status,body,detail",
+    [
+        ("/.well-known/openid-configuration", 404, {"error": "not_found"}, "does not match"),
+        ("/.well-known/openid-configuration", 502, "<html>", "HTTP 502"),
+        ("/.well-known/openid-configuration", 200, "<html>", "HTTP 200, not a JSON object"),
+        ("/.well-known/openid-configuration", 200, {"issuer": ISSUER}, "has no jwks_uri"),
+        ("/.well-known/jwks.json", 404, {"error": "not_found"}, "Whop's key set is malformed"),
+        ("/.well-known/jwks.json", 200, {"keys": "none"}, "Whop's key set is malformed"),
+        ("/.well-known/jwks.json", 200, "<html>", "HTTP 200, not a JSON object"),
+        ("/.well-known/jwks.json", 503, {}, "HTTP 503"),
+    ],
+)
+async def test_discovery_and_key_set_answers_become_whop_failed(
+    whop_settings, path, status, body, detail
+):
+    whop = FakeWhop(es256_key())
+    whop.answers[path] = (status, body)
+    async with whop.client(whop_settings) as oauth:
         with pytest.raises(SignInFailed) as failed:
-            await oidc.exchange_code(whop_settings, http, code="c", verifier="v" * 64)
+            await JwksCache().key_set(oauth)
+    assert (failed.value.reason, failed.value.status_code) == ("whop_failed", 502)
+    assert detail in failed.value.detail
+
+
+@pytest.mark.parametrize(
+    "status,body,detail",
+    [
+        (401, {"error": "invalid_token"}, "userinfo answered HTTP 401"),
+        (403, "forbidden", "userinfo answered HTTP 403"),
+        (500, {}, "HTTP 500"),
+        (200, ["not", "an", "object"], "HTTP 200, not a JSON object"),
+    ],
+)
+async def test_userinfo_answers_become_whop_failed(whop_settings, status, body, detail):
+    whop = FakeWhop(es256_key())
+    whop.answers["/oauth/userinfo"] = (status, body)
+    async with whop.client(whop_settings) as oauth:
+        with pytest.raises(SignInFailed) as failed:
+            await oidc.fetch_userinfo(oauth, "at")
+    assert (failed.value.reason, failed.value.status_code, failed.value.detail) == (
+        "whop_failed",
+        502,
+        detail,
+    )
+
+
+@pytest.mark.parametrize("error", [httpx.ConnectError, httpx.ReadTimeout])
+async def test_an_unreachable_whop_is_whop_unreachable(whop_settings, error):
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise error("refused", request=request)
+
+    async with oauth_answering(whop_settings, handler) as oauth:
+        with pytest.raises(SignInFailed) as failed:
+            await oidc.exchange_code(oauth, code="c", verifier="v" * 64)
     assert (failed.value.reason, failed.value.status_code) == ("whop_unreachable", 502)
+    assert failed.value.detail == error.__name__
 
 
 async def test_userinfo_about_another_user_is_refused(whop_settings, monkeypatch):
     key = es256_key()
     whop = FakeWhop(key)
-    whop.token_answer = (
+    whop.answers["/oauth/token"] = (
         200,
         {"access_token": "at", "id_token": id_token(key), "token_type": "Bearer"},
     )
     whop.userinfo = {"sub": "user_SomeoneElse0001"}
     monkeypatch.setattr(oidc, "JWKS", JwksCache())
-    async with whop.client() as http:
+    async with whop.client(whop_settings) as oauth:
         with pytest.raises(SignInFailed) as failed:
             await oidc.complete_sign_in(
-                whop_settings, http, code="c", verifier="v" * 64, nonce="n-1"
+                whop_settings, oauth, code="c", verifier="v" * 64, nonce="n-1"
             )
     assert failed.value.reason == "whop_failed"
 
@@ -379,7 +445,7 @@ async def test_userinfo_about_another_user_is_refused(whop_settings, monkeypatch
 async def test_a_complete_sign_in_returns_the_whop_profile(whop_settings, monkeypatch):
     key = es256_key()
     whop = FakeWhop(key)
-    whop.token_answer = (
+    whop.answers["/oauth/token"] = (
         200,
         {"access_token": "at", "id_token": id_token(key), "token_type": "Bearer"},
     )
@@ -391,9 +457,9 @@ async def test_a_complete_sign_in_returns_the_whop_profile(whop_settings, monkey
         "picture": None,
     }
     monkeypatch.setattr(oidc, "JWKS", JwksCache())
-    async with whop.client() as http:
+    async with whop.client(whop_settings) as oauth:
         profile = await oidc.complete_sign_in(
-            whop_settings, http, code="c", verifier="v" * 64, nonce="n-1"
+            whop_settings, oauth, code="c", verifier="v" * 64, nonce="n-1"
         )
     assert profile == oidc.WhopProfile("user_Abcdefghij1234", "a@example.com", "Ada", "ada", None)
     assert whop.calls == [
