@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate lint bench vendor clean
+.PHONY: run test install migrate lint bench bench-pinned bench-scaleout vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,27 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)   ## seed, serve and load the app on loopback, print the table (needs wrk; BENCHMARKS.md)
+# Debian's wrk (and nginx for the scale-out proof): installed when missing and we are root,
+# otherwise the command to run is printed.
+define need_debian
+	@command -v $(1) >/dev/null || test -x /usr/sbin/$(1) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && apt-get install -y -q $(2); \
+	  else echo "this needs $(1): sudo apt-get install -y $(2)"; exit 1; fi; }
+endef
+
+bench: $(BENCH_STAMP)   ## seed, serve and load the app on loopback, print the table (BENCHMARKS.md)
+	$(call need_debian,wrk,wrk)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-pinned: $(BENCH_STAMP)   ## the same with wrk on CPU 0 and the servers on the other CPUs (latency)
+	$(call need_debian,wrk,wrk)
+	$(BIN)/python -m bench --pin $(BENCH_ARGS)
+
+bench-scaleout: $(BENCH_STAMP) ## 3 app processes behind nginx, sharing only PostgreSQL
+	$(call need_debian,wrk,wrk)
+	$(call need_debian,nginx,nginx-light)
+	$(BIN)/python -m bench.scaleout $(SCALEOUT_ARGS)
 
 vendor:                 ## re-vendor htmx and SortableJS from npm and check their hashes
 	bash static/vendor/update.sh

@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     from app.payouts.dashboard import PayoutDashboardController
     from app.profiles.cache import PageCache
     from app.profiles.controller import ProfileController
+    from app.profiles.fast import LinkmintApp
     from app.studio.controller import StudioController
 
     route_handlers: list = [
@@ -111,7 +112,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     if caches:
         lifespans.append(listener_lifespan([pages, polls], _listen_dsn))
 
-    return Litestar(
+    return LinkmintApp(  # Litestar, with the fast lane for cached pages (app/profiles/fast.py)
         route_handlers=route_handlers,
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),

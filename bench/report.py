@@ -229,7 +229,8 @@ def environment_lines(results: Mapping[str, Any]) -> list[str]:
         f"worker, 127.0.0.1; Whop: the emulator in its own {s['server']} server × "
         f"{s.get('whop_workers', 1)}; load: wrk -t{s['threads']} -c{s['connections']}, "
         f"{s['warmup_s']:g} s warm-up + {s['duration_s']:g} s per scenario; all on this "
-        f"machine (load average at start {', '.join(map(str, m['load_average_at_start']))}).",
+        f"machine (load average at start {', '.join(map(str, m['load_average_at_start']))})"
+        + (f"; pinned: {s['pinned']}, PostgreSQL unpinned." if s.get("pinned") else "."),
         f"Baseline (plain text, same app and server): {baseline['rps']:,.0f} req/s "
         f"(before the scenarios {baseline['before']['rps']:,.0f}, after "
         f"{baseline['after']['rps']:,.0f}; p99 {baseline['before']['p99_ms']:.2f} ms).",
@@ -252,15 +253,18 @@ def markdown_section(results: Mapping[str, Any]) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def replace_section(document: str, section: str) -> str:
-    """`document` with the text between the result markers replaced (appended if absent)."""
-    block = f"{START}\n{section.rstrip()}\n{END}"
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
+def replace_section(document: str, section: str, name: str = "results") -> str:
+    """`document` with the text between the `name` markers replaced (appended if absent)."""
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+    block = f"{start}\n{section.rstrip()}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if pattern.search(document):
         return pattern.sub(lambda _: block, document, count=1)
     return document.rstrip() + "\n\n" + block + "\n"
 
 
 def update_benchmarks_md(path: Path, results: Mapping[str, Any]) -> None:
+    """The latest run's section: one for the default layout, one for `--pin` runs."""
     document = path.read_text() if path.exists() else "# Benchmarks\n"
-    path.write_text(replace_section(document, markdown_section(results)))
+    name = "results-pinned" if results["settings"].get("pinned") else "results"
+    path.write_text(replace_section(document, markdown_section(results), name))

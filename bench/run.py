@@ -4,7 +4,7 @@ Every knob has a flag and an environment variable (flags win):
   --duration/BENCH_DURATION (8 s)   --warmup/BENCH_WARMUP (3 s)   --connections (32)
   --threads (2)   --workers (CPU count)   --pool/BENCH_DB_POOL_SIZE (8 per worker)
   --whop-workers (1)   --server auto|granian|uvicorn   --only public,poll,...
-  --no-write   --keep   --report FILE
+  --pin (wrk on CPU 0, the servers on the others)   --no-write   --keep   --report FILE
 """
 
 from __future__ import annotations
@@ -74,7 +74,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=int(_env_number("BENCH_CONNECTIONS", 32)))
     p.add_argument("--threads", type=int, default=int(_env_number("BENCH_THREADS", 2)))
     p.add_argument(
-        "--workers", type=int, default=int(_env_number("BENCH_WORKERS", os.cpu_count() or 2))
+        "--workers",
+        type=int,
+        default=int(_env_number("BENCH_WORKERS", 0)) or None,
+        help="app workers (default: one per CPU, or per CPU left with --pin)",
     )
     p.add_argument(
         "--whop-workers",
@@ -92,6 +95,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--server",
         default=os.environ.get("BENCH_SERVER", "auto"),
         choices=("auto", "granian", "uvicorn"),
+    )
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="wrk on CPU 0 and the servers on the other CPUs (PostgreSQL stays unpinned), "
+        "as if the load came from another machine; --workers defaults to the CPUs left",
     )
     p.add_argument("--creators", type=int, default=1000)
     p.add_argument("--links", type=int, default=12, help="links per creator")
@@ -119,6 +128,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             f"warm-up + duration must stay under {MAX_SIGNING_WINDOW} s: the webhook "
             "deliveries are signed before the run and Whop's tolerance is ±300 s"
         )
+    cpus = os.cpu_count() or 2
+    if args.pin:
+        if cpus < 2:
+            p.error("--pin needs at least two CPUs")
+        args.server_cpus, args.load_cpus = f"1-{cpus - 1}", "0"
+        args.workers = args.workers or cpus - 1
+    else:
+        args.server_cpus = args.load_cpus = None
+        args.workers = args.workers or cpus
     if min(args.duration, args.connections, args.threads, args.workers, args.pool) < 1:
         p.error("duration, connections, threads, workers and pool must be at least 1")
     return args
@@ -240,7 +258,9 @@ class Bench:
         self.routes = scenarios.app_routes(create_bench_app())
         kind = available_server(args.server)
         log = self.workdir / "server.log"
-        server = BenchServer(kind, port, args.workers, dict(os.environ), log)
+        server = BenchServer(
+            kind, port, args.workers, dict(os.environ), log, cpus=args.server_cpus
+        )
         whop = BenchServer(
             kind,
             whop_port,
@@ -249,6 +269,7 @@ class Bench:
             self.workdir / "whop.log",
             factory=WHOP_FACTORY,
             ready_paths=("/readyz",),
+            cpus=args.server_cpus,
         )
         results: dict[str, Any] = {
             "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -263,6 +284,11 @@ class Bench:
                 "threads": args.threads,
                 "warmup_s": args.warmup,
                 "duration_s": args.duration,
+                "pinned": (
+                    f"wrk on CPU {args.load_cpus}, both servers on CPUs {args.server_cpus}"
+                    if args.pin
+                    else None
+                ),
             },
             "dataset": self._dataset_summary(),
         }
@@ -339,6 +365,7 @@ class Bench:
             connections=self.args.connections,
             seconds=seconds,
             pick=scenario.pick,
+            cpus=self.args.load_cpus,
         )
 
     def _probe(self, scenario: scenarios.Scenario) -> str | None:

@@ -8,13 +8,14 @@ serving the same site: one APP_URL, the nginx address) and nginx in front of the
 1. a session made through one process works through every other;
 2. signing out through one process ends the session in every process;
 3. an edit made through one process shows on the public page through every other within 1 s
-   (the page cache, when it lands, must keep this true);
+   (the page cache must keep this true);
 4. stopping one process (SIGSTOP) during a load run through nginx gives no failed request
    (nginx retries an idempotent request on the next upstream after `proxy_read_timeout`);
 5. T1 spread across processes: for each of --trials unlocks, 10 buyer returns
    (`/checkout/confirm`) and 10 deliveries of one signed webhook, all at once and spread
    over the processes, end in exactly one transition (COMPLETED by that payment, one inbox
-   row, no refund).
+   row, every event processed, no refund); each unlock's status poll is answered 204 from
+   every process's memory before, and reveals the link through every process after.
 
 Everything it starts runs in its own process group and is stopped at the end, also on
 Ctrl-C and on errors. Needs nginx (`sudo apt-get install -y nginx-light`) and wrk.
@@ -43,6 +44,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.run import CREDENTIALS, RESULTS, _free_port, _terminate  # noqa: E402
+from bench.scenarios import buyer_cookies  # noqa: E402
 from bench.server import HOST, WHOP_FACTORY, BenchServer, available_server  # noqa: E402
 from bench.wrk import INSTALL_HINT, Request, run_wrk, write_requests, wrk_path  # noqa: E402
 
@@ -404,7 +406,9 @@ class ScaleOut:
             "T1: concurrent confirmations spread across processes, one transition each",
             not problems,
             f"{trials} unlocks × (10 returns + 10 webhook deliveries) over {len(self.apps)} "
-            "processes" + (f"; {'; '.join(problems)}" if problems else ""),
+            "processes; each unlock's status poll, 204 from every process's memory before, "
+            "revealed through every process after"
+            + (f"; {'; '.join(problems[:5])}" if problems else ""),
         )
 
     async def _write_pool(self, pool) -> None:
@@ -443,7 +447,29 @@ class ScaleOut:
         problems: list[str] = []
         n = len(self.apps)
         secret = self.settings.whop_webhook_secret
+        cookies = buyer_cookies(self.settings.secret_key, self.settings.secure_cookies)
+        buyers = {u.id: u.buyer_token for u in pool.unlocks}
+
+        async def poll(client: httpx.AsyncClient, index: int, unlock_id: str) -> httpx.Response:
+            return await client.get(
+                f"{self._direct(index)}/unlocks/{unlock_id}/status",
+                headers={"HX-Request": "true"},
+                cookies={cookies.name: cookies.seal(buyers[unlock_id])},
+            )
+
         async with httpx.AsyncClient(timeout=30) as client:
+            # Every process learns each unlock is pending (its memory then answers 204) ...
+            for d in pool.deliveries:
+                for k in range(n):
+                    first, again = await poll(client, k, d.unlock_id), None
+                    if first.status_code == 200:
+                        again = await poll(client, k, d.unlock_id)
+                    if first.status_code != 200 or again is None or again.status_code != 204:
+                        problems.append(
+                            f"{d.unlock_id}: polls through process {k + 1} answered "
+                            f"{first.status_code}, {again.status_code if again else '-'}"
+                            " (expected 200, then 204 from memory)"
+                        )
             for d in pool.deliveries:
                 calls = []
                 for k in range(10):
@@ -508,6 +534,17 @@ class ScaleOut:
             problems.append(f"{inbox} inbox rows for {len(pool.deliveries)} events")
         if refunds:
             problems.append(f"{refunds} refunds")
+        # ... and every process forgets it as soon as it completes: the next poll through
+        # any of them reveals the link and stops polling (286).
+        async with httpx.AsyncClient(timeout=30) as client:
+            stale = 0
+            for d in pool.deliveries:
+                for k in range(n):
+                    r = await poll(client, k, d.unlock_id)
+                    if r.status_code != 286 or "unlock-revealed" not in r.text:
+                        stale += 1
+            if stale:
+                problems.append(f"{stale} polls after completion did not reveal the link")
         return problems
 
 

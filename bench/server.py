@@ -39,6 +39,11 @@ def available_server(wanted: str) -> str:
     return "granian"
 
 
+def pinned(cpus: str | None) -> list[str]:
+    """The prefix that keeps a command on `cpus` (taskset's list syntax); none for None."""
+    return ["taskset", "-c", cpus] if cpus else []
+
+
 def server_command(kind: str, port: int, workers: int, factory: str = FACTORY) -> list[str]:
     if kind == "granian":
         return [
@@ -67,8 +72,10 @@ class BenchServer:
         *,
         factory: str = FACTORY,
         ready_paths: tuple[str, ...] = ("/readyz", PLAINTEXT_PATH),
+        cpus: str | None = None,
     ) -> None:
         self.kind = kind
+        self.cpus = cpus  # taskset's CPU list for the server and its workers (None: any)
         self.port = port
         self.workers = workers
         self.factory = factory
@@ -84,7 +91,8 @@ class BenchServer:
     def start(self, timeout: float = 60) -> None:
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(  # noqa: S603
-                server_command(self.kind, self.port, self.workers, self.factory),
+                pinned(self.cpus)
+                + server_command(self.kind, self.port, self.workers, self.factory),
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

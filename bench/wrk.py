@@ -130,6 +130,7 @@ def run_wrk(
     connections: int,
     seconds: float,
     pick: str = "random",
+    cpus: str | None = None,
 ) -> Figures:
     """Run wrk once against `base_url` with the requests in `requests_file`."""
     if pick not in ("random", "sequential"):
@@ -146,6 +147,7 @@ def run_wrk(
         "BENCH_OUT": str(out_file),
     }
     cmd = [
+        *(["taskset", "-c", cpus] if cpus else []),
         exe,
         f"-t{threads}",
         f"-c{connections}",

@@ -30,12 +30,15 @@ from app.db.notify import Listener
 CHANNEL = "linkmint_page"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CachedPage:
     creator_id: int
     body: bytes
     etag: str  # strong, quoted: the content's hash
     expires_at: float  # on the cache's clock
+    # The response head exactly as the app sent this page the first time (after every hook:
+    # security headers included), with `x-cache: hit`; set once, by app/profiles/fast.py.
+    wire_headers: list[tuple[bytes, bytes]] | None = None
 
     def matches(self, if_none_match: str | None) -> bool:
         """RFC 9110 §13.1.2: If-None-Match compares weakly, and `*` matches any."""

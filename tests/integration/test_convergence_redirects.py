@@ -58,6 +58,7 @@ async def test_the_return_after_the_webhook_goes_to_the_page_and_changes_nothing
     unlock_id, payment_id = await checkout_paid(client, recipe["id"])
     body, headers = signed_event(settings, "payment.succeeded", {"id": payment_id})
     await client.post("/webhooks/whop", content=body, headers=headers)
+    await client.app.state.inbox.settled()  # the webhook's effect lands first
     r = await confirm(client, unlock_id, payment_id)
     assert r.status_code == 303
     row = await unlock_row(unlock_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -74,8 +75,15 @@ async def test_webhook_latency_signature_failures_and_duplicates_are_counted(
             assert delivered.status_code == 200
         bad = {**headers, "webhook-signature": "v1,!!!"}
         assert (await http.post("/webhooks/whop", content=body, headers=bad)).status_code == 400
-        after_text = (await http.get("/metrics")).text
-        after = samples(after_text)
+        # Deliveries are answered once stored; the server's inbox workers process just after.
+        processed = ("linkmint_webhook_events_processed_total",
+                     (("result", "ignored"), ("type", "membership.activated")))
+        for _ in range(100):
+            after_text = (await http.get("/metrics")).text
+            after = samples(after_text)
+            if after.get(processed, 0.0) > before.get(processed, 0.0):
+                break
+            await asyncio.sleep(0.05)
 
     def delta(name: str, **labels: str) -> float:
         key = (name, tuple(sorted(labels.items())))

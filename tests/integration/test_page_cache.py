@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.auth.sessions import cookie_name, start_session
@@ -147,6 +148,66 @@ async def test_the_second_view_is_served_from_the_cache(cached, alice):
     assert second.headers["cache-control"] == "public, max-age=0, must-revalidate"
     assert "default-src 'self'" in second.headers["content-security-policy"]
     assert len(cache) == 1
+
+
+@pytest.fixture
+def framework_calls(monkeypatch) -> list[str]:
+    """The paths of the HTTP requests that reached Litestar (not answered by the fast lane)."""
+    calls: list[str] = []
+    through = Litestar.__call__
+
+    async def counting(self, scope, receive, send):
+        if scope["type"] == "http":
+            calls.append(scope["path"])
+        await through(self, scope, receive, send)
+
+    monkeypatch.setattr(Litestar, "__call__", counting)
+    return calls
+
+
+async def test_a_hit_is_answered_before_the_framework_with_the_same_head(
+    cached, alice, framework_calls
+):
+    client, cache = cached
+    first = await client.get("/alice")  # the miss: rendered, stored, its head captured
+    assert cache.get("alice").wire_headers is not None
+    second = await client.get("/alice")
+    third = await client.get("/alice", params={"utm_source": "bio"})
+    assert framework_calls == ["/alice"]  # the hits never reached Litestar
+    assert third.status_code == 200 and third.content == first.content
+    assert third.headers["x-cache"] == "hit"
+    without_x_cache = [
+        {k: v for k, v in r.headers.items() if k != "x-cache"} for r in (first, second, third)
+    ]
+    assert without_x_cache[0] == without_x_cache[1] == without_x_cache[2]
+    assert "set-cookie" not in third.headers
+    assert "default-src 'self'" in third.headers["content-security-policy"]
+
+
+async def test_conditional_and_other_requests_still_go_through_the_app(
+    cached, alice, framework_calls
+):
+    client, cache = cached
+    first = await client.get("/alice")
+    await client.get("/alice")
+    framework_calls.clear()
+    etag = first.headers["etag"]
+    assert (await client.get("/alice", headers={"if-none-match": etag})).status_code == 304
+    assert (await client.get("/Alice", follow_redirects=False)).status_code == 301
+    assert (await client.get("/alice/theme.css")).status_code == 200
+    assert framework_calls == ["/alice", "/Alice", "/alice/theme.css"]
+
+
+async def test_an_edit_ends_the_fast_answer_too(cached, alice, framework_calls):
+    client, cache = cached
+    await client.get("/alice")
+    await client.get("/alice")
+    await Creator.update({Creator.display_name: "Alice Again"}).where(Creator.id == alice["id"])
+
+    async def renamed() -> bool:
+        return "Alice Again" in (await client.get("/alice")).text
+
+    await wait_until(renamed, within=1.0)
 
 
 async def test_an_edit_is_visible_at_once_through_the_same_process(cached, alice):

@@ -86,6 +86,13 @@ def test_the_results_section_replaces_the_previous_one_and_keeps_the_prose():
     assert report.replace_section(updated, "newer\n").count(report.START) == 1
 
 
+def test_a_pinned_run_has_a_section_of_its_own():
+    doc = report.replace_section("# Benchmarks\n", "default\n")
+    both = report.replace_section(doc, "pinned\n", "results-pinned")
+    assert "default" in both and "<!-- bench:results-pinned:start -->\npinned\n" in both
+    assert report.replace_section(both, "again\n", "results-pinned").count("pinned:start") == 1
+
+
 def test_the_results_section_is_appended_when_the_markers_are_absent():
     updated = report.replace_section("# Benchmarks\n", "table\n")
     assert updated == f"# Benchmarks\n\n{report.START}\ntable\n{report.END}\n"
