@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     from app.auth.controller import AuthController
     from app.db.notify import listener_lifespan
     from app.payments.controller import ROUTES as PAYMENT_ROUTES
+    from app.payments.fastlane import PollLane
     from app.payments.inbox import InboxWorkers
     from app.payments.polls import PendingPolls
     from app.payments.reconcile import maintenance_lifespan
@@ -68,8 +69,9 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     from app.payouts.dashboard import PayoutDashboardController
     from app.profiles.cache import PageCache
     from app.profiles.controller import ProfileController
-    from app.profiles.fast import LinkmintApp
+    from app.profiles.fastlane import PageLane
     from app.studio.controller import StudioController
+    from app.web.fastlane import LinkmintApp
 
     route_handlers: list = [
         healthz,
@@ -112,7 +114,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     if caches:
         lifespans.append(listener_lifespan([pages, polls], _listen_dsn))
 
-    return LinkmintApp(  # Litestar, with the fast lane for cached pages (app/profiles/fast.py)
+    app = LinkmintApp(  # Litestar, asking its fast lanes first (app/web/fastlane.py)
         route_handlers=route_handlers,
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
@@ -146,3 +148,5 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
         request_max_body_size=1024 * 1024,
         debug=False,
     )
+    app.lanes = (PageLane(pages), PollLane(polls, settings))
+    return app

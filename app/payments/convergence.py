@@ -159,8 +159,14 @@ def unknown_payment(payment_id: str, path: str) -> Outcome:
     return _done(path, Outcome("unknown_payment"), payment_id)
 
 
-async def apply_payment(whop: WhopClient, payment: Payment, path: str) -> Outcome:
-    """Apply a payment read from Whop's API (never from a webhook body or a query string)."""
+async def apply_payment(
+    whop: WhopClient, payment: Payment, path: str, *, refund_now: bool = True
+) -> Outcome:
+    """Apply a payment read from Whop's API (never from a webhook body or a query string).
+
+    `refund_now=False` (inside a transaction, which must not wait on Whop): a second charge
+    is only recorded, as "duplicate_refund_pending"; the caller refunds it after commit
+    with `refund_duplicate` (and the reconciler retries any refund still not taken)."""
     unlock_id = payment.metadata.get("unlock_id")
     if not isinstance(unlock_id, str) or not unlock_id or len(unlock_id) > 64:
         return _done(path, Outcome("not_ours"), payment.id)
@@ -174,7 +180,7 @@ async def apply_payment(whop: WhopClient, payment: Payment, path: str) -> Outcom
 
     state = provider_state(payment)
     if state == "paid":
-        outcome = await _complete(whop, unlock, payment, path)
+        outcome = await _complete(whop, unlock, payment, path, refund_now=refund_now)
     elif state == "refunded":
         outcome = await _refund(unlock, payment, path)
     elif state == "failed":
@@ -197,7 +203,7 @@ async def _status(unlock_id: str) -> tuple[str, str | None]:
 
 
 async def _complete(
-    whop: WhopClient, unlock: Mapping[str, Any], payment: Payment, path: str
+    whop: WhopClient, unlock: Mapping[str, Any], payment: Payment, path: str, *, refund_now: bool
 ) -> Outcome:
     unlock_id = unlock["id"]
     user, email = _buyer(payment)
@@ -214,7 +220,7 @@ async def _complete(
     await Unlock.raw(
         _RECORD_DUPLICATE_SQL, payment.id, unlock_id, payment.total, payment.currency, path
     )
-    refunded = await refund_duplicate(whop, payment.id)
+    refunded = refund_now and await refund_duplicate(whop, payment.id)
     return Outcome("duplicate_refunded" if refunded else "duplicate_refund_pending", unlock_id,
                    status)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from app.db.tables import WebhookEvent
 from app.payments import metrics
-from app.payments.convergence import apply_payment, unknown_payment
+from app.payments.convergence import apply_payment, refund_duplicate, unknown_payment
 from app.whop import WebhookEvent as VerifiedEvent
 from app.whop import WebhookVerificationError, WhopClient, WhopNotFound, verify_webhook
 
@@ -144,8 +144,11 @@ async def process_event(whop: WhopClient, event_id: str) -> str:
     if not rows:
         return "skipped"  # already processed
     event_type = rows[0]["type"]
+    after_commit: list[Callable[[], Awaitable[object]]] = []
     try:
-        change = await prepare_event(whop, event_type, _payload(rows[0]["payload"]))
+        change = await prepare_event(
+            whop, event_type, _payload(rows[0]["payload"]), after_commit
+        )
         async with WebhookEvent._meta.db.transaction():
             if not await WebhookEvent.raw(_CLAIM_SQL, event_id):
                 return "skipped"  # processed meanwhile
@@ -156,6 +159,11 @@ async def process_event(whop: WhopClient, event_id: str) -> str:
         metrics.WEBHOOK_EVENTS.labels(event_type, "failed").inc()
         return "failed"
     metrics.WEBHOOK_EVENTS.labels(event_type, result).inc()
+    for action in after_commit:  # what must not hold the transaction open: calls to Whop
+        try:
+            await action()
+        except Exception:  # noqa: BLE001 (recorded for the reconciler, which retries)
+            log.exception("after processing webhook event %s", event_id)
     return "processed"
 
 
@@ -176,9 +184,16 @@ def _done(result: str) -> Change:
     return nothing_to_change
 
 
-async def prepare_event(whop: WhopClient, event_type: str, payload: dict[str, Any]) -> Change:
+async def prepare_event(
+    whop: WhopClient,
+    event_type: str,
+    payload: dict[str, Any],
+    after_commit: list[Callable[[], Awaitable[object]]] | None = None,
+) -> Change:
     """Ask Whop what the event is about; returns the change to make (a word for the metrics
-    when called). Raises when Whop cannot answer, to be retried later."""
+    when called). Raises when Whop cannot answer, to be retried later. The change may add
+    to `after_commit` what it needs done once its transaction is committed (refunding a
+    second charge through Whop)."""
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
     if event_type in PAYMENT_EVENTS:
         payment_id = _id_of(data.get("id"))
@@ -207,7 +222,10 @@ async def prepare_event(whop: WhopClient, event_type: str, payload: dict[str, An
         return _done(unknown_payment(payment_id, "webhook").result)
 
     async def converge() -> str:
-        return (await apply_payment(whop, found, "webhook")).result
+        outcome = await apply_payment(whop, found, "webhook", refund_now=after_commit is None)
+        if outcome.result == "duplicate_refund_pending" and after_commit is not None:
+            after_commit.append(lambda: refund_duplicate(whop, found.id))
+        return outcome.result
 
     return converge
 

@@ -37,7 +37,7 @@ class CachedPage:
     etag: str  # strong, quoted: the content's hash
     expires_at: float  # on the cache's clock
     # The response head exactly as the app sent this page the first time (after every hook:
-    # security headers included), with `x-cache: hit`; set once, by app/profiles/fast.py.
+    # security headers included), with `x-cache: hit`; set once, by app/profiles/fastlane.py.
     wire_headers: list[tuple[bytes, bytes]] | None = None
 
     def matches(self, if_none_match: str | None) -> bool:

@@ -129,10 +129,10 @@ async def test_a_webhook_landing_just_before_the_redirects_update_is_no_error(
     original = convergence._complete
     seen = []
 
-    async def webhook_first(whop_, unlock_, payment, path):
+    async def webhook_first(whop_, unlock_, payment, path, **options):
         if path == "redirect" and not seen:
             seen.append(await converge_payment(whop, payment_id, "webhook"))
-        return await original(whop_, unlock_, payment, path)
+        return await original(whop_, unlock_, payment, path, **options)
 
     monkeypatch.setattr(convergence, "_complete", webhook_first)
     outcome = await converge_payment(whop, payment_id, "redirect")
@@ -288,6 +288,34 @@ async def test_paying_an_older_checkout_and_a_newer_one_for_one_link_refunds_the
     assert (await converge_payment(whop, second, "webhook")).result == "refunded"
     assert (await status_of(newer["id"]))["status"] == "REFUNDED"
     assert (await status_of(older["id"]))["status"] == "COMPLETED"
+
+
+async def test_a_second_charge_seen_by_a_webhook_is_refunded_after_its_transaction(
+    whop, seller, monkeypatch
+):
+    unlock = await open_unlock(whop, seller)
+    first, second = await buy(whop, unlock), await buy(whop, unlock)
+    await converge_payment(whop, first, "redirect")
+    await WebhookEvent.raw(
+        "INSERT INTO webhook_event (id, type, payload) VALUES ('msg_second', "
+        "'payment.succeeded', {}::jsonb)",
+        json.dumps({"type": "payment.succeeded", "data": {"id": second}}),
+    )
+    in_transaction: list[bool] = []
+    refund = whop.refund_payment
+
+    async def watched_refund(*args, **kwargs):
+        in_transaction.append(engine_finder().transaction_exists())
+        return await refund(*args, **kwargs)
+
+    monkeypatch.setattr(whop, "refund_payment", watched_refund)
+    assert await process_event(whop, "msg_second") == "processed"
+    assert in_transaction == [False]  # Whop was called once the inbox row was committed
+    assert (await whop.retrieve_payment(second)).refunded_amount == 500
+    [dup] = await DuplicatePayment.select()
+    assert dup["payment_id"] == second and dup["refunded_at"] is not None
+    [event] = await WebhookEvent.select().where(WebhookEvent.id == "msg_second")
+    assert event["processed_at"] is not None
 
 
 async def test_a_duplicate_whose_refund_fails_is_kept_for_a_retry(whop, seller):

@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+from litestar import Litestar
 
 from app.db.tables import Link, Unlock
 from app.main import create_app
@@ -200,3 +201,56 @@ async def test_without_htmx_or_while_the_listener_is_down_the_database_answers(
         r = await client.get(status, headers=HX)
         assert r.status_code == 200 and 'hx-trigger="every 1s"' in r.text
     assert len(polls) == 0
+
+
+@pytest.fixture
+def framework_calls(monkeypatch) -> list[str]:
+    """The paths of the HTTP requests that reached Litestar (not answered by a fast lane)."""
+    calls: list[str] = []
+    through = Litestar.__call__
+
+    async def counting(self, scope, receive, send):
+        if scope["type"] == "http":
+            calls.append(scope["path"])
+        await through(self, scope, receive, send)
+
+    monkeypatch.setattr(Litestar, "__call__", counting)
+    return calls
+
+
+async def test_once_the_app_sent_a_204_later_ones_skip_the_framework(
+    client, other_client, polls, recipe, framework_calls
+):
+    unlock_id, _ = await start_checkout(client, recipe["id"])
+    status = f"/unlocks/{unlock_id}/status"
+    first = await client.get(status, headers=HX)  # read from the database
+    second = await client.get(status, headers=HX)  # 204 from memory, through the app
+    framework_calls.clear()
+    third = await client.get(status, headers=HX)  # 204 from memory, before routing
+    assert framework_calls == []
+    assert (first.status_code, second.status_code, third.status_code) == (200, 204, 204)
+    assert dict(third.headers) == dict(second.headers) and third.content == b""
+    assert "default-src 'self'" in third.headers["content-security-policy"]
+    assert "set-cookie" not in third.headers
+
+    # Without htmx, with someone else's cookie, or a forged one: the app answers.
+    assert (await client.get(status)).status_code == 200
+    assert (await other_client.get(status, headers=HX)).status_code == 404
+    other_client.cookies.set("lm_buyer", client.cookies["lm_buyer"][:-2] + "xx")
+    assert (await other_client.get(status, headers=HX)).status_code == 404
+    assert framework_calls == [status] * 3
+
+    await Unlock.update(
+        {
+            Unlock.status: "COMPLETED",
+            Unlock.provider_payment_id: "pay_Test0000000002",
+            Unlock.completed_via: "webhook",
+            Unlock.completed_at: Unlock.created_at,
+        }
+    ).where(Unlock.id == unlock_id)
+
+    async def revealed() -> bool:
+        r = await client.get(status, headers=HX)
+        return r.status_code == 286 and "unlock-revealed" in r.text
+
+    await wait_until(revealed, within=1.0)
