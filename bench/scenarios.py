@@ -26,6 +26,9 @@ class BuyerCookies:
     name: str
     seal: Callable[[str], str]  # buyer token -> cookie value
     real: bool
+    # The CSRF cookie a buyer's browser holds by the time it polls (the premium fragment
+    # with the Unlock form set it): `lm_csrf=<token>`, made as the app's middleware makes it.
+    csrf: str = ""
 
 
 def buyer_cookies(secret_key: str, secure: bool = False) -> BuyerCookies:
@@ -33,8 +36,13 @@ def buyer_cookies(secret_key: str, secure: bool = False) -> BuyerCookies:
         from app.payments.buyer import Buyer, buyer_cookie_name, seal_buyer
     except ImportError:  # before issue 4's buyer cookie existed: a random cookie, noted
         return BuyerCookies("lm_buyer", lambda token: token, real=False)
+    from litestar.middleware.csrf import generate_csrf_token
+
     return BuyerCookies(
-        buyer_cookie_name(secure), lambda token: seal_buyer(Buyer(token=token), secret_key), True
+        buyer_cookie_name(secure),
+        lambda token: seal_buyer(Buyer(token=token), secret_key),
+        True,
+        csrf=f"lm_csrf={generate_csrf_token(secret_key)}",
     )
 
 
@@ -145,7 +153,12 @@ def poll(data: Dataset, cookies: BuyerCookies, limit: int = 2000) -> Scenario:
         Request(
             "GET",
             f"/unlocks/{u.id}/status",
-            {**HTMX, "Cookie": f"{cookies.name}={cookies.seal(u.buyer_token)}"},
+            {
+                **HTMX,
+                "Cookie": "; ".join(
+                    c for c in (cookies.csrf, f"{cookies.name}={cookies.seal(u.buyer_token)}") if c
+                ),
+            },
         )
         for u in pending
     ]

@@ -7,6 +7,13 @@ the app itself sent for its first 204 (app/web/fastlane.py captures it). So `Pol
 checks the buyer's signed cookie and the memory, and sends that head, before routing.
 Anything else (no htmx, no or a forged cookie, an unlock it does not remember, the listener
 down) goes through the app's status handler as usual.
+
+The head is captured from a 204 that sets no cookie: the app's CSRF middleware offers a
+token cookie to a client that has none, and such a head is not replayed to anyone. The
+lane's 204 therefore offers none either, which changes nothing a buyer can see: a 204
+carries no form, and the panel that replaces it when the unlock changes comes from the app,
+cookie and all. (A buyer's browser normally has the cookie already: the premium fragment
+with the Unlock form set it.)
 """
 
 from __future__ import annotations
