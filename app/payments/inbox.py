@@ -108,7 +108,7 @@ async def receive_webhook(secret: str, headers: Mapping[str, str], body: bytes) 
         return Receipt(400, "invalid webhook\n")
     metrics.WEBHOOK_LATENCY.observe(max(0.0, time.time() - event.signed_at.timestamp()))
 
-    if not await store_event(event):
+    if not await store_event(event, body):
         metrics.DUPLICATE_DELIVERIES.inc()
         # Already stored; if it is not processed yet (it failed, or its process stopped),
         # this delivery is the nudge to try again now.
@@ -127,9 +127,21 @@ def _storable(value: Any) -> Any:
     return value
 
 
-async def store_event(event: VerifiedEvent) -> bool:
-    """Put the event in the inbox; False when its webhook-id is already there."""
-    payload = json.dumps(_storable(event.payload), separators=(",", ":"))
+async def store_event(event: VerifiedEvent, body: bytes | None = None) -> bool:
+    """Put the event in the inbox; False when its webhook-id is already there.
+
+    `body`: the verified bytes as Whop sent them, stored as they are (PostgreSQL parses them
+    into the jsonb) unless they hold something jsonb cannot: an escaped NUL, or text that is
+    not UTF-8. Then the parsed payload is stored, cleaned.
+    """
+    payload = None
+    if body is not None and b"\\u0000" not in body:
+        try:
+            payload = body.decode("utf-8")
+        except UnicodeDecodeError:
+            payload = None
+    if payload is None:
+        payload = json.dumps(_storable(event.payload), separators=(",", ":"))
     stored = await WebhookEvent.raw(_STORE_SQL, event.webhook_id, event.type, payload)
     return bool(stored)
 

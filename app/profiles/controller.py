@@ -8,7 +8,7 @@ request but the handle, and this handler must never set a cookie.
 
 from __future__ import annotations
 
-from litestar import Controller, MediaType, Request, Response, get
+from litestar import Controller, MediaType, Request, Response, get, head
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
@@ -39,23 +39,20 @@ class ProfileController(Controller):
     async def page(
         self, request: Request, handle: FromPath[str], settings: SettingsDep
     ) -> Response:
-        canonical = _canonical(handle)
-        if canonical is None:
-            return _not_found(handle, claimable=False)
-        if canonical != handle:
-            # /Alice and /@alice are the same page as /alice; one URL keeps links and caches tidy.
-            query = f"?{request.url.query}" if request.url.query else ""
-            return Redirect(f"/{canonical}{query}", status_code=301)
-        cache: PageCache = request.app.state.page_cache
-        entry = cache.get(canonical)
-        outcome = "hit"
-        if entry is None:
-            generation = cache.generation  # read before loading: see PageCache.put
-            entry = await render_page(request, canonical, settings.app_url)
-            if entry is None:
-                return _not_found(canonical, claimable=True)
-            outcome = "miss" if cache.put(canonical, entry, generation) else "bypass"
-        return page_response(entry, request.headers.get("if-none-match"), outcome)
+        return await _page(request, handle, settings.app_url)
+
+    @head("/{handle:str}", name="profiles:page-head", cache=False)
+    async def page_head(
+        self, request: Request, handle: FromPath[str], settings: SettingsDep
+    ) -> Response[None]:
+        """What GET would answer, without its body (link checkers and crawlers ask HEAD)."""
+        answer = await _page(request, handle, settings.app_url)
+        headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
+        if isinstance(answer, Redirect):
+            headers["location"] = answer.url
+        return Response(
+            None, status_code=answer.status_code, headers=headers, media_type=MediaType.HTML
+        )
 
     @get("/{handle:str}/theme.css", name="profiles:theme", cache=False)
     async def theme(self, handle: FromPath[str], v: FromQuery[str] = "") -> Response:
@@ -68,6 +65,28 @@ class ProfileController(Controller):
         return Response(
             theme_stylesheet(accent), media_type="text/css", headers={"cache-control": cache}
         )
+
+
+async def _page(request: Request, handle: str, app_url: str) -> Response:
+    """The answer to GET /{handle}: the page (from the cache when it can), a redirect to the
+    canonical handle, or not found."""
+    canonical = _canonical(handle)
+    if canonical is None:
+        return _not_found(handle, claimable=False)
+    if canonical != handle:
+        # /Alice and /@alice are the same page as /alice; one URL keeps links and caches tidy.
+        query = f"?{request.url.query}" if request.url.query else ""
+        return Redirect(f"/{canonical}{query}", status_code=301)
+    cache: PageCache = request.app.state.page_cache
+    entry = cache.get(canonical)
+    outcome = "hit"
+    if entry is None:
+        generation = cache.generation  # read before loading: see PageCache.put
+        entry = await render_page(request, canonical, app_url)
+        if entry is None:
+            return _not_found(canonical, claimable=True)
+        outcome = "miss" if cache.put(canonical, entry, generation) else "bypass"
+    return page_response(entry, request.headers.get("if-none-match"), outcome)
 
 
 async def render_page(request: Request, handle: str, app_url: str) -> CachedPage | None:

@@ -63,6 +63,11 @@ def webhook_headers(
     }
 
 
+def _not_json(constant: str) -> None:
+    """NaN and Infinity: Python's json accepts them, JSON (and PostgreSQL's jsonb) do not."""
+    raise ValueError(f"{constant} is not JSON")
+
+
 def verify_webhook(
     secret: str,
     headers: Mapping[str, str],
@@ -115,7 +120,7 @@ def _verify(
         raise WebhookVerificationError("no signature matches")
 
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_not_json)
     except ValueError:
         raise WebhookVerificationError("the body is not JSON") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):

@@ -193,9 +193,10 @@ async def test_conditional_and_other_requests_still_go_through_the_app(
     framework_calls.clear()
     etag = first.headers["etag"]
     assert (await client.get("/alice", headers={"if-none-match": etag})).status_code == 304
+    assert (await client.head("/alice")).status_code == 200
     assert (await client.get("/Alice", follow_redirects=False)).status_code == 301
     assert (await client.get("/alice/theme.css")).status_code == 200
-    assert framework_calls == ["/alice", "/Alice", "/alice/theme.css"]
+    assert framework_calls == ["/alice", "/alice", "/Alice", "/alice/theme.css"]
 
 
 async def test_an_edit_ends_the_fast_answer_too(cached, alice, framework_calls):

@@ -253,3 +253,16 @@ async def test_the_page_stylesheet_is_served(client):
     assert r.status_code == 200
     for theme in ("mint", "midnight", "sunrise", "paper", "ocean"):
         assert f".theme-{theme}" in r.text
+
+
+async def test_head_answers_what_get_would_without_the_body(client, alice):
+    got = await client.get("/alice")
+    headed = await client.head("/alice")
+    assert headed.status_code == 200 and headed.content == b""
+    for name in ("etag", "cache-control", "content-security-policy"):
+        assert headed.headers[name] == got.headers[name]
+    assert headed.headers["content-type"].startswith("text/html")
+    moved = await client.head("/Alice", follow_redirects=False)
+    assert moved.status_code == 301 and moved.headers["location"] == "/alice"
+    assert (await client.head("/nobody.here")).status_code == 404
+    assert "set-cookie" not in headed.headers

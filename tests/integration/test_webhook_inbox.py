@@ -249,6 +249,37 @@ async def test_nul_characters_never_make_a_500(client, settings):
     assert (await post(client, body, headers)).status_code == 400
 
 
+async def test_json_that_postgresql_cannot_hold_is_4xx_and_stored_as_parsed_otherwise(
+    client, settings
+):
+    for raw in (b'{"type": "membership.activated", "data": {"n": NaN}}',
+                b'{"type": "membership.activated", "data": {"n": Infinity}}'):
+        headers = {
+            "webhook-id": "msg_constant",
+            "webhook-timestamp": str(int(time.time())),
+            "webhook-signature": sign_webhook(
+                settings.whop_webhook_secret, "msg_constant", int(time.time()), raw
+            ),
+        }
+        assert (await post(client, raw, headers)).status_code == 400
+    assert await WebhookEvent.count() == 0
+    # Stored as Whop sent it (spacing and all): the jsonb holds the same document.
+    raw = b'{"type": "membership.activated",  "data": {"id": "mem_1", "note": "caf\xc3\xa9"}}'
+    headers = {
+        "webhook-id": "msg_raw",
+        "webhook-timestamp": str(int(time.time())),
+        "webhook-signature": sign_webhook(
+            settings.whop_webhook_secret, "msg_raw", int(time.time()), raw
+        ),
+    }
+    assert (await post(client, raw, headers)).status_code == 200
+    [event] = await events("msg_raw")
+    payload = event["payload"] if isinstance(event["payload"], dict) else json.loads(
+        event["payload"]
+    )
+    assert payload == {"type": "membership.activated", "data": {"id": "mem_1", "note": "café"}}
+
+
 async def test_an_oversized_body_is_refused_before_it_is_read(client, settings):
     body, headers = signed_event(settings, "payment.succeeded", {"pad": "x" * 10_000_000})
     r = await post(client, body, headers)
