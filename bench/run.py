@@ -521,7 +521,7 @@ class Bench:
                 now=int(time.time()),
                 fee_for=self.fee_for,
             )
-            asyncio.run(self._write_pool(pool))
+            asyncio.run(webhooks.write_pool(self.database_url, pool))
             scenario = scenarios.webhooks([d.request() for d in pool.deliveries])
             path = self.workdir / f"webhooks-{name}.requests"
             write_requests(path, scenario.requests)
@@ -552,28 +552,6 @@ class Bench:
         verdict = asyncio.run(self._check_webhooks([warm, measure], sent))
         return entry, verdict.as_dict()
 
-    async def _write_pool(self, pool) -> None:
-        import asyncpg
-
-        from bench.dataset import UNLOCK_COLUMNS, copy_rows, unlock_record
-        from bench.webhooks import CHECKOUT_COLUMNS, PAYMENT_COLUMNS
-
-        now = datetime.now(UTC)
-        records = [unlock_record(u, created_at=now) for u in pool.unlocks]
-        conn = await asyncpg.connect(self.database_url)
-        try:
-            await copy_rows(conn, "unlock", UNLOCK_COLUMNS, records)
-            await copy_rows(
-                conn,
-                "checkout_configuration",
-                CHECKOUT_COLUMNS,
-                pool.checkouts,
-                schema="whop_emulator",
-            )
-            await copy_rows(conn, "payment", PAYMENT_COLUMNS, pool.payments, schema="whop_emulator")
-            await conn.execute("ANALYZE unlock")
-        finally:
-            await conn.close()
 
     async def _check_webhooks(self, pools: list, sent: list):
         """Let processing settle, re-send what wrk cut off (as Whop would retry), judge."""

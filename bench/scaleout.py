@@ -400,7 +400,7 @@ class ScaleOut:
             now=int(time.time()),
             fee_for=self.fee_for,
         )
-        asyncio.run(self._write_pool(pool))
+        asyncio.run(webhooks.write_pool(self.database_url, pool))
         problems = asyncio.run(self._confirm_concurrently(pool))
         self.check(
             "T1: concurrent confirmations spread across processes, one transition each",
@@ -411,31 +411,6 @@ class ScaleOut:
             + (f"; {'; '.join(problems[:5])}" if problems else ""),
         )
 
-    async def _write_pool(self, pool) -> None:
-        import asyncpg
-
-        from bench.dataset import UNLOCK_COLUMNS, copy_rows, unlock_record
-        from bench.webhooks import CHECKOUT_COLUMNS, PAYMENT_COLUMNS
-
-        now = datetime.now(UTC)
-        conn = await asyncpg.connect(self.database_url)
-        try:
-            await copy_rows(
-                conn,
-                "unlock",
-                UNLOCK_COLUMNS,
-                [unlock_record(u, created_at=now) for u in pool.unlocks],
-            )
-            await copy_rows(
-                conn,
-                "checkout_configuration",
-                CHECKOUT_COLUMNS,
-                pool.checkouts,
-                schema="whop_emulator",
-            )
-            await copy_rows(conn, "payment", PAYMENT_COLUMNS, pool.payments, schema="whop_emulator")
-        finally:
-            await conn.close()
 
     async def _confirm_concurrently(self, pool) -> list[str]:
         import asyncpg

@@ -293,3 +293,25 @@ def judge(
         settled_after_s=settled_after_s,
         processing_window_s=processing_window_s,
     )
+
+
+async def write_pool(database_url: str, pool: WebhookPool) -> None:
+    """Put the pool's PENDING unlocks in the app's tables and their checkouts and paid
+    payments at the emulated Whop, so convergence finds what the deliveries announce."""
+    import asyncpg
+
+    from bench.dataset import UNLOCK_COLUMNS, copy_rows, unlock_record
+
+    now = datetime.now(UTC)
+    conn = await asyncpg.connect(database_url)
+    try:
+        records = [unlock_record(u, created_at=now) for u in pool.unlocks]
+        await copy_rows(conn, "unlock", UNLOCK_COLUMNS, records)
+        await copy_rows(
+            conn, "checkout_configuration", CHECKOUT_COLUMNS, pool.checkouts,
+            schema="whop_emulator",
+        )  # fmt: skip
+        await copy_rows(conn, "payment", PAYMENT_COLUMNS, pool.payments, schema="whop_emulator")
+        await conn.execute("ANALYZE unlock")
+    finally:
+        await conn.close()

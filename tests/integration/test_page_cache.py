@@ -1,17 +1,15 @@
 """The rendered public-page cache: hits, misses, invalidation across processes, ETag/304,
 the listener going down, schedule boundaries, and what must never be cached."""
 
+# ruff: noqa: F811 (fixtures are imported, then named as test arguments)
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.auth.sessions import cookie_name, start_session
@@ -19,17 +17,15 @@ from app.db.tables import Creator, Link
 from app.main import create_app
 from app.profiles.cache import PageCache
 from app.profiles.service import public_page
+from tests.integration.cache_support import (  # noqa: F401 (framework_calls: a fixture)
+    FakeClock,
+    framework_calls,
+    wait_until,
+)
 from tests.servers import start_server
 
 SECRET_URL = "https://secret.example/the-goods"
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def live_cache(**kwargs) -> tuple[PageCache, FakeClock]:
@@ -106,15 +102,6 @@ def test_etags_match_as_if_none_match_says():
 # --- one process -------------------------------------------------------------------------
 
 
-async def wait_until(predicate, within: float = 5.0, every: float = 0.02) -> float:
-    start = time.monotonic()
-    while not await predicate():
-        if time.monotonic() - start > within:
-            raise AssertionError(f"not within {within}s")
-        await asyncio.sleep(every)
-    return time.monotonic() - start
-
-
 @pytest.fixture
 async def cached(settings) -> AsyncIterator[tuple[AsyncTestClient, PageCache]]:
     """A client of an app with the page cache on (the shared test app has it off)."""
@@ -148,21 +135,6 @@ async def test_the_second_view_is_served_from_the_cache(cached, alice):
     assert second.headers["cache-control"] == "public, max-age=0, must-revalidate"
     assert "default-src 'self'" in second.headers["content-security-policy"]
     assert len(cache) == 1
-
-
-@pytest.fixture
-def framework_calls(monkeypatch) -> list[str]:
-    """The paths of the HTTP requests that reached Litestar (not answered by the fast lane)."""
-    calls: list[str] = []
-    through = Litestar.__call__
-
-    async def counting(self, scope, receive, send):
-        if scope["type"] == "http":
-            calls.append(scope["path"])
-        await through(self, scope, receive, send)
-
-    monkeypatch.setattr(Litestar, "__call__", counting)
-    return calls
 
 
 async def test_a_hit_is_answered_before_the_framework_with_the_same_head(

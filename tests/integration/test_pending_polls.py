@@ -1,18 +1,20 @@
 """The status poll's memory of pending unlocks: 204 without a query while nothing changed,
 the new panel as soon as anything that could change the buyer's answer is committed."""
 
+# ruff: noqa: F811 (fixtures are imported, then named as test arguments)
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
-from litestar import Litestar
 
 from app.db.tables import Link, Unlock
 from app.main import create_app
 from app.payments.buyer import Buyer
 from app.payments.polls import PendingPolls
+from tests.integration.cache_support import (  # noqa: F401 (framework_calls: a fixture)
+    FakeClock,
+    framework_calls,
+    wait_until,
+)
 from tests.integration.unlock_support import HX, add_premium, make_seller, start_checkout
 from tests.integration.whop_testkit import emulator_control  # noqa: F401 (fixture)
 
@@ -21,16 +23,9 @@ ANNA = Buyer(token="a" * 43)
 BORIS = Buyer(token="b" * 43)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 def live_polls(**kwargs) -> tuple[PendingPolls, FakeClock]:
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     polls = PendingPolls(clock=clock, **kwargs)
     polls.set_live(True)
     return polls, clock
@@ -109,15 +104,6 @@ def app(settings):
     return create_app(settings, caches=True)
 
 
-async def wait_until(predicate, within: float = 5.0, every: float = 0.02) -> float:
-    start = time.monotonic()
-    while not await predicate():
-        if time.monotonic() - start > within:
-            raise AssertionError(f"not within {within}s")
-        await asyncio.sleep(every)
-    return time.monotonic() - start
-
-
 @pytest.fixture
 async def polls(app, client) -> PendingPolls:
     memory: PendingPolls = app.state.pending_polls
@@ -130,7 +116,7 @@ async def polls(app, client) -> PendingPolls:
 
 
 @pytest.fixture
-async def recipe(client, settings, make_creator, emulator_control):  # noqa: F811
+async def recipe(client, settings, make_creator, emulator_control):
     alice = await make_seller(client, settings, make_creator, "alice")
     return await add_premium(alice, title="Secret recipe", url=SECRET_URL, price_cents=500)
 
@@ -201,21 +187,6 @@ async def test_without_htmx_or_while_the_listener_is_down_the_database_answers(
         r = await client.get(status, headers=HX)
         assert r.status_code == 200 and 'hx-trigger="every 1s"' in r.text
     assert len(polls) == 0
-
-
-@pytest.fixture
-def framework_calls(monkeypatch) -> list[str]:
-    """The paths of the HTTP requests that reached Litestar (not answered by a fast lane)."""
-    calls: list[str] = []
-    through = Litestar.__call__
-
-    async def counting(self, scope, receive, send):
-        if scope["type"] == "http":
-            calls.append(scope["path"])
-        await through(self, scope, receive, send)
-
-    monkeypatch.setattr(Litestar, "__call__", counting)
-    return calls
 
 
 async def test_once_the_app_sent_a_204_later_ones_skip_the_framework(

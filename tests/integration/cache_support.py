@@ -1,0 +1,44 @@
+"""Shared by the tests of the in-memory caches (page cache, pending polls) and their fast
+lanes: a clock to move by hand, waiting for a notification to land, and a spy on which
+requests reached Litestar at all."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from litestar import Litestar
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def wait_until(predicate, within: float = 5.0, every: float = 0.02) -> float:
+    """Await `predicate()` until it is true; the seconds that took."""
+    start = time.monotonic()
+    while not await predicate():
+        if time.monotonic() - start > within:
+            raise AssertionError(f"not within {within}s")
+        await asyncio.sleep(every)
+    return time.monotonic() - start
+
+
+@pytest.fixture
+def framework_calls(monkeypatch) -> list[str]:
+    """The paths of the HTTP requests that reached Litestar (not answered by a fast lane)."""
+    calls: list[str] = []
+    through = Litestar.__call__
+
+    async def counting(self, scope, receive, send):
+        if scope["type"] == "http":
+            calls.append(scope["path"])
+        await through(self, scope, receive, send)
+
+    monkeypatch.setattr(Litestar, "__call__", counting)
+    return calls
