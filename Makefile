@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate lint bench bench-pinned bench-scaleout vendor clean
+.PHONY: run test install migrate lint bench bench-pinned bench-scaleout bench-sweep vendor clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench-scaleout: $(BENCH_STAMP) ## 3 app processes behind nginx, sharing only Pos
 	$(call need_debian,wrk,wrk)
 	$(call need_debian,nginx,nginx-light)
 	$(BIN)/python -m bench.scaleout $(SCALEOUT_ARGS)
+
+bench-sweep: $(BENCH_STAMP)    ## Whop calls of the reconciler's sweep and daily audit for 1,000 creators
+	$(BIN)/python -m bench.sweep $(SWEEP_ARGS)
 
 vendor:                 ## re-vendor htmx and SortableJS from npm and check their hashes
 	bash static/vendor/update.sh

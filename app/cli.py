@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import UTC, datetime
 
 from app.config import ROOT, SettingsError, load_settings
 
@@ -15,7 +16,9 @@ if str(ROOT) not in sys.path:
 
 async def _migrate() -> None:
     from piccolo.apps.migrations.commands.forwards import run_forwards
+    from piccolo.engine import engine_finder
 
+    engine_finder().without_statement_timeout()  # building an index may take minutes
     result = await run_forwards(app_name="all")
     if not result.success:
         raise SystemExit(f"migrations failed: {result.message}")
@@ -39,22 +42,57 @@ async def _with_whop(work):
             raise SystemExit(f"linkmint: {exc}") from None
 
 
-def reconcile(older_than: float, expire_after: float) -> None:
-    """Ask Whop about every unlock still pending and converge it (the periodic task, now)."""
+def reconcile(calls: int, expire_after: float) -> None:
+    """Read every selling company's payments at Whop now and converge what differs (the
+    periodic pass, without waiting for companies to be due)."""
     from datetime import timedelta
 
+    from app.payments.reconcile import SweepOptions
     from app.payments.reconcile import reconcile as run
 
+    settings = load_settings()
+    options = SweepOptions(
+        calls=calls,
+        every=timedelta(0),  # the operator asks: every company, however recently read
+        refund_window=timedelta(days=settings.whop_refund_window_days),
+    )
+
     async def work(whop):
-        return await run(
-            whop,
-            older_than=timedelta(seconds=older_than),
-            expire_after=timedelta(seconds=expire_after),
-            recheck_after=timedelta(0),  # the operator asks: everything due, however recent
-        )
+        return await run(whop, options, expire_after=timedelta(seconds=expire_after))
 
     report = asyncio.run(_with_whop(work))
     print(report.summary())
+
+
+def _moment(text: str) -> datetime:
+    """`2026-12-01` (midnight UTC) or an ISO 8601 time (UTC unless it says otherwise)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date (2026-12-01) or an ISO 8601 time (2026-12-01T08:00)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def audit(start: datetime, end: datetime) -> None:
+    """Our books beside Whop's for the payments made in [start, end); exit 1 if they differ."""
+    from app.payments.audit import audit as run
+    from app.payments.audit import store
+
+    settings = load_settings()
+
+    async def work(whop):
+        report = await run(
+            whop, start, end, calls_per_minute=settings.whop_list_calls_per_minute
+        )
+        await store(report)
+        return report
+
+    report = asyncio.run(_with_whop(work))
+    print("\n".join(report.lines()))
+    if not report.clean:
+        raise SystemExit(1)
 
 
 def replay_webhooks() -> None:
@@ -76,20 +114,9 @@ def replay_webhooks() -> None:
 
 
 def serve(host: str, port: int, workers: int, reload: bool = False) -> None:
-    import uvicorn
+    from app.web.serving import serve as run
 
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers if not reload else None,
-        reload=reload,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-        server_header=False,
-        log_level="info",
-    )
+    run(host, port, workers, reload)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,15 +131,21 @@ def main(argv: list[str] | None = None) -> None:
     p_dev.add_argument("--port", type=int, default=8000)
     p_dev.add_argument("--reload", action="store_true", help="restart when the code changes")
     p_reconcile = sub.add_parser(
-        "reconcile", help="converge pending unlocks with Whop now (also runs every minute)"
+        "reconcile",
+        help="match Whop's payment records with ours now (also runs every minute), or audit",
     )
     p_reconcile.add_argument(
-        "--older-than", type=float, default=180, metavar="SECONDS",
-        help="only unlocks pending for at least this long (default 180)",
+        "--calls", type=int, default=10_000, metavar="N",
+        help="at most this many list calls to Whop (default 10000)",
     )
     p_reconcile.add_argument(
         "--expire-after", type=float, default=3600, metavar="SECONDS",
         help="expire unpaid unlocks older than this (default 3600)",
+    )
+    p_reconcile.add_argument(
+        "--audit", nargs=2, type=_moment, metavar=("FROM", "TO"),
+        help="instead: per creator and currency, our totals beside Whop's for the payments "
+        "made from FROM to TO (dates or ISO times, UTC); exit 1 if anything differs",
     )
     sub.add_parser(
         "replay-webhooks", help="process the stored webhook events that are not processed yet"
@@ -127,8 +160,13 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "migrate":
         migrate()
+    elif args.command == "reconcile" and args.audit:
+        start, end = args.audit
+        if start >= end:
+            parser.error("--audit: FROM must be before TO")
+        audit(start, end)
     elif args.command == "reconcile":
-        reconcile(args.older_than, args.expire_after)
+        reconcile(args.calls, args.expire_after)
     elif args.command == "replay-webhooks":
         replay_webhooks()
     elif args.command == "serve":

@@ -45,6 +45,16 @@ KNOWN_NAMES = (
     "INBOX_WORKERS",
     "VAR_DIR",
     "LOG_LEVEL",
+    "DB_CONNECT_TIMEOUT",
+    "DB_ACQUIRE_TIMEOUT",
+    "DB_STATEMENT_TIMEOUT",
+    "PAGE_CACHE_TTL",
+    "LOG_REPEAT_WINDOW",
+    "WHOP_REFUND_WINDOW_DAYS",
+    "WHOP_PAGE_SIZE",
+    "WHOP_LIST_CALLS_PER_MINUTE",
+    "RECONCILE_SWEEP_SECONDS",
+    "MAINTENANCE_SECONDS",
 )
 
 _ALNUM = string.ascii_letters + string.digits
@@ -77,9 +87,23 @@ class Settings:
     whop_oauth_base: str | None = None
     whop_elements_env: str = "sandbox"
     db_pool_size: int = 10  # 0: no pool (tests; see notes on AsyncTestClient's loop)
+    # Seconds. Every wait on PostgreSQL is bounded, so a frozen server fails requests fast
+    # (app/db/engine.py); queries are cut off by the server, and by the client a second later.
+    db_connect_timeout: float = 3.0
+    db_acquire_timeout: float = 3.0
+    db_statement_timeout: float = 5.0
+    page_cache_ttl: float = 60.0  # seconds a rendered public page is served with no write
     inbox_workers: int = 2  # webhook events processed at once per process (0: drainer only)
     var_dir: Path = field(default_factory=lambda: ROOT / "var")
     log_level: str = "INFO"
+    log_repeat_window: float = 60.0  # seconds a repeated failure is only counted (app/logs.py)
+    # Reading Whop's records back (app/payments/sweep.py). Whop documents none of the first
+    # two: they are the operator's to set.
+    whop_refund_window_days: int = 30  # how long after a payment Whop may still refund it
+    whop_page_size: int = 100  # `first` on Whop's list endpoints
+    whop_list_calls_per_minute: int = 300  # the reconciler's share of Whop's 600/min limit
+    reconcile_sweep_seconds: int = 300  # every company's payments are read at least this often
+    maintenance_seconds: int = 60  # each process's drain/reconcile pass comes about this often
 
     @property
     def emulator_enabled(self) -> bool:
@@ -219,6 +243,26 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         raise SettingsError("INBOX_WORKERS", "must be a whole number") from None
     if not 0 <= inbox_workers <= 64:
         raise SettingsError("INBOX_WORKERS", "must be between 0 and 64")
+    sweep = {
+        name.lower(): _whole(env, name, default, low, high)
+        for name, default, low, high in (
+            ("WHOP_REFUND_WINDOW_DAYS", 30, 1, 3650),
+            ("WHOP_PAGE_SIZE", 100, 1, 1000),
+            ("WHOP_LIST_CALLS_PER_MINUTE", 300, 1, 100_000),
+            ("RECONCILE_SWEEP_SECONDS", 300, 1, 86_400),
+            ("MAINTENANCE_SECONDS", 60, 1, 3600),
+        )
+    }
+    seconds = {
+        name.lower(): _seconds(env, name, default, low, high)
+        for name, default, low, high in (
+            ("DB_CONNECT_TIMEOUT", 3.0, 0.1, 600),
+            ("DB_ACQUIRE_TIMEOUT", 3.0, 0.1, 600),
+            ("DB_STATEMENT_TIMEOUT", 5.0, 0.1, 3600),
+            ("PAGE_CACHE_TTL", 60.0, 1, 86_400),
+            ("LOG_REPEAT_WINDOW", 60.0, 1, 86_400),
+        )
+    }
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError("LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
@@ -239,7 +283,29 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         inbox_workers=inbox_workers,
         var_dir=var_dir,
         log_level=log_level,
+        **seconds,
+        **sweep,
     )
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(env.get(name, str(default)))
+    except ValueError:
+        raise SettingsError(name, "must be a whole number") from None
+    if not low <= value <= high:
+        raise SettingsError(name, f"must be between {low} and {high}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    try:
+        value = float(env.get(name, str(default)))
+    except ValueError:
+        raise SettingsError(name, "must be a number of seconds") from None
+    if not low <= value <= high:  # (NaN fails this too)
+        raise SettingsError(name, f"must be between {low:g} and {high:g} seconds")
+    return value
 
 
 _loaded: Settings | None = None

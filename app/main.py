@@ -18,8 +18,10 @@ from piccolo.engine import engine_finder
 
 from app.auth.guards import current_creator, signed_in_creator
 from app.config import Settings, load_settings
+from app.db.outage import DatabaseUnavailable
+from app.logs import RepeatedFailures
 from app.web.csp_report import CSP_REPORT_PATH, csp_report
-from app.web.errors import html_error
+from app.web.errors import database_unavailable, html_error
 from app.web.headers import security_headers_hook
 from app.web.health import healthz, readyz
 from app.web.home import favicon, home
@@ -36,7 +38,8 @@ def _db_lifespan(settings: Settings):
         if settings.db_pool_size == 0 or engine is None:
             yield  # tests: a connection per query, on whichever loop asks
             return
-        await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_size)
+        # min_size=0: start even while the database is down; connections open on first use.
+        await engine.start_connection_pool(min_size=0, max_size=settings.db_pool_size)
         try:
             yield
         finally:
@@ -64,7 +67,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     from app.payments.fastlane import PollLane
     from app.payments.inbox import InboxWorkers
     from app.payments.polls import PendingPolls
-    from app.payments.reconcile import maintenance_lifespan
+    from app.payments.reconcile import SweepOptions, maintenance_lifespan
     from app.payouts.controller import PayoutsController
     from app.payouts.dashboard import PayoutDashboardController
     from app.profiles.cache import PageCache
@@ -94,7 +97,9 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
         ProfileController,  # last: /{handle} must not shadow the routes above
     ]
     redact_access_log()  # /auth/callback's request line carries Whop's code
-    lifespans = [_db_lifespan(settings), whop_lifespan(settings)]
+    # One log line per kind of failure, then a count (app/logs.py).
+    repeats = RepeatedFailures(window=settings.log_repeat_window)
+    lifespans = [repeats.lifespan(), _db_lifespan(settings), whop_lifespan(settings)]
     if settings.emulator_enabled:
         from app.emulator import emulator_lifespan, emulator_router
 
@@ -103,12 +108,15 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     # Processes the webhook events this process stores, as soon as they are answered.
     inbox = InboxWorkers(concurrency=settings.inbox_workers)
     lifespans.append(inbox.lifespan())
-    # Drains what the workers left in the inbox and reconciles unpaid unlocks about once a
-    # minute.
-    lifespans.append(maintenance_lifespan())
+    # About once a minute: drains what the workers left in the inbox, reads Whop's records of
+    # the selling companies back (app/payments/sweep.py), expires unpaid unlocks, and once a
+    # day audits the previous day's payments (app/payments/audit.py).
+    period = settings.maintenance_seconds
+    sweep_options = SweepOptions.from_settings(settings)
+    lifespans.append(maintenance_lifespan(period, sweep_options=sweep_options))
     # In-memory answers that PostgreSQL invalidates; both serve nothing until the listener
-    # is up (app/db/notify.py).
-    pages, polls = PageCache(), PendingPolls()
+    # is up (app/db/notify.py), except the last known pages while the database is unreachable.
+    pages, polls = PageCache(ttl=settings.page_cache_ttl), PendingPolls()
     if caches is None:
         caches = settings.db_pool_size > 0
     if caches:
@@ -137,16 +145,21 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
         ),
         plugins=[HTMXPlugin()],
         before_send=[security_headers_hook(settings)],
-        exception_handlers={HTTPException: html_error, 500: html_error},
+        exception_handlers={
+            HTTPException: html_error,
+            500: html_error,
+            DatabaseUnavailable: database_unavailable,  # a 503, logged in one line
+        },
         lifespan=lifespans,
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
             log_exceptions="always",
-            disable_stack_trace={404, 401, 403, 405},
+            disable_stack_trace={404, 401, 403, 405, DatabaseUnavailable},
         ),
         openapi_config=None,
         request_max_body_size=1024 * 1024,
         debug=False,
     )
     app.lanes = (PageLane(pages), PollLane(polls, settings))
+    repeats.install()  # on the handlers configured just now, and uvicorn's
     return app

@@ -36,6 +36,9 @@ TEST_ENV = {
     "DB_POOL_SIZE": "0",
     "VAR_DIR": str(VAR_DIR),
     "LOG_LEVEL": "WARNING",
+    # A test server's own background pass would race the tests that converge by hand; the
+    # tests that need it running start a server with their own period.
+    "MAINTENANCE_SECONDS": "3600",
 }
 
 
@@ -80,7 +83,9 @@ from app.db.tables import Creator  # noqa: E402
 from app.main import create_app  # noqa: E402
 from tests.servers import linkmint_serve  # noqa: E402
 
-APP_TABLES = ("creator", "link", "auth_session", "unlock", "webhook_event")
+APP_TABLES = (
+    "creator", "link", "auth_session", "unlock", "webhook_event", "whop_sweep", "money_audit"
+)
 
 
 @pytest.fixture(scope="session")

@@ -51,22 +51,36 @@ class Server:
             self.process.kill()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(stack: ExitStack, name: str, *, pool: int = 2) -> Server:
-    """Start `linkmint serve` (its own APP_URL, the test environment otherwise) without
-    waiting for it; `stack` stops it."""
-    port = _free_port()
+def start_server(
+    stack: ExitStack,
+    name: str,
+    *,
+    pool: int = 2,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    port: int | None = None,
+) -> Server:
+    """Start `linkmint serve` (its own APP_URL, the test environment otherwise, then `env`)
+    without waiting for it, on `port` or a free one; `stack` stops it."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "APP_URL": url, "DB_POOL_SIZE": str(pool), "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "APP_URL": url,
+        "DB_POOL_SIZE": str(pool),
+        "LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
     log_path = LOGS / f"{name}-{port}.log"
     log = stack.enter_context(open(log_path, "wb"))
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -78,9 +92,11 @@ def start_server(stack: ExitStack, name: str, *, pool: int = 2) -> Server:
 
 
 @contextmanager
-def linkmint_serve(name: str = "second", *, pool: int = 2) -> Iterator[Server]:
+def linkmint_serve(
+    name: str = "second", *, pool: int = 2, env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """One more app process, ready to answer."""
     with ExitStack() as stack:
-        server = start_server(stack, name, pool=pool)
+        server = start_server(stack, name, pool=pool, env=env)
         server.wait_ready()
         yield server

@@ -1,15 +1,33 @@
-"""Where the database is: DATABASE_URL, or an embedded server under VAR_DIR/pg."""
+"""Where the database is (DATABASE_URL, or an embedded server under VAR_DIR/pg), and the
+engine every query goes through, with every wait bounded.
+
+Piccolo's `PostgresEngine` waits as long as PostgreSQL does: `pool.acquire()` with no
+timeout, no statement timeout, and a rollback or a pool reset on a connection whose server
+froze waits too. `BoundedPostgresEngine` bounds each of them (DB_CONNECT_TIMEOUT,
+DB_ACQUIRE_TIMEOUT, DB_STATEMENT_TIMEOUT), terminates a connection it can no longer trust
+instead of asking it anything more, and fails at once while the database is known to be
+unreachable (app/db/outage.py), so an outage costs each request milliseconds, not seconds.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 import warnings
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from typing import Any
 
-from piccolo.engine.postgres import PostgresEngine
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
 from app.config import Settings
+from app.db.outage import Reachability, in_doubt
+
+# A frozen server never enforces its own statement_timeout, so the client gives up this
+# much later than the server should have.
+CLIENT_GRACE_SECONDS = 1.0
 
 log = logging.getLogger("app.db")
 
@@ -35,5 +53,143 @@ def database_url(settings: Settings) -> str:
     return settings.database_url or embedded_database_url(settings.var_dir)
 
 
-def make_engine(settings: Settings) -> PostgresEngine:
-    return PostgresEngine(config={"dsn": database_url(settings)})
+def make_engine(settings: Settings) -> BoundedPostgresEngine:
+    return BoundedPostgresEngine(
+        config={
+            "dsn": database_url(settings),
+            "timeout": settings.db_connect_timeout,  # asyncpg's connect timeout
+            "command_timeout": settings.db_statement_timeout + CLIENT_GRACE_SECONDS,
+            "server_settings": {
+                "statement_timeout": str(round(settings.db_statement_timeout * 1000))
+            },
+        },
+        acquire_timeout=settings.db_acquire_timeout,
+    )
+
+
+class BoundedPostgresEngine(PostgresEngine):
+    """Piccolo's engine with every wait bounded (see the module docstring). The connect and
+    statement bounds travel in `config`, so the pool's connections and the one-per-query
+    connections (DB_POOL_SIZE=0) get them alike."""
+
+    def __init__(self, config: dict[str, Any], *, acquire_timeout: float, **kwargs: Any):
+        # Set before Piccolo's constructor, which already queries the server version.
+        self.acquire_timeout = acquire_timeout
+        self.reachability = Reachability()
+        super().__init__(config=config, **kwargs)
+
+    def without_statement_timeout(self) -> None:
+        """For `linkmint migrate`: building an index on a large table may take minutes."""
+        self.config = {**self.config, "command_timeout": None, "server_settings": {}}
+
+    # --- what Piccolo's queries call ---------------------------------------------------
+
+    async def run_querystring(self, querystring, in_pool: bool = True):
+        with self.reachability.attempt():
+            return await super().run_querystring(querystring, in_pool)
+
+    async def run_ddl(self, ddl: str, in_pool: bool = True):
+        with self.reachability.attempt():
+            return await super().run_ddl(ddl, in_pool)
+
+    async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None):
+        async with self._borrowed() as conn:
+            return await conn.fetch(query, *(args or ()))
+
+    async def _run_in_new_connection(self, query: str, args: Sequence[Any] | None = None):
+        async with self._borrowed(pooled=False) as conn:
+            return await conn.fetch(query, *(args or ()))
+
+    async def get_new_connection(self) -> asyncpg.Connection:
+        with self.reachability.attempt():
+            return await super().get_new_connection()
+
+    def transaction(self, allow_nested: bool = True) -> BoundedTransaction:
+        return BoundedTransaction(engine=self, allow_nested=allow_nested)
+
+    # --- raw connections ---------------------------------------------------------------
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection for plain asyncpg work (the emulator), from the pool when there is
+        one, under the same bounds and outage rules as every Piccolo query."""
+        with self.reachability.attempt():
+            async with self._borrowed() as conn:
+                yield conn
+
+    async def take(self, *, pooled: bool = True) -> asyncpg.Connection:
+        if pooled and self.pool is not None:
+            return await self.pool.acquire(timeout=self.acquire_timeout)
+        return await asyncpg.connect(**self.config)
+
+    async def give_back(self, conn: asyncpg.Connection, failure: BaseException | None) -> None:
+        """Return `conn` to its pool or close it; terminated first when `failure` leaves it
+        in doubt. Never raises: whatever went wrong here, asyncpg has terminated it."""
+        if failure is not None and in_doubt(failure):
+            conn.terminate()
+        with suppress(Exception):
+            if isinstance(conn, asyncpg.pool.PoolConnectionProxy):
+                await self.pool.release(conn)
+            else:
+                await conn.close()
+
+    @asynccontextmanager
+    async def _borrowed(self, *, pooled: bool = True) -> AsyncIterator[asyncpg.Connection]:
+        conn = await self.take(pooled=pooled)
+        failure: BaseException | None = None
+        try:
+            yield conn
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            await self.give_back(conn, failure)
+
+
+class BoundedTransaction(PostgresTransaction):
+    """Piccolo's transaction, with the engine's bounds, and always giving its connection
+    back: Piccolo's would skip the release (and keep the transaction set for the rest of the
+    task) when a rollback fails, which is exactly what a lost server makes it do."""
+
+    engine: BoundedPostgresEngine
+
+    async def get_connection(self) -> asyncpg.Connection:
+        return await self.engine.take()
+
+    async def __aenter__(self) -> PostgresTransaction:
+        if self._parent is not None:
+            return self._parent
+        with self.engine.reachability.attempt():
+            self.connection = await self.get_connection()
+            try:
+                self.transaction = self.connection.transaction()
+                await self.begin()
+            except BaseException as exc:
+                await self.engine.give_back(self.connection, exc)
+                raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        if self._parent is not None:
+            return exception is None
+        failure = exception
+        # Not refused while the database is down: this transaction's connection is open. A
+        # connection in doubt is only terminated (below); the server rolls back by itself.
+        finish = None
+        if exception is None:
+            if not self._committed and not self._rolled_back:
+                finish = self.commit
+        elif not self._rolled_back and not in_doubt(exception):
+            finish = self.rollback
+        try:
+            if finish is not None:
+                with self.engine.reachability.attempt(refuse_when_down=False):
+                    await finish()
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            await self.engine.give_back(self.connection, failure)
+            self.engine.current_transaction.reset(self.context)
+        return exception is None

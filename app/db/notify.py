@@ -18,6 +18,8 @@ from typing import Protocol
 
 import asyncpg
 
+from app.db.outage import describe
+
 log = logging.getLogger("app.db.notify")
 
 EVERYTHING = "*"  # the payload a TRUNCATE sends: drop everything
@@ -62,7 +64,10 @@ class Listener:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self.dsn, timeout=5)
+                # Bounded: LISTEN on a frozen server would otherwise wait for as long as it is.
+                conn = await asyncpg.connect(
+                    self.dsn, timeout=self.ping_every, command_timeout=self.ping_every
+                )
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 for channel in self._handlers:
@@ -80,7 +85,7 @@ class Listener:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 — any failure: go dark, retry
-                log.warning("cache listener: %s; reconnecting in %.1fs", exc, backoff)
+                log.warning("cache listener: %s; reconnecting in %.1fs", describe(exc), backoff)
             finally:
                 self._set_live(False)
                 self.server_pid = None

@@ -94,10 +94,14 @@ class Unlock(Table):
     updated_at = Timestamptz(default=TimestamptzNow())
     completed_at = Timestamptz(null=True, default=None)
     refunded_at = Timestamptz(null=True, default=None)
-    reconciled_at = Timestamptz(null=True, default=None)  # when the reconciler last asked Whop
+    # What Whop refunded of the payment: the price once REFUNDED, a part of it while a
+    # partially refunded unlock stays COMPLETED (the buyer keeps the link).
+    refunded_cents = Integer(default=0)
 
     unlock_payment_unique = Unique(["provider_payment_id"])
     unlock_checkout_unique = Unique(["checkout_id"])
+    # (Partial unique indexes, in migrations: one PENDING and one COMPLETED unlock per buyer
+    # and link.)
 
 
 class WebhookEvent(Table, tablename="webhook_event"):
@@ -138,3 +142,38 @@ class DuplicatePayment(Table, tablename="duplicate_payment"):
     created_at = Timestamptz(default=TimestamptzNow())
     refunded_at = Timestamptz(null=True, default=None)
     last_error = Text(null=True, default=None)
+
+
+class WhopSweep(Table, tablename="whop_sweep"):
+    """How far the reconciler has read one connected company's payments at Whop, by their
+    `updated_at`: everything changed before `swept_to` has been matched to our unlocks. A
+    pass that ran out of budget keeps its window and Whop's cursor to go on from there."""
+
+    company_id = Varchar(length=64, primary_key=True)
+    swept_to = Timestamptz(null=True, default=None)
+    window_from = Timestamptz(null=True, default=None)
+    window_to = Timestamptz(null=True, default=None)
+    cursor = Text(null=True, default=None)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class MoneyAudit(Table, tablename="money_audit"):
+    """One audit: per creator and currency, our completed and refunded totals beside Whop's
+    for the payments made in [period_from, period_to), and every payment that differs."""
+
+    id = Serial(primary_key=True)
+    ran_at = Timestamptz(default=TimestamptzNow())
+    period_from = Timestamptz()
+    period_to = Timestamptz()
+    scheduled = Boolean(default=False)  # run by the daily task, not by an operator
+    whop_calls = Integer()
+    totals = JSONB()
+    differences = JSONB()
+
+
+class ReconcileClock(Table, tablename="reconcile_clock"):
+    """One row: when the last sweep of Whop's records began, whichever process ran it. The
+    next sweep may make as many calls as the time since allows (app/payments/reconcile.py)."""
+
+    id = Integer(primary_key=True, default=1)
+    swept_at = Timestamptz(null=True, default=None)

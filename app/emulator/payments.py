@@ -286,10 +286,15 @@ async def payments_query(
         if values := list_param(request, name):
             args.append(values)
             where.append(f"{column} = ANY(${len(args)}::text[])")
-    for name, op in (("created_after", ">"), ("created_before", "<")):
+    for name, column, op in (
+        ("created_after", "p.created_at", ">"),
+        ("created_before", "p.created_at", "<"),
+        ("updated_after", "p.updated_at", ">"),
+        ("updated_before", "p.updated_at", "<"),
+    ):
         if moment := time_param(params.get(name), name):
             args.append(moment)
-            where.append(f"p.created_at {op} ${len(args)}")
+            where.append(f"{column} {op} ${len(args)}")
     return PAYMENT_SELECT + " WHERE " + " AND ".join(where), args
 
 

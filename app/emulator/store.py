@@ -24,15 +24,8 @@ async def connection() -> AsyncIterator[asyncpg.Connection]:
     engine = engine_finder()
     if engine is None:
         raise RuntimeError("no Piccolo engine configured (piccolo_conf.py)")
-    if engine.pool is not None:
-        async with engine.pool.acquire() as conn:
-            yield conn
-        return
-    conn = await engine.get_new_connection()
-    try:
+    async with engine.connection() as conn:  # bounded, and failing fast in an outage
         yield conn
-    finally:
-        await conn.close()
 
 
 @asynccontextmanager

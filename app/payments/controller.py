@@ -30,6 +30,7 @@ from app.payments.polls import PendingPolls
 from app.payments.unlocks import (
     CheckoutUnavailable,
     Panel,
+    ReturnDelayed,
     UnlockRefused,
     owned_unlock,
     panel_for,
@@ -45,6 +46,7 @@ PRIVATE = {"cache-control": "private, no-store"}
 # Each new buyer's click makes a checkout at Whop: per process, a bound no person reaches.
 UNLOCK_RATE_LIMIT = RateLimitConfig(rate_limit=("minute", 120), store="rl_unlock")
 STOP_POLLING = 286  # htmx stops an `every` trigger on this status
+CONFIRM_RETRY_SECONDS = 3  # how soon a return the database could not answer tries again
 
 
 def _panel(
@@ -172,11 +174,21 @@ class UnlockController(Controller):
         whop: WhopDep,
         unlock: FromQuery[str] = "",
         payment_id: FromQuery[str | None] = None,
-    ) -> Redirect:
+    ) -> Response:
+        """The buyer's way back from Whop's checkout. While the database cannot be reached,
+        a page that loads this same address again by itself (a meta refresh: no script)."""
         try:
             page = await return_from_checkout(whop, unlock, payment_id)
         except LookupError:
             raise NotFoundException("We could not find this purchase.") from None
+        except ReturnDelayed:
+            return Template(
+                template_name="payments/confirming.html",
+                context={"retry_after": CONFIRM_RETRY_SECONDS},
+                status_code=503,
+                headers={**PRIVATE, "retry-after": str(CONFIRM_RETRY_SECONDS)},
+                media_type=MediaType.HTML,
+            )
         return Redirect(page, status_code=303, headers=PRIVATE)
 
     @get("/unlocks/restore", name="payments:restore", cache=False)

@@ -9,6 +9,7 @@ in the same place, with exactly one of them making the change:
 
     PENDING ─paid─> COMPLETED ─refunded─> REFUNDED
     PENDING ─failed─> FAILED        PENDING ─(reconciler, nothing paid)─> EXPIRED
+    COMPLETED ─partly refunded─> COMPLETED with `refunded_cents` (the buyer keeps the link)
 
 States only move forward. A failed payment moves only a PENDING unlock; a replayed success
 never revives a REFUNDED one. A verified paid payment does complete a FAILED or EXPIRED
@@ -16,7 +17,9 @@ unlock: the buyer's card was declined and the next one paid, or they paid just a
 checkout expired — money was taken, so the link is theirs. A second paid payment for an
 unlock that another payment already paid (two tabs), or for a link the buyer already owns
 through another unlock, is refunded through Whop and recorded in `duplicate_payment`, so
-nobody pays twice for one link.
+nobody pays twice for one link. At most one COMPLETED unlock per buyer and link is a unique
+index, not only a check: two payments converging at once in two transactions cannot both
+win, and the loser is refunded as a duplicate.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from app.db.tables import Unlock
 from app.payments import metrics
 from app.whop import Payment, WhopClient, WhopError, WhopNotFound, WhopRejected
@@ -33,11 +38,12 @@ from app.whop import Payment, WhopClient, WhopError, WhopNotFound, WhopRejected
 log = logging.getLogger("app.payments.convergence")
 
 # Results that moved an unlock; every other result left it as it was.
-TRANSITIONS = frozenset({"completed", "refunded", "failed"})
+TRANSITIONS = frozenset({"completed", "refunded", "failed", "partially_refunded"})
+ONE_COMPLETED_PER_BUYER = "unlock_one_completed_per_buyer"  # the partial unique index
 
 _UNLOCK_SQL = """
 SELECT u.id, u.status, u.price_cents, u.currency, u.provider_payment_id, u.checkout_id,
-       c.whop_company_id AS company_id
+       u.refunded_cents, c.whop_company_id AS company_id
   FROM unlock u JOIN creator c ON c.id = u.creator
  WHERE u.id = {}
 """
@@ -49,7 +55,7 @@ SELECT u.id, u.status, u.price_cents, u.currency, u.provider_payment_id, u.check
 _COMPLETE_SQL = """
 UPDATE unlock u
    SET status = 'COMPLETED', provider_payment_id = {}, completed_via = {},
-       completed_at = now(), updated_at = now(),
+       completed_at = now(), updated_at = now(), refunded_cents = {},
        buyer_whop_user_id = COALESCE({}, u.buyer_whop_user_id),
        buyer_email = COALESCE({}, u.buyer_email)
  WHERE u.id = {} AND u.status IN ('PENDING', 'FAILED', 'EXPIRED')
@@ -62,6 +68,7 @@ RETURNING u.id
 _REFUND_SQL = """
 UPDATE unlock
    SET status = 'REFUNDED', refunded_at = now(), updated_at = now(),
+       refunded_cents = price_cents,
        provider_payment_id = COALESCE(provider_payment_id, {}),
        completed_via = COALESCE(completed_via, {}),
        completed_at = COALESCE(completed_at, now()),
@@ -70,6 +77,12 @@ UPDATE unlock
  WHERE id = {}
    AND ((status = 'COMPLETED' AND provider_payment_id = {})
         OR (status IN ('PENDING', 'FAILED', 'EXPIRED') AND provider_payment_id IS NULL))
+RETURNING id
+"""
+# A partial refund of the payment behind a completed unlock (refunds only ever grow).
+_PARTIAL_SQL = """
+UPDATE unlock SET refunded_cents = {}, updated_at = now()
+ WHERE id = {} AND status = 'COMPLETED' AND provider_payment_id = {} AND refunded_cents < {}
 RETURNING id
 """
 _FAIL_SQL = """
@@ -207,11 +220,14 @@ async def _complete(
 ) -> Outcome:
     unlock_id = unlock["id"]
     user, email = _buyer(payment)
-    won = await Unlock.raw(_COMPLETE_SQL, payment.id, path, user, email, unlock_id)
-    if won:
+    refunded = payment.price_refunded
+    if await _won(_COMPLETE_SQL, payment.id, path, refunded, user, email, unlock_id):
         return Outcome("completed", unlock_id, "COMPLETED")
     status, paid_by = await _status(unlock_id)
     if paid_by == payment.id:
+        if status == "COMPLETED" and refunded > unlock["refunded_cents"]:
+            if await Unlock.raw(_PARTIAL_SQL, refunded, unlock_id, payment.id, refunded):
+                return Outcome("partially_refunded", unlock_id, status)
         return Outcome(
             "already_completed" if status == "COMPLETED" else "already_refunded", unlock_id, status
         )
@@ -220,9 +236,29 @@ async def _complete(
     await Unlock.raw(
         _RECORD_DUPLICATE_SQL, payment.id, unlock_id, payment.total, payment.currency, path
     )
-    refunded = refund_now and await refund_duplicate(whop, payment.id)
-    return Outcome("duplicate_refunded" if refunded else "duplicate_refund_pending", unlock_id,
-                   status)
+    refunded_now = refund_now and await refund_duplicate(whop, payment.id)
+    return Outcome(
+        "duplicate_refunded" if refunded_now else "duplicate_refund_pending", unlock_id, status
+    )
+
+
+async def _won(sql: str, *args: Any) -> bool:
+    """Run a conditional UPDATE … RETURNING; False when it changed nothing, or when the
+    one-completed-unlock-per-buyer index refused it (another payment of the same buyer for
+    the same link won a moment ago, in a transaction this one could not see)."""
+    transaction = Unlock._meta.db.current_transaction.get()
+    savepoint = await transaction.savepoint() if transaction is not None else None
+    try:
+        rows = await Unlock.raw(sql, *args)
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name != ONE_COMPLETED_PER_BUYER:
+            raise
+        if savepoint is not None:
+            await savepoint.rollback_to()  # the caller's transaction goes on
+        return False
+    if savepoint is not None:
+        await savepoint.release()
+    return bool(rows)
 
 
 async def _refund(unlock: Mapping[str, Any], payment: Payment, path: str) -> Outcome:

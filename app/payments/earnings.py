@@ -3,7 +3,8 @@
 Read-only. One query answers a page of sales and the totals together, so the two always
 describe the same moment. Only unlocks that took money are sales: `COMPLETED` ones, and
 `REFUNDED` ones (shown with a net of zero, since the buyer got the money back); pending,
-failed and expired checkouts never paid and are not listed.
+failed and expired checkouts never paid and are not listed. A partly refunded sale stays
+COMPLETED (the buyer keeps the link) and its refund comes off its net.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # per-currency totals of every completed sale. Pages are keyset-paginated on (paid_at, id).
 _EARNINGS_SQL = """
 WITH page AS (
-    SELECT id, link_title, status, price_cents, fee_cents, currency,
+    SELECT id, link_title, status, price_cents, fee_cents, refunded_cents, currency,
            COALESCE(completed_at, created_at) AS paid_at
       FROM unlock
      WHERE creator = {} AND status IN ('COMPLETED', 'REFUNDED')
@@ -31,7 +32,8 @@ WITH page AS (
      ORDER BY paid_at DESC, id DESC
      LIMIT {}
 ), totals AS (
-    SELECT currency, count(*) AS sales, sum(price_cents) AS gross, sum(fee_cents) AS fees
+    SELECT currency, count(*) AS sales, sum(price_cents) AS gross, sum(fee_cents) AS fees,
+           sum(refunded_cents) AS refunded
       FROM unlock
      WHERE creator = {} AND status = 'COMPLETED'
      GROUP BY currency
@@ -54,6 +56,7 @@ class Sale:
     gross_cents: int
     fee_cents: int
     currency: str
+    refunded_cents: int = 0  # a partial refund, while the sale stays COMPLETED
 
     @property
     def refunded(self) -> bool:
@@ -61,13 +64,17 @@ class Sale:
 
     @property
     def net_cents(self) -> int:
-        """What the creator keeps: the price less the platform fee; nothing once refunded."""
-        return 0 if self.refunded else self.gross_cents - self.fee_cents
+        """What the creator keeps: the price less the platform fee and any partial refund;
+        nothing once refunded in full."""
+        if self.refunded:
+            return 0
+        return max(0, self.gross_cents - self.fee_cents - self.refunded_cents)
 
     # For display: "$4.99".
     gross = property(lambda self: format_money(self.gross_cents, self.currency))
     fee = property(lambda self: format_money(self.fee_cents, self.currency))
     net = property(lambda self: format_money(self.net_cents, self.currency))
+    partly_refunded = property(lambda self: format_money(self.refunded_cents, self.currency))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +83,16 @@ class CurrencyTotal:
     sales: int
     gross_cents: int
     fee_cents: int
+    refunded_cents: int = 0  # partial refunds of completed sales
 
     @property
     def net_cents(self) -> int:
-        return self.gross_cents - self.fee_cents
+        return max(0, self.gross_cents - self.fee_cents - self.refunded_cents)
 
     gross = property(lambda self: format_money(self.gross_cents, self.currency))
     fee = property(lambda self: format_money(self.fee_cents, self.currency))
     net = property(lambda self: format_money(self.net_cents, self.currency))
+    partly_refunded = property(lambda self: format_money(self.refunded_cents, self.currency))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +133,7 @@ async def earnings_for(
             gross_cents=row["price_cents"],
             fee_cents=row["fee_cents"],
             currency=row["currency"],
+            refunded_cents=row["refunded_cents"] if row["status"] == "COMPLETED" else 0,
         )
         for row in rows
         if row["id"] is not None
@@ -141,6 +151,7 @@ async def earnings_for(
                 sales=t["sales"],
                 gross_cents=t["gross"],
                 fee_cents=t["fees"],
+                refunded_cents=t["refunded"],
             )
             for t in totals
         ),

@@ -9,8 +9,9 @@ the event is about (with no transaction open), then claims the row — one condi
 that marks it processed — in the same transaction as the change it makes, so:
 
 - an event that was stored but not processed (the process stopped, Whop's API was down, the
-  worker queue was full) is processed by its next delivery, or by `drain_inbox` (the
-  background drainer and `linkmint replay-webhooks`) — never lost behind its own dedup key;
+  worker queue was full) is processed by its next delivery, by the next process to start
+  (`drain_leftovers`), or by `drain_inbox` (the background drainer and `linkmint
+  replay-webhooks`) — never lost behind its own dedup key;
 - two deliveries of one event at once process it once: the second claim waits for the
   first transaction, then finds the event processed (or, if it rolled back, takes over);
 - a failure rolls the change back and records `attempts` and `last_error`; the drainer
@@ -27,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.db.tables import WebhookEvent
@@ -41,6 +42,7 @@ log = logging.getLogger("app.payments.inbox")
 MAX_BODY_BYTES = 256 * 1024  # Whop's events are a few kB; anything near this is not Whop
 MAX_ATTEMPTS = 20  # the drainer's attempts per event; `linkmint replay-webhooks` ignores it
 DRAIN_MIN_AGE = timedelta(seconds=30)  # leave fresh events to their own delivery and retries
+LEFTOVERS_LOCK = 0x4C4D_494E_4258  # "LMINBX": one process at a time drains what others left
 
 PAYMENT_EVENTS = frozenset({"payment.succeeded", "payment.failed"})
 REFUND_EVENTS = frozenset({"refund.created", "refund.updated"})
@@ -75,6 +77,7 @@ UPDATE webhook_event SET attempts = attempts + 1, last_error = {}
 _DUE_SQL = """
 SELECT id FROM webhook_event
  WHERE processed_at IS NULL AND received_at < now() - {}::interval
+   AND received_at < COALESCE({}::timestamptz, 'infinity')
    AND attempts < {} AND NOT (id = ANY({}::text[]))
  ORDER BY received_at
  LIMIT 1
@@ -312,10 +315,17 @@ class InboxWorkers:
                 lane.unfinished -= 1
                 lane.queue.task_done()
 
+    async def _leftovers(self, state: Any) -> None:
+        try:
+            await drain_leftovers(state.whop)
+        except Exception as exc:  # the database is down: the periodic drainer comes later
+            log.warning("could not process the webhook events a stopped process left: %s", exc)
+
     def lifespan(self, *, grace: float = 5.0):
-        """Run the workers while the app is up (with `app.state.whop`); at shutdown, finish
-        the queue for up to `grace` seconds and leave the rest, stored and unprocessed, to
-        the drainer."""
+        """Run the workers while the app is up (with `app.state.whop`), starting with what
+        stopped processes left unprocessed (in the background: start-up does not wait); at
+        shutdown, finish the queue for up to `grace` seconds and leave the rest, stored and
+        unprocessed, to the next process or the drainer."""
 
         @asynccontextmanager
         async def working(app: Any) -> AsyncIterator[None]:
@@ -326,6 +336,10 @@ class InboxWorkers:
                 asyncio.create_task(self._work(lane, app.state), name=f"inbox-worker-{n}")
                 for n in range(self.concurrency)
             ]
+            if self.concurrency:  # (0: everything is left to the drainer)
+                tasks.append(
+                    asyncio.create_task(self._leftovers(app.state), name="inbox-leftovers")
+                )
             try:
                 yield
             finally:
@@ -355,6 +369,7 @@ async def drain_inbox(
     whop: WhopClient,
     *,
     min_age: timedelta = DRAIN_MIN_AGE,
+    received_before: datetime | None = None,
     max_attempts: int | None = MAX_ATTEMPTS,
     limit: int = 200,
 ) -> DrainReport:
@@ -367,7 +382,7 @@ async def drain_inbox(
     report = DrainReport()
     attempts_cap = max_attempts if max_attempts is not None else 2**31 - 1
     while len(report.tried) < limit:
-        due = await WebhookEvent.raw(_DUE_SQL, min_age, attempts_cap, report.tried)
+        due = await WebhookEvent.raw(_DUE_SQL, min_age, received_before, attempts_cap, report.tried)
         if not due:
             break
         event_id = due[0]["id"]
@@ -380,3 +395,35 @@ async def drain_inbox(
         else:
             report.skipped += 1
     return report
+
+
+async def drain_leftovers(whop: WhopClient, *, batch: int = 500) -> int | None:
+    """Process what was stored and answered before this process started but never processed
+    (its process stopped or was killed first): at start-up, so it waits seconds, not a
+    drainer's minute. One process at a time (an advisory lock; processes started together
+    would only ask Whop the same questions); None when another one is at it. Goes on while
+    batches make progress, so a long backlog is finished and a Whop outage is not hammered."""
+    engine = WebhookEvent._meta.db
+    conn = await engine.get_new_connection()  # the lock lives as long as this session
+    try:
+        row = await conn.fetchrow(
+            "SELECT pg_try_advisory_lock($1) AS mine, now() AS started", LEFTOVERS_LOCK
+        )
+        if not row["mine"]:
+            return None
+        processed = 0
+        try:
+            while True:
+                report = await drain_inbox(
+                    whop, min_age=timedelta(0), received_before=row["started"], limit=batch
+                )
+                processed += report.processed
+                if not report.processed or len(report.tried) < batch:
+                    break
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", LEFTOVERS_LOCK)
+    finally:
+        await conn.close()
+    if processed:
+        log.info("processed %d webhook event(s) left unprocessed by a stopped process", processed)
+    return processed

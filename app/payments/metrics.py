@@ -2,11 +2,14 @@
 
 Counters and the latency histogram live in this process (each app process reports its
 own; Prometheus sums them per job). What the database knows — how old the oldest pending
-unlock is, how many inbox events wait — is read at scrape time, so every process reports
-the same, current number.
+unlock is, how many inbox events wait, how far behind the sweep of Whop's records is, what
+the latest money audit found — is read at scrape time, so every process reports the same,
+current number.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -74,8 +77,54 @@ def _gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=float(value or 0))
 
 
-async def render_metrics() -> bytes:
+def _audit_gauges(audit: dict | None) -> list[GaugeMetricFamily]:
+    """The latest money audit: per currency, our paid and refunded totals beside Whop's (in
+    minor units), and how many payments and creators differ. Per creator is in the audit
+    itself (`linkmint reconcile --audit`), not here: one series per creator would not scale."""
+    from app.payments.audit import per_currency
+
+    paid = GaugeMetricFamily(
+        "linkmint_audit_paid_minor_units",
+        "Charged in the latest audit's period, by our records (side=ours) and Whop's.",
+        labels=["currency", "side"],
+    )
+    refunded = GaugeMetricFamily(
+        "linkmint_audit_refunded_minor_units",
+        "Refunded of those charges, by our records (side=ours) and Whop's.",
+        labels=["currency", "side"],
+    )
+    differing = _gauge(
+        "linkmint_audit_differing_payments",
+        "Payments whose state differs between our records and Whop's in the latest audit.",
+        len(audit["differences"]) if audit else 0,
+    )
+    creators = _gauge(
+        "linkmint_audit_differing_creators",
+        "Creators whose totals differ from Whop's in the latest audit.",
+        sum(
+            1
+            for b in (audit["totals"] if audit else [])
+            if (b["paid"], b["refunded"]) != (b["whop_paid"], b["whop_refunded"])
+        ),
+    )
+    ran = _gauge(
+        "linkmint_audit_last_run_timestamp_seconds",
+        "When the latest money audit ran (0: never).",
+        audit["ran_at"].timestamp() if audit else 0,
+    )
+    for currency, sums in sorted(per_currency(audit["totals"] if audit else []).items()):
+        paid.add_metric([currency, "ours"], sums["paid"])
+        paid.add_metric([currency, "whop"], sums["whop_paid"])
+        refunded.add_metric([currency, "ours"], sums["refunded"])
+        refunded.add_metric([currency, "whop"], sums["whop_refunded"])
+    return [paid, refunded, differing, creators, ran]
+
+
+async def render_metrics(refund_window: timedelta = timedelta(days=30)) -> bytes:
     """The exposition: this process's counters, then the database's gauges as of now."""
+    from app.payments.audit import latest
+    from app.payments.sweep import sweep_lag
+
     row = (await Unlock.raw(_DB_SQL))[0]
     gauges = [
         _gauge(
@@ -99,6 +148,13 @@ async def render_metrics() -> bytes:
             "Second payments for an already paid unlock whose refund Whop has not taken yet.",
             row["unrefunded_duplicates"],
         ),
+        _gauge(
+            "linkmint_sweep_lag_seconds",
+            "How long ago the least recently swept selling company's payments at Whop were "
+            "read up to (0 when nobody sells).",
+            await sweep_lag(refund_window),
+        ),
+        *_audit_gauges(await latest()),
     ]
 
     class _Snapshot:

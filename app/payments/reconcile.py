@@ -1,10 +1,13 @@
-"""Reconciliation: what neither the buyer's return nor a webhook settled, Whop's API does.
+"""Reconciliation: what neither the buyer's return nor a webhook settled, Whop's records do.
 
-`reconcile` asks Whop about unlocks still PENDING after a few minutes (and recently FAILED
-ones: a declined card may have been followed by one that paid) and converges whatever it
-finds, so an unlock whose redirect AND webhook were both lost still completes. An unlock
-nobody paid for within an hour expires (a payment arriving later still completes it).
-Second charges whose refund Whop did not take yet are retried.
+`reconcile` is one pass of the periodic task (and `linkmint reconcile`):
+- the sweep (app/payments/sweep.py) reads each selling company's payments at Whop and
+  converges what differs from our state: a paid unlock whose redirect and webhook were both
+  lost, a second charge to refund, a refund made at Whop, a payment on an expired unlock;
+- unlocks nobody paid for within an hour expire, without asking Whop (if one was paid after
+  all, the sweep completes it, since a verified payment completes an EXPIRED unlock);
+- second charges whose refund Whop did not take yet are refunded again;
+- once a day, the previous day's payments are audited (app/payments/audit.py).
 
 `run_maintenance` is one pass of the background task: drain the webhook inbox, then
 reconcile. Several app processes may run it; a PostgreSQL advisory lock lets one at a time
@@ -16,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,88 +28,114 @@ from datetime import timedelta
 
 from litestar import Litestar
 
-from app.db.tables import Unlock
+from app.config import Settings
+from app.db.tables import ReconcileClock, Unlock
 from app.payments import metrics
-from app.payments.convergence import converge_unlock, refund_duplicate
+from app.payments.audit import audit_yesterday_if_due
+from app.payments.convergence import refund_duplicate
 from app.payments.inbox import DRAIN_MIN_AGE, DrainReport, drain_inbox
+from app.payments.sweep import SweepReport, sweep
 from app.whop import WhopClient, WhopError
 
 log = logging.getLogger("app.payments.reconcile")
 
-RECONCILE_AFTER = timedelta(minutes=3)  # the redirect and the webhook normally win by far
-RECHECK_AFTER = timedelta(minutes=10)  # how often one unpaid unlock is asked about again
 EXPIRE_AFTER = timedelta(hours=1)
 PERIOD_SECONDS = 60.0
 MAINTENANCE_LOCK = 0x4C4D_5041_5931  # "LMPAY1": one maintenance pass at a time
+AUDIT_LOCK = 0x4C4D_4155_4431  # "LMAUD1": one daily audit at a time
 
-# Due: pending (or recently failed) for a while, and not asked about lately — an abandoned
-# checkout is looked at every few minutes, not every minute for its whole hour — or due to
-# expire. Never-asked first, so a backlog cannot starve new unlocks.
-_DUE_SQL = """
-SELECT id, (created_at < now() - {}::interval) AS stale FROM unlock
- WHERE created_at < now() - {}::interval
-   AND (status = 'PENDING'
-        OR (status = 'FAILED' AND checkout_id IS NOT NULL
-            AND created_at > now() - {}::interval))
-   AND (reconciled_at IS NULL OR reconciled_at < now() - {}::interval
-        OR (status = 'PENDING' AND created_at < now() - {}::interval))
- ORDER BY reconciled_at NULLS FIRST, created_at
- LIMIT {}
-"""
-_ASKED_SQL = "UPDATE unlock SET reconciled_at = now() WHERE id = {}"
 _EXPIRE_SQL = """
 UPDATE unlock SET status = 'EXPIRED', updated_at = now()
- WHERE id = {} AND status = 'PENDING' AND created_at < now() - {}::interval
+ WHERE id IN (SELECT id FROM unlock
+               WHERE status = 'PENDING' AND created_at < now() - {}::interval
+               ORDER BY created_at LIMIT {} FOR UPDATE SKIP LOCKED)
+   AND status = 'PENDING'
 RETURNING id
+"""
+_CLOCK_SQL = "SELECT extract(epoch FROM now() - swept_at) AS elapsed FROM reconcile_clock"
+_CLOCK_SET_SQL = """
+INSERT INTO reconcile_clock (id, swept_at) VALUES (1, now() - {}::interval)
+ON CONFLICT (id) DO UPDATE SET swept_at = EXCLUDED.swept_at
 """
 _UNREFUNDED_SQL = """
 SELECT payment_id FROM duplicate_payment WHERE refunded_at IS NULL ORDER BY created_at LIMIT {}
 """
 
 
+@dataclass(frozen=True, slots=True)
+class SweepOptions:
+    """How hard the reconciler may lean on Whop: `calls_per_minute` list calls on average
+    (shared by every process: a pass may spend what the time since the last sweep allows, at
+    most `catch_up`'s worth), each selling company read at least `every`, payments looked
+    for over `refund_window`. `calls` fixes one pass's budget instead (the operator's
+    command, tests)."""
+
+    calls_per_minute: int = 300
+    every: timedelta = timedelta(minutes=5)
+    refund_window: timedelta = timedelta(days=30)
+    calls: int | None = None
+    catch_up: timedelta = timedelta(minutes=2)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SweepOptions:
+        return cls(
+            calls_per_minute=settings.whop_list_calls_per_minute,
+            every=timedelta(seconds=settings.reconcile_sweep_seconds),
+            refund_window=timedelta(days=settings.whop_refund_window_days),
+        )
+
+    async def budget(self) -> int:
+        """This pass's list calls: fixed, or earned since the last sweep by the clock in
+        `reconcile_clock` (what a fraction of a call leaves over is kept for the next)."""
+        if self.calls is not None:
+            return self.calls
+        rows = await ReconcileClock.raw(_CLOCK_SQL)
+        elapsed = rows[0]["elapsed"] if rows else None
+        limit = self.catch_up.total_seconds()
+        seconds = limit if elapsed is None else max(0.0, min(float(elapsed), limit))
+        calls = math.floor(self.calls_per_minute * seconds / 60)
+        left_over = seconds - calls * 60 / self.calls_per_minute
+        await ReconcileClock.raw(_CLOCK_SET_SQL, timedelta(seconds=left_over))
+        return calls
+
+
 @dataclass
 class ReconcileReport:
-    checked: int = 0
+    sweep: SweepReport = field(default_factory=SweepReport)
     expired: int = 0
-    errors: int = 0
     duplicates_refunded: int = 0
-    results: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def results(self):
+        return self.sweep.results
 
     def summary(self) -> str:
-        found = ", ".join(f"{n} {r}" for r, n in sorted(self.results.items())) or "nothing"
         return (
-            f"checked {self.checked} unlock(s): {found}; expired {self.expired}; "
-            f"Whop errors {self.errors}; duplicate refunds taken {self.duplicates_refunded}"
+            f"{self.sweep.summary()}; expired {self.expired} unpaid unlock(s); "
+            f"duplicate refunds taken {self.duplicates_refunded}"
         )
 
 
 async def reconcile(
     whop: WhopClient,
+    options: SweepOptions | None = None,
     *,
-    older_than: timedelta = RECONCILE_AFTER,
     expire_after: timedelta = EXPIRE_AFTER,
-    recheck_after: timedelta = RECHECK_AFTER,
-    limit: int = 200,
+    limit: int = 1000,
 ) -> ReconcileReport:
+    options = options or SweepOptions()
     report = ReconcileReport()
-    due = await Unlock.raw(
-        _DUE_SQL, expire_after, older_than, expire_after, recheck_after, expire_after, limit
+    report.sweep = await sweep(
+        whop,
+        calls=await options.budget(),
+        every=options.every,
+        refund_window=options.refund_window,
     )
-    for row in due:
-        report.checked += 1
-        try:
-            outcome = await converge_unlock(whop, row["id"], "reconcile")
-        except WhopError as exc:
-            report.errors += 1
-            log.warning("could not reconcile unlock %s: %s", row["id"], exc)
-            continue
-        await Unlock.raw(_ASKED_SQL, row["id"])
-        report.results[outcome.result] += 1
-        if outcome.status == "PENDING" and row["stale"]:
-            if await Unlock.raw(_EXPIRE_SQL, row["id"], expire_after):
-                report.expired += 1
-                metrics.EXPIRED.inc()
-                log.info("unlock %s expired: nothing was paid", row["id"])
+    expired = await Unlock.raw(_EXPIRE_SQL, expire_after, limit)
+    report.expired = len(expired)
+    if expired:
+        metrics.EXPIRED.inc(len(expired))
+        log.info("%d unpaid unlock(s) expired", len(expired))
     for dup in await Unlock.raw(_UNREFUNDED_SQL, limit):
         if await refund_duplicate(whop, dup["payment_id"]):
             report.duplicates_refunded += 1
@@ -115,8 +144,8 @@ async def reconcile(
 
 async def run_maintenance(
     whop: WhopClient,
+    options: SweepOptions | None = None,
     *,
-    older_than: timedelta = RECONCILE_AFTER,
     expire_after: timedelta = EXPIRE_AFTER,
     min_age: timedelta = DRAIN_MIN_AGE,
 ) -> tuple[DrainReport, ReconcileReport] | None:
@@ -128,12 +157,12 @@ async def run_maintenance(
             return None
         try:
             drained = await drain_inbox(whop, min_age=min_age)
-            reconciled = await reconcile(whop, older_than=older_than, expire_after=expire_after)
+            reconciled = await reconcile(whop, options, expire_after=expire_after)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", MAINTENANCE_LOCK)
     finally:
         await conn.close()
-    if drained.tried or reconciled.checked:
+    if drained.tried or reconciled.sweep.results or reconciled.expired:
         log.info(
             "maintenance: inbox %d processed, %d failed; %s",
             drained.processed,
@@ -143,30 +172,74 @@ async def run_maintenance(
     return drained, reconciled
 
 
-async def _periodically(app: Litestar, period: float, options: dict[str, timedelta]) -> None:
-    # A jittered start, so processes started together do not knock at once.
-    await asyncio.sleep(random.uniform(0.2, 1.0) * period)  # noqa: S311 (jitter)
-    while True:
+async def run_daily_audit(whop: WhopClient, calls_per_minute: int) -> None:
+    """The daily money audit, when due, in one process at a time. It has its own lock (it
+    may take minutes at Whop's pace, and the maintenance pass must not wait for it) and
+    half the reconciler's pace (the sweep goes on meanwhile, sharing Whop's limit)."""
+    engine = Unlock._meta.db
+    conn = await engine.get_new_connection()
+    try:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", AUDIT_LOCK):
+            return
         try:
-            await run_maintenance(app.state.whop, **options)
+            await audit_yesterday_if_due(whop, calls_per_minute=max(1, calls_per_minute // 2))
+        except WhopError as exc:
+            log.warning("the daily money audit waits for Whop: %s", exc)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", AUDIT_LOCK)
+    finally:
+        await conn.close()
+
+
+async def _every(period: float, work, what: str) -> None:
+    """`work()` about every `period` seconds from one start to the next, with jitter, so
+    processes started together do not knock at once."""
+    await asyncio.sleep(random.uniform(0.2, 1.0) * period)  # noqa: S311 (jitter)
+    loop = asyncio.get_running_loop()
+    while True:
+        began = loop.time()
+        try:
+            await work()
         except Exception:
-            log.exception("maintenance pass failed; trying again next period")
-        await asyncio.sleep(period * random.uniform(0.8, 1.2))  # noqa: S311 (jitter)
+            log.exception("%s failed; trying again next period", what)
+        spent = loop.time() - began
+        await asyncio.sleep(max(0.0, period * random.uniform(0.8, 1.2) - spent))  # noqa: S311
 
 
-def maintenance_lifespan(period: float = PERIOD_SECONDS, **options: timedelta):
-    """Run `run_maintenance(**options)` about every `period` seconds while the app is up."""
+def maintenance_lifespan(
+    period: float = PERIOD_SECONDS, sweep_options: SweepOptions | None = None, **options: timedelta
+):
+    """While the app is up: `run_maintenance(sweep_options, **options)` and the daily audit
+    check, each about every `period` seconds."""
+    sweep_options = sweep_options or SweepOptions()
 
     @asynccontextmanager
     async def run(app: Litestar) -> AsyncIterator[None]:
-        task = asyncio.create_task(
-            _periodically(app, period, options), name="linkmint-maintenance"
-        )
+        tasks = [
+            asyncio.create_task(
+                _every(
+                    period,
+                    lambda: run_maintenance(app.state.whop, sweep_options, **options),
+                    "maintenance pass",
+                ),
+                name="linkmint-maintenance",
+            ),
+            asyncio.create_task(
+                _every(
+                    period,
+                    lambda: run_daily_audit(app.state.whop, sweep_options.calls_per_minute),
+                    "daily money audit",
+                ),
+                name="linkmint-daily-audit",
+            ),
+        ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     return run

@@ -10,6 +10,7 @@ checkout instead of piling up half-made ones.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from app.db.outage import database_outage
 from app.db.tables import Unlock
 from app.payments.buyer import Buyer
 from app.payments.convergence import converge_payment, converge_unlock
@@ -313,6 +315,15 @@ SELECT u.id, u.link, u.status, u.provider_payment_id, c.handle
  WHERE u.id = {}
 """
 PAYMENT_ID = re.compile(r"pay_[A-Za-z0-9]{1,60}")
+# How long the buyer's return waits, in all, before the page takes over (its unlock panel
+# polls while the webhook or the reconciler finish): the Whop client alone may retry a slow
+# Whop for twenty seconds and more, far longer than anyone watches a blank tab.
+RETURN_WAIT = 3.0
+
+
+class ReturnDelayed(Exception):
+    """The database could not be reached during the buyer's return; the same return, tried
+    again, finishes the job (converging twice changes nothing)."""
 
 
 async def return_from_checkout(whop: WhopClient, unlock_id: str, payment_id: str | None) -> str:
@@ -320,26 +331,50 @@ async def return_from_checkout(whop: WhopClient, unlock_id: str, payment_id: str
 
     Nothing in the query string is believed: the payment id only says which payment to ask
     Whop about (without one, Whop is asked for the checkout's payments). If Whop cannot be
-    reached, the buyer still goes back to the page, where the unlock keeps polling while the
-    webhook or the reconciler finish the job. Raises LookupError for an unknown unlock.
+    reached within RETURN_WAIT, the buyer still goes back to the page, where the unlock keeps
+    polling while the webhook or the reconciler finish the job. Raises LookupError for an
+    unknown unlock, ReturnDelayed while the database cannot be reached.
     """
-    rows = await Unlock.raw(_RETURN_SQL, unlock_id) if UNLOCK_ID.fullmatch(unlock_id) else []
-    if not rows:
+    if not UNLOCK_ID.fullmatch(unlock_id):
         raise LookupError(unlock_id)
-    unlock = rows[0]
     if payment_id is not None and not PAYMENT_ID.fullmatch(payment_id):
         payment_id = None
-    settled = unlock["status"] in ("COMPLETED", "REFUNDED") and payment_id in (
-        None,
-        unlock["provider_payment_id"],
-    )
-    if not settled:  # (another payment id for a paid unlock: a second charge to refund)
-        try:
+    deadline = asyncio.get_running_loop().time() + RETURN_WAIT
+    try:
+        async with asyncio.timeout_at(deadline):
+            rows = await Unlock.raw(_RETURN_SQL, unlock_id)
+        if rows and not _settled(rows[0], payment_id):
+            await _converge_by(deadline, whop, unlock_id, payment_id)
+    except Exception as exc:
+        if isinstance(exc, TimeoutError) or database_outage(exc):
+            log.warning("buyer back for unlock %s; the database did not answer: %r", unlock_id, exc)
+            raise ReturnDelayed(unlock_id) from exc
+        raise
+    if not rows:
+        raise LookupError(unlock_id)
+    anchor = f"#premium-{rows[0]['link']}" if rows[0]["link"] else ""
+    return f"/{rows[0]['handle']}{anchor}"
+
+
+def _settled(unlock: dict[str, Any], payment_id: str | None) -> bool:
+    """Nothing to ask Whop: this payment (or any, without an id) already settled the unlock.
+    Another payment id for a paid unlock is a second charge, which converging refunds."""
+    paid = unlock["status"] in ("COMPLETED", "REFUNDED")
+    return paid and payment_id in (None, unlock["provider_payment_id"])
+
+
+async def _converge_by(
+    deadline: float, whop: WhopClient, unlock_id: str, payment_id: str | None
+) -> None:
+    try:
+        async with asyncio.timeout_at(deadline) as budget:
             if payment_id:
                 await converge_payment(whop, payment_id, "redirect")
             else:
                 await converge_unlock(whop, unlock_id, "redirect")
-        except WhopError as exc:
-            log.warning("buyer back for unlock %s before Whop could confirm: %s", unlock_id, exc)
-    anchor = f"#premium-{unlock['link']}" if unlock["link"] else ""
-    return f"/{unlock['handle']}{anchor}"
+    except WhopError as exc:
+        log.warning("buyer back for unlock %s before Whop could confirm: %s", unlock_id, exc)
+    except TimeoutError:
+        if not budget.expired():
+            raise
+        log.warning("buyer back for unlock %s; Whop did not answer in time", unlock_id)

@@ -6,15 +6,22 @@ processes comes from the database: a trigger on `creator` and `link` (migration
 2026-11-27T00:40) NOTIFYs `linkmint_page` with the creator's id at every commit that touches
 them, and each process's one LISTEN connection (app/db/notify.py) passes it on.
 
-The rules that keep it from ever serving a stale page:
+The rules that keep it from ever serving a stale page while the database is up:
 - The cache is *live* only while the listener is connected. While it is down (and until it
-  has reconnected and said LISTEN) every request renders fresh, and the cache is emptied
-  when it goes down and again when it comes back (notifications may have been missed).
+  has reconnected and said LISTEN) every request renders fresh, and nothing stored before
+  it went down, or before it came back, is served fresh again (notifications may have been
+  missed).
 - A render that raced with an invalidation is not stored: `put` takes the `generation` read
   before the page was loaded and refuses it if any invalidation arrived since.
-- Entries expire after `ttl` seconds, or earlier at the next start or end of a scheduled link
-  (the page changes then without any write).
+- Entries are fresh for `ttl` seconds, or less: until the next start or end of a scheduled
+  link (the page changes then without any write).
 - The number of entries is bounded (least recently used goes first).
+
+And one exception, for when the database cannot be reached at all: `last_known(handle)` is
+the last page rendered for that handle, however old (an invalidation still removes it:
+those bytes are known to be wrong). The page handler serves it, marked `x-cache: stale`,
+only when rendering fresh fails because the database is unreachable — a visitor gets the
+page as it was rather than an error, for as long as the outage lasts.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ class CachedPage:
     body: bytes
     etag: str  # strong, quoted: the content's hash
     expires_at: float  # on the cache's clock
+    epoch: int = -1  # the listener connection it was stored under; served fresh only under it
     # The response head exactly as the app sent this page the first time (after every hook:
     # security headers included), with `x-cache: hit`; set once, by app/profiles/fastlane.py.
     wire_headers: list[tuple[bytes, bytes]] | None = None
@@ -69,7 +77,8 @@ class PageCache:
         self._entries: OrderedDict[str, CachedPage] = OrderedDict()
         self._handles_of: dict[int, set[str]] = {}
         self.generation = 0  # bumped by every invalidation
-        self.live = False  # the listener is connected: entries may be stored and served
+        self.live = False  # the listener is connected: entries may be served fresh
+        self._epoch = 0  # bumped when the listener comes or goes
         self.listener: Listener | None = None
         self.channels = {CHANNEL: self.invalidate}
 
@@ -77,15 +86,21 @@ class PageCache:
         return len(self._entries)
 
     def get(self, handle: str) -> CachedPage | None:
+        """The page to serve as fresh, or None: render it."""
         if not self.live:
             return None
         entry = self._entries.get(handle)
-        if entry is None:
-            return None
-        if entry.expires_at <= self._clock():
-            self._drop(handle)
+        if entry is None or entry.epoch != self._epoch or entry.expires_at <= self._clock():
             return None
         self._entries.move_to_end(handle)
+        return entry
+
+    def last_known(self, handle: str) -> CachedPage | None:
+        """The last page rendered for `handle`, however old: only for when the database
+        cannot be reached."""
+        entry = self._entries.get(handle)
+        if entry is not None:
+            self._entries.move_to_end(handle)
         return entry
 
     def page(self, creator_id: int, body: bytes, fresh_for: float | None) -> CachedPage:
@@ -95,16 +110,18 @@ class PageCache:
         return CachedPage(creator_id, body, etag_of(body), self._clock() + lifetime)
 
     def put(self, handle: str, entry: CachedPage, generation: int) -> bool:
-        """Store `entry` unless the cache is down or something was invalidated since
-        `generation` was read (the page may have been loaded before that write)."""
-        if not self.live or generation != self.generation or entry.expires_at <= self._clock():
+        """Keep `entry` unless something was invalidated since `generation` was read (the
+        page may have been loaded before that write). True: it will be served fresh; False:
+        the listener is down or the page changes now, so it is only the last known page."""
+        if generation != self.generation:
             return False
+        entry.epoch = self._epoch
         self._drop(handle)
         self._entries[handle] = entry
         self._handles_of.setdefault(entry.creator_id, set()).add(handle)
         while len(self._entries) > self.max_entries:
             self._drop(next(iter(self._entries)))
-        return True
+        return self.live and entry.expires_at > self._clock()
 
     def invalidate(self, payload: str) -> None:
         """A notification: a creator's id, or anything else (`*`) for everything."""
@@ -123,7 +140,10 @@ class PageCache:
         self._handles_of.clear()
 
     def set_live(self, live: bool) -> None:
-        self.clear()  # going down: nothing is known; coming up: notifications were missed
+        # Going down: nothing is known; coming up: notifications were missed. Either way no
+        # entry kept so far is fresh, but each stays the last known page of its handle.
+        self.generation += 1
+        self._epoch += 1
         self.live = live
 
     def _drop(self, handle: str) -> None:

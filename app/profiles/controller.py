@@ -12,6 +12,7 @@ from litestar import Controller, MediaType, Request, Response, get, head
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from app.db.outage import DatabaseUnavailable
 from app.profiles.cache import CachedPage, PageCache
 from app.profiles.service import accent_of, public_page, theme_stylesheet, theme_version
 from app.studio.rules import InvalidField, clean_handle
@@ -82,7 +83,14 @@ async def _page(request: Request, handle: str, app_url: str) -> Response:
     outcome = "hit"
     if entry is None:
         generation = cache.generation  # read before loading: see PageCache.put
-        entry = await render_page(request, canonical, app_url)
+        try:
+            entry = await render_page(request, canonical, app_url)
+        except DatabaseUnavailable:
+            # The page as it last was beats an error page; a page never seen is a 503.
+            entry = cache.last_known(canonical)
+            if entry is None:
+                raise
+            return page_response(entry, request.headers.get("if-none-match"), "stale")
         if entry is None:
             return _not_found(canonical, claimable=True)
         outcome = "miss" if cache.put(canonical, entry, generation) else "bypass"
@@ -104,8 +112,9 @@ async def render_page(request: Request, handle: str, app_url: str) -> CachedPage
 
 
 def page_response(entry: CachedPage, if_none_match: str | None, outcome: str) -> Response:
-    """`outcome` goes out as X-Cache: hit, miss (rendered and stored) or bypass (rendered,
-    not stored: the listener is down, or a write raced with the render)."""
+    """`outcome` goes out as X-Cache: hit, miss (rendered and stored), bypass (rendered,
+    not stored: the listener is down, or a write raced with the render) or stale (the last
+    known page: the database cannot be reached)."""
     headers = {"cache-control": REVALIDATE, "etag": entry.etag, "x-cache": outcome}
     if entry.matches(if_none_match):
         return Response(b"", status_code=304, headers=headers)

@@ -1,1 +1,2 @@
-"""Cross-cutting HTTP concerns: security headers, error pages, health probes, templating."""
+"""Cross-cutting HTTP concerns: security headers, error pages, health probes, templating,
+and serving (uvicorn, stopped gracefully)."""

@@ -8,7 +8,9 @@ from urllib.parse import quote
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+
+from app.db.outage import database_outage, describe
 
 log = logging.getLogger("app.web")
 
@@ -49,10 +51,34 @@ def html_error(request: Request, exc: Exception) -> Response:
         if request.headers.get("hx-request") == "true":
             return Response(content="", status_code=200, headers={"HX-Redirect": target})
         return Redirect(target, status_code=303)
+    if database_outage(exc):
+        return database_unavailable(request, exc)
     detail = exc.detail if isinstance(exc, HTTPException) and status < 500 else None
     if status >= 500 and not isinstance(exc, HTTPException):
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    response = Template(
+    response = _page(status, detail)
+    if status == 405 and isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def database_unavailable(request: Request, exc: Exception) -> Response:
+    """PostgreSQL cannot be reached: a 503 (asking to come back shortly) and one log line,
+    no traceback (app/logs.py counts the repeats)."""
+    log.warning(
+        "database unreachable: %s %s answered 503 (%s)",
+        request.method,
+        request.url.path,
+        describe(exc),
+    )
+    detail = "This page cannot be loaded right now. Please try again in a moment."
+    response = _page(HTTP_503_SERVICE_UNAVAILABLE, detail)
+    response.headers["retry-after"] = "5"
+    return response
+
+
+def _page(status: int, detail: str | None) -> Template:
+    return Template(
         template_name="errors/error.html",
         context={
             "status_code": status,
@@ -61,6 +87,3 @@ def html_error(request: Request, exc: Exception) -> Response:
         },
         status_code=status,
     )
-    if status == 405 and isinstance(exc, HTTPException) and exc.headers:
-        response.headers.update(exc.headers)
-    return response

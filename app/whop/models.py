@@ -186,6 +186,7 @@ class Payment:
     subtotal: int | None
     amount_after_fees: int | None
     refunded_amount: int
+    tax_refunded_amount: int
     application_fee: int | None
     metadata: dict[str, Any]
     checkout_configuration_id: str | None
@@ -195,12 +196,23 @@ class Payment:
     failure_message: str | None
     refundable: bool
     created_at: datetime
+    updated_at: datetime | None
     paid_at: datetime | None
     refunded_at: datetime | None
 
     @property
     def is_paid(self) -> bool:
         return self.status == "paid"
+
+    @property
+    def price_paid(self) -> int:
+        """What the buyer paid before tax (Whop, the merchant of record, may add tax)."""
+        return self.subtotal if self.subtotal is not None else self.total
+
+    @property
+    def price_refunded(self) -> int:
+        """What was refunded of `price_paid` (a refund's tax part is not the creator's)."""
+        return max(0, min(self.price_paid, self.refunded_amount - self.tax_refunded_amount))
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Payment:
@@ -221,6 +233,7 @@ class Payment:
             subtotal=_money(data, "subtotal", currency),
             amount_after_fees=_money(data, "amount_after_fees", currency),
             refunded_amount=_money(data, "refunded_amount", currency) or 0,
+            tax_refunded_amount=_money(data, "tax_refunded_amount", currency) or 0,
             application_fee=(
                 _money(_obj(fee, "application_fee"), "amount", currency) if fee else None
             ),
@@ -232,9 +245,19 @@ class Payment:
             failure_message=_opt_str(data, "failure_message"),
             refundable=bool(data.get("refundable")),
             created_at=_required_time(data, "created_at"),
+            updated_at=_time(data, "updated_at"),
             paid_at=_time(data, "paid_at"),
             refunded_at=_time(data, "refunded_at"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentPage:
+    """One page of a payments list: what could be read, and where the next page starts."""
+
+    payments: tuple[Payment, ...]
+    next_cursor: str | None  # None on the last page
+    skipped: int = 0  # listed records without a field the app needs (logged, left out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,13 +231,26 @@ async def test_a_refund_seen_before_the_success_goes_straight_to_refunded(whop, 
     assert row["status"] == "REFUNDED" and row["provider_payment_id"] == payment_id
 
 
-async def test_a_partial_refund_keeps_the_link(whop, seller):
+async def test_a_partial_refund_keeps_the_link_and_records_the_amount_once(whop, seller):
     unlock = await open_unlock(whop, seller)
     payment_id = await buy(whop, unlock)
     await converge_payment(whop, payment_id, "redirect")
     await whop.refund_payment(payment_id, amount=100, currency="usd")
-    assert (await converge_payment(whop, payment_id, "webhook")).result == "already_completed"
-    assert (await status_of(unlock["id"]))["status"] == "COMPLETED"
+    assert (await converge_payment(whop, payment_id, "webhook")).result == "partially_refunded"
+    assert (await converge_payment(whop, payment_id, "reconcile")).result == "already_completed"
+    row = await status_of(unlock["id"])
+    assert row["status"] == "COMPLETED" and row["refunded_cents"] == 100
+
+
+async def test_a_payment_refunded_in_part_before_we_saw_it_completes_with_its_refund(
+    whop, seller
+):
+    unlock = await open_unlock(whop, seller)
+    payment_id = await buy(whop, unlock)
+    await whop.refund_payment(payment_id, amount=150, currency="usd")
+    assert (await converge_payment(whop, payment_id, "reconcile")).result == "completed"
+    row = await status_of(unlock["id"])
+    assert row["status"] == "COMPLETED" and row["refunded_cents"] == 150
 
 
 async def test_a_payment_arriving_after_expiry_still_completes(whop, seller):
@@ -319,7 +332,9 @@ async def test_a_second_charge_seen_by_a_webhook_is_refunded_after_its_transacti
 
 
 async def test_a_duplicate_whose_refund_fails_is_kept_for_a_retry(whop, seller):
-    from app.payments.reconcile import reconcile
+    from datetime import timedelta
+
+    from app.payments.reconcile import SweepOptions, reconcile
 
     unlock = await open_unlock(whop, seller)
     first, second = await buy(whop, unlock), await buy(whop, unlock)
@@ -330,7 +345,7 @@ async def test_a_duplicate_whose_refund_fails_is_kept_for_a_retry(whop, seller):
     assert outcome.result == "duplicate_refund_pending"
     [dup] = await DuplicatePayment.select()
     assert dup["refunded_at"] is None and "503" in dup["last_error"]
-    report = await reconcile(whop)
+    report = await reconcile(whop, SweepOptions(every=timedelta(0), calls=100))
     assert report.duplicates_refunded == 1
     [dup] = await DuplicatePayment.select()
     assert dup["refunded_at"] is not None and dup["last_error"] is None

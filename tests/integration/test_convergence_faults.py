@@ -14,7 +14,7 @@ import pytest
 
 from app.db.tables import Unlock, WebhookEvent
 from app.emulator import delivery, faults
-from app.payments.reconcile import reconcile
+from app.payments.reconcile import SweepOptions, reconcile
 from tests.integration.unlock_support import HX, add_premium, local, pay, query_of, unlock_row
 from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
@@ -160,7 +160,7 @@ async def test_a_dropped_webhook_and_a_dropped_redirect_are_finished_by_the_reco
     assert (await unlock_row(unlock_id))["status"] == "PENDING"
     assert not await revealed(buyer, link["id"])
 
-    report = await reconcile(whop, older_than=timedelta(0))
+    report = await reconcile(whop, SweepOptions(every=timedelta(0), calls=100))
     assert report.results["completed"] == 1
     assert (await unlock_row(unlock_id))["completed_via"] == "reconcile"
     assert await revealed(buyer, link["id"])

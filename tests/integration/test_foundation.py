@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from app.config import SettingsError, settings_from
+from app.db.tables import Creator
 
 STRICT_PARTS = (
     "default-src 'self'",
@@ -92,12 +95,56 @@ def test_secrets_are_stripped_of_surrounding_whitespace(tmp_path):
         ("DB_POOL_SIZE", "many"),
         ("INBOX_WORKERS", "some"),
         ("INBOX_WORKERS", "100"),
+        ("DB_CONNECT_TIMEOUT", "soon"),
+        ("DB_ACQUIRE_TIMEOUT", "0"),
+        ("DB_STATEMENT_TIMEOUT", "nan"),
+        ("PAGE_CACHE_TTL", "-1"),
+        ("LOG_REPEAT_WINDOW", "1e9"),
+        ("WHOP_REFUND_WINDOW_DAYS", "0"),
+        ("WHOP_PAGE_SIZE", "lots"),
+        ("WHOP_PAGE_SIZE", "5000"),
+        ("WHOP_LIST_CALLS_PER_MINUTE", "-1"),
+        ("RECONCILE_SWEEP_SECONDS", "0"),
+        ("MAINTENANCE_SECONDS", "1.5"),
     ],
 )
 def test_a_bad_setting_is_refused_with_its_name(tmp_path, name, value):
     with pytest.raises(SettingsError) as err:
         settings_from({**BASE, name: value, "VAR_DIR": str(tmp_path)})
     assert str(err.value).startswith(name)
+
+
+def test_the_reconcilers_settings_shape_its_pass(tmp_path):
+    from app.payments.reconcile import SweepOptions
+
+    env = {**BASE, "VAR_DIR": str(tmp_path), "WHOP_REFUND_WINDOW_DAYS": "60",
+           "WHOP_PAGE_SIZE": "50", "WHOP_LIST_CALLS_PER_MINUTE": "120",
+           "RECONCILE_SWEEP_SECONDS": "600", "MAINTENANCE_SECONDS": "30"}
+    settings = settings_from(env)
+    options = SweepOptions.from_settings(settings)
+    assert options.calls_per_minute == 120 and options.calls is None  # paced by the clock
+    assert options.every.total_seconds() == 600 and options.refund_window.days == 60
+    assert settings.whop_page_size == 50 and settings.maintenance_seconds == 30
+
+
+def test_database_timeouts_reach_every_connection_the_engine_opens(tmp_path):
+    from app.db.engine import make_engine
+
+    env = {**BASE, "VAR_DIR": str(tmp_path), "DATABASE_URL": os.environ["DATABASE_URL"],
+           "DB_CONNECT_TIMEOUT": "2", "DB_ACQUIRE_TIMEOUT": "1.5", "DB_STATEMENT_TIMEOUT": "4"}
+    engine = make_engine(settings_from(env))
+    assert engine.config["timeout"] == 2.0 and engine.acquire_timeout == 1.5
+    assert engine.config["server_settings"] == {"statement_timeout": "4000"}
+    assert engine.config["command_timeout"] == 5.0  # the client gives up a second later
+
+
+async def test_queries_run_under_the_statement_timeout():
+    from piccolo.engine import engine_finder
+
+    rows = await Creator.raw("SHOW statement_timeout")  # a connection per query here
+    assert rows == [{"statement_timeout": "5s"}]
+    async with engine_finder().transaction():
+        assert (await Creator.raw("SHOW statement_timeout"))[0]["statement_timeout"] == "5s"
 
 
 def test_real_whop_needs_every_credential(tmp_path):

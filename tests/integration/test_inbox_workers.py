@@ -1,15 +1,33 @@
-"""The inbox workers: what a delivery hands over after it is answered, and what happens to
-it when the queue is full or the process stops before processing it."""
+"""The inbox workers: what a delivery hands over after it is answered, what happens to it
+when the queue is full or the process stops before processing it, and how the next process
+to start finishes what a stopped one acknowledged."""
 
+# ruff: noqa: F811 (fixtures are imported, then named as test arguments)
 from __future__ import annotations
 
+import asyncio
+import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+import httpx
+import pytest
+
 from app.db.tables import WebhookEvent
+from app.emulator import faults
 from app.payments import metrics
-from app.payments.inbox import InboxWorkers, drain_inbox, store_event
+from app.payments.inbox import (
+    LEFTOVERS_LOCK,
+    InboxWorkers,
+    drain_inbox,
+    drain_leftovers,
+    store_event,
+)
 from app.whop import WebhookEvent as VerifiedEvent
+from tests.integration.unlock_support import signed_event
+from tests.integration.whop_testkit import emulator_control, eventually  # noqa: F401
+from tests.servers import start_server
 
 
 def idle_app() -> SimpleNamespace:
@@ -74,3 +92,74 @@ async def test_events_still_queued_at_shutdown_stay_stored_for_the_drainer():
     assert not await processed(event_id)
     report = await drain_inbox(None, min_age=timedelta(0))  # type: ignore[arg-type]
     assert event_id in report.tried and await processed(event_id)
+
+
+# --- what a stopped process acknowledged and never processed, the next one does at start ----
+
+
+async def all_processed(ids: list[str]) -> bool:
+    return all([await processed(i) for i in ids])
+
+
+async def test_the_leftovers_drain_takes_what_was_stored_before_it_began_and_nothing_newer():
+    left = [await stored(f"msg_left_{n}") for n in range(3)]
+    await WebhookEvent.raw(  # received after this start (a clock ahead): the workers' to take
+        "INSERT INTO webhook_event (id, type, payload, received_at) "
+        "VALUES ({}, 'membership.activated', {}::jsonb, now() + interval '1 hour')",
+        "msg_newer",
+        "{}",
+    )
+    assert await drain_leftovers(None) == 3  # type: ignore[arg-type]
+    assert [await processed(i) for i in left] == [True] * 3
+    assert not await processed("msg_newer")
+
+
+async def test_one_process_at_a_time_drains_the_leftovers():
+    await stored("msg_left_alone")
+    engine = WebhookEvent._meta.db
+    other = await engine.get_new_connection()
+    try:
+        await other.execute("SELECT pg_advisory_lock($1)", LEFTOVERS_LOCK)
+        assert await drain_leftovers(None) is None  # type: ignore[arg-type]
+        assert not await processed("msg_left_alone")
+    finally:
+        await other.close()
+    assert await drain_leftovers(None) == 1  # type: ignore[arg-type]
+
+
+async def test_the_workers_lifespan_drains_the_leftovers_in_the_background():
+    left = [await stored(f"msg_bg_{n}") for n in range(3)]
+    async with InboxWorkers(concurrency=1).lifespan()(idle_app()):
+        await eventually(lambda: all_processed(left), within=5)
+
+
+@pytest.mark.usefixtures("emulator_control")
+async def test_events_a_killed_process_acknowledged_are_processed_as_the_next_one_starts(
+    settings,
+):
+    # Whop hangs: the first process's workers never finish an event before it is killed.
+    await faults.add_fault("api", method="GET", path="/payments/*", hang=60, times=1000)
+    with ExitStack() as stack:
+        doomed = start_server(stack, "doomed")
+        await asyncio.to_thread(doomed.wait_ready)
+        async with httpx.AsyncClient(base_url=doomed.url, timeout=5) as whop:
+            ids = []
+            for n in range(40):
+                data = {"id": f"pay_Leftover{n:04d}"}
+                body, headers = signed_event(settings, "payment.succeeded", data)
+                r = await whop.post("/webhooks/whop", content=body, headers=headers)
+                assert r.status_code == 200 and r.text == "stored\n"
+                ids.append(headers["webhook-id"])
+        doomed.process.kill()
+        doomed.process.wait()
+    assert not any([await processed(i) for i in ids])
+
+    await faults.clear_faults()
+    with ExitStack() as stack:
+        started = time.monotonic()
+        successor = start_server(stack, "successor")
+        await asyncio.to_thread(successor.wait_ready)
+        ready = time.monotonic()
+        await eventually(lambda: all_processed(ids), within=5)
+        done = time.monotonic()
+    print(f"start-up {ready - started:.2f}s, then all {len(ids)} processed {done - ready:.2f}s")

@@ -13,6 +13,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.auth.sessions import cookie_name, start_session
+from app.db.outage import DatabaseUnavailable
 from app.db.tables import Creator, Link
 from app.main import create_app
 from app.profiles.cache import PageCache
@@ -88,6 +89,25 @@ def test_nothing_is_stored_or_served_while_the_listener_is_down():
     assert not cache.put("alice", cache.page(1, b"a", None), cache.generation)
     cache.set_live(True)
     assert cache.get("alice") is None  # notifications may have been missed meanwhile
+
+
+def test_the_last_known_page_outlives_the_ttl_and_the_listener_but_not_an_invalidation():
+    cache, clock = live_cache(ttl=60, max_entries=2)
+    cache.put("alice", cache.page(1, b"a", None), cache.generation)
+    cache.put("bob", cache.page(2, b"b", None), cache.generation)
+    clock.now += 3600
+    cache.set_live(False)
+    assert cache.get("alice") is None  # never served as fresh
+    assert cache.last_known("alice").body == b"a"  # but kept for an outage, however old
+    cache.set_live(True)
+    assert cache.get("alice") is None and cache.last_known("alice").body == b"a"
+    cache.invalidate("1")  # those bytes are known to be wrong now
+    assert cache.last_known("alice") is None and cache.last_known("bob").body == b"b"
+    cache.set_live(False)
+    assert not cache.put("carol", cache.page(3, b"c", None), cache.generation)
+    cache.put("dave", cache.page(4, b"d", None), cache.generation)
+    assert cache.last_known("carol").body == b"c"  # rendered while down: still the last known
+    assert len(cache) == 2 and cache.last_known("bob") is None  # the same bound
 
 
 def test_etags_match_as_if_none_match_says():
@@ -293,7 +313,8 @@ async def test_while_the_listener_is_down_every_view_renders_fresh(cached, alice
 
     await wait_until(down)
     r = await client.get("/alice")
-    assert r.headers["x-cache"] == "bypass" and len(cache) == 0
+    assert r.headers["x-cache"] == "bypass" and cache.get("alice") is None
+    assert cache.last_known("alice").body == r.content  # kept only for an outage
     await Creator.update({Creator.display_name: "Seen at once"}).where(Creator.id == alice["id"])
     assert "Seen at once" in (await client.get("/alice")).text  # no waiting: nothing cached
 
@@ -305,6 +326,30 @@ async def test_while_the_listener_is_down_every_view_renders_fresh(cached, alice
     await wait_until(back)
     assert (await client.get("/alice")).headers["x-cache"] == "miss"
     assert (await client.get("/alice")).headers["x-cache"] == "hit"
+
+
+async def test_while_the_database_cannot_be_reached_a_page_seen_before_is_served_stale(
+    cached, alice, monkeypatch
+):
+    client, cache = cached
+    fresh = await client.get("/alice")
+    cache.set_live(False)  # the listener's connection went down with the database
+
+    async def unreachable(*args):
+        raise DatabaseUnavailable("database unreachable (ConnectionRefusedError)")
+
+    monkeypatch.setattr("app.profiles.controller.render_page", unreachable)
+    stale = await client.get("/alice")
+    assert stale.status_code == 200 and stale.headers["x-cache"] == "stale"
+    assert stale.content == fresh.content and stale.headers["etag"] == fresh.headers["etag"]
+    same = ("content-security-policy", "x-frame-options", "cache-control", "content-type")
+    assert all(stale.headers[name] == fresh.headers[name] for name in same)
+    assert "set-cookie" not in stale.headers
+    etag = {"if-none-match": fresh.headers["etag"]}
+    assert (await client.get("/alice", headers=etag)).status_code == 304
+    never_seen = await client.get("/bob")
+    assert never_seen.status_code == 503 and "Temporarily unavailable" in never_seen.text
+    assert "default-src 'self'" in never_seen.headers["content-security-policy"]
 
 
 # --- two processes sharing the database ---------------------------------------------------
