@@ -9,6 +9,7 @@ import time
 
 import pytest
 from litestar import Litestar
+from piccolo.engine import engine_finder
 
 
 class FakeClock:
@@ -27,6 +28,20 @@ async def wait_until(predicate, within: float = 5.0, every: float = 0.02) -> flo
             raise AssertionError(f"not within {within}s")
         await asyncio.sleep(every)
     return time.monotonic() - start
+
+
+async def notifications_landed(cache, channel: str = "linkmint_page") -> None:
+    """Wait until `cache` has heard every notification committed so far (PostgreSQL delivers
+    them in commit order, so a marker sent now arrives after them all): a test's own setup
+    writes must not invalidate what the test itself caches a moment later. The marker is not
+    a creator id, so it also empties the cache."""
+    before = cache.generation
+    await engine_finder().run_ddl(f"NOTIFY {channel}, 'settled'")
+
+    async def heard() -> bool:
+        return cache.generation > before
+
+    await wait_until(heard)
 
 
 @pytest.fixture

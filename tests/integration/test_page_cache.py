@@ -21,6 +21,7 @@ from app.profiles.service import public_page
 from tests.integration.cache_support import (  # noqa: F401 (framework_calls: a fixture)
     FakeClock,
     framework_calls,
+    notifications_landed,
     wait_until,
 )
 from tests.servers import start_server
@@ -137,9 +138,11 @@ async def cached(settings) -> AsyncIterator[tuple[AsyncTestClient, PageCache]]:
 
 
 @pytest.fixture
-async def alice(make_creator):
+async def alice(make_creator, cached):
     creator = await make_creator(handle="alice", display_name="Alice")
     await Link.insert(Link(creator=creator["id"], title="Blog", url="https://blog.example"))
+    # Those writes notify the cache; a late notification would drop the test's first page.
+    await notifications_landed(cached[1])
     return creator
 
 

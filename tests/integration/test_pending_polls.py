@@ -13,6 +13,7 @@ from app.payments.polls import PendingPolls
 from tests.integration.cache_support import (  # noqa: F401 (framework_calls: a fixture)
     FakeClock,
     framework_calls,
+    notifications_landed,
     wait_until,
 )
 from tests.integration.unlock_support import HX, add_premium, make_seller, start_checkout
@@ -115,6 +116,14 @@ async def polls(app, client) -> PendingPolls:
     return memory
 
 
+async def checkout(client, polls: PendingPolls, link_id: int) -> tuple[str, str]:
+    """Press Unlock, then wait for the new unlock's own notification to land, so that it
+    cannot drop what the test's first poll is about to remember."""
+    started = await start_checkout(client, link_id)
+    await notifications_landed(polls)
+    return started
+
+
 @pytest.fixture
 async def recipe(client, settings, make_creator, emulator_control):
     alice = await make_seller(client, settings, make_creator, "alice")
@@ -122,7 +131,7 @@ async def recipe(client, settings, make_creator, emulator_control):
 
 
 async def test_a_second_poll_is_204_until_the_payment_lands(client, polls, recipe):
-    unlock_id, _ = await start_checkout(client, recipe["id"])
+    unlock_id, _ = await checkout(client, polls, recipe["id"])
     status = f"/unlocks/{unlock_id}/status"
     first = await client.get(status, headers=HX)
     assert first.status_code == 200 and 'hx-trigger="every 1s"' in first.text
@@ -151,7 +160,7 @@ async def test_a_second_poll_is_204_until_the_payment_lands(client, polls, recip
 async def test_another_browser_never_gets_the_remembered_answer(
     client, other_client, polls, recipe
 ):
-    unlock_id, _ = await start_checkout(client, recipe["id"])
+    unlock_id, _ = await checkout(client, polls, recipe["id"])
     status = f"/unlocks/{unlock_id}/status"
     await client.get(status, headers=HX)
     assert (await client.get(status, headers=HX)).status_code == 204
@@ -161,7 +170,7 @@ async def test_another_browser_never_gets_the_remembered_answer(
 
 
 async def test_disabling_the_link_ends_the_remembered_answer(client, polls, recipe):
-    unlock_id, _ = await start_checkout(client, recipe["id"])
+    unlock_id, _ = await checkout(client, polls, recipe["id"])
     status = f"/unlocks/{unlock_id}/status"
     await client.get(status, headers=HX)
     assert (await client.get(status, headers=HX)).status_code == 204
@@ -176,7 +185,7 @@ async def test_disabling_the_link_ends_the_remembered_answer(client, polls, reci
 async def test_without_htmx_or_while_the_listener_is_down_the_database_answers(
     client, polls, recipe
 ):
-    unlock_id, _ = await start_checkout(client, recipe["id"])
+    unlock_id, _ = await checkout(client, polls, recipe["id"])
     status = f"/unlocks/{unlock_id}/status"
     await client.get(status, headers=HX)
     page = await client.get(status)  # no JavaScript: always the whole page
@@ -192,7 +201,7 @@ async def test_without_htmx_or_while_the_listener_is_down_the_database_answers(
 async def test_once_the_app_sent_a_204_later_ones_skip_the_framework(
     client, other_client, polls, recipe, framework_calls
 ):
-    unlock_id, _ = await start_checkout(client, recipe["id"])
+    unlock_id, _ = await checkout(client, polls, recipe["id"])
     status = f"/unlocks/{unlock_id}/status"
     first = await client.get(status, headers=HX)  # read from the database
     second = await client.get(status, headers=HX)  # 204 from memory, through the app
