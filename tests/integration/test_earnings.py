@@ -34,6 +34,7 @@ async def sale(
     fee: int = 50,
     currency: str = "usd",
     at: datetime = NOW,
+    refunded: int = 0,
 ) -> str:
     """An unlock as the payment flow leaves it (paid ones know their payment)."""
     paid = status in ("COMPLETED", "REFUNDED")
@@ -53,6 +54,7 @@ async def sale(
             created_at=at - timedelta(minutes=1),
             completed_at=at if paid else None,
             refunded_at=at + timedelta(hours=1) if status == "REFUNDED" else None,
+            refunded_cents=price if status == "REFUNDED" else refunded,
         )
     )
     return unlock_id
@@ -89,6 +91,19 @@ async def test_totals_count_completed_sales_per_currency(client, seller):
     assert "2 sales" in usd and "$24.99 gross − $2.50 platform fees" in usd
     eur = page.split('id="total-eur"')[1].split("</div>")[0]
     assert "€13.50" in eur and "1 sale ·" in eur
+
+
+async def test_a_partly_refunded_sale_stays_paid_and_its_refund_comes_off_the_net(
+    client, seller
+):
+    await sale(seller, title="Guide", price=2000, fee=200, refunded=500)
+    await sale(seller, title="Recipe", price=499, fee=50, at=NOW - timedelta(days=1))
+    page = (await client.get("/dashboard")).text
+    assert sale_rows(page)[0] == ["20 Nov 2026", "Guide", "$5.00 refunded", "$20.00", "$2.00",
+                                  "$13.00"]
+    usd = page.split('id="total-usd"')[1].split("</div>")[0]
+    assert "$17.49" in usd  # 13.00 + 4.49
+    assert "$24.99 gross − $2.50 platform fees − $5.00 refunded" in usd
 
 
 async def test_unpaid_unlocks_and_other_creators_sales_are_not_listed(client, seller, make_creator):
