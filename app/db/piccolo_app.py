@@ -7,9 +7,12 @@ from app.db.tables import (
     Creator,
     DuplicatePayment,
     Link,
+    MoneyAudit,
     PlatformConfig,
+    ReconcileClock,
     Unlock,
     WebhookEvent,
+    WhopSweep,
 )
 
 APP_CONFIG = AppConfig(
@@ -23,6 +26,9 @@ APP_CONFIG = AppConfig(
         WebhookEvent,
         PlatformConfig,
         DuplicatePayment,
+        WhopSweep,
+        MoneyAudit,
+        ReconcileClock,
     ],
     migration_dependencies=[],
     commands=[],
