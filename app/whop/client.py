@@ -291,28 +291,12 @@ class WhopClient:
         data = await self._call("retrieve payment", "GET", _path("payments", payment_id))
         return self._read("retrieve payment", Payment.from_json, data)
 
-    async def list_payments(
-        self,
-        company_id: str,
-        *,
-        statuses: Iterable[str] = (),
-        checkout_configuration_ids: Iterable[str] = (),
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        page_size: int | None = None,
-    ) -> AsyncIterator[Payment]:
-        """The company's payments, newest first, fetched page by page as you iterate."""
+    async def list_payments(self, company_id: str, **filters: Any) -> AsyncIterator[Payment]:
+        """The company's payments, newest first, fetched page by page as you iterate;
+        `filters` are `payments_page`'s."""
         cursor: str | None = None
         while True:
-            page = await self.payments_page(
-                company_id,
-                statuses=statuses,
-                checkout_configuration_ids=checkout_configuration_ids,
-                created_after=created_after,
-                created_before=created_before,
-                after=cursor,
-                page_size=page_size,
-            )
+            page = await self.payments_page(company_id, after=cursor, **filters)
             for payment in page.payments:
                 yield payment
             if page.next_cursor is None:

@@ -5,14 +5,12 @@ that tries again by itself — never a 500, and the same return finishes the job
 # ruff: noqa: F811 (fixtures are imported, then named as test arguments)
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from app.db.tables import Unlock
 from app.emulator import faults
 from app.payments.unlocks import RETURN_WAIT
 from tests.integration.database_switch import (  # noqa: F401 (fixtures)
@@ -21,11 +19,11 @@ from tests.integration.database_switch import (  # noqa: F401 (fixtures)
     switched_server,
 )
 from tests.integration.unlock_support import (
-    HX,
     add_premium,
     connected_company,
     make_seller,
     pay,
+    press_unlock,
     query_of,
     start_checkout,
     unlock_row,
@@ -108,13 +106,9 @@ async def link(buyer, settings, make_creator) -> dict:
 
 async def paid_return(http: httpx.AsyncClient, link_id: int) -> tuple[str, str]:
     """Press Unlock and pay; the unlock's id and the address Whop sends the buyer back to."""
-    fragment = await http.get(f"/u/{link_id}", headers=HX)
-    token = re.search(r'name="_csrf_token" value="([^"]+)"', fragment.text)[1]
-    r = await http.post(f"/u/{link_id}/unlock", headers={**HX, "x-csrftoken": token})
-    assert r.status_code == 200, r.text
-    [row] = await Unlock.select(Unlock.id).where(Unlock.purchase_url == r.headers["hx-redirect"])
-    paid = await pay(http, r.headers["hx-redirect"])
-    return row["id"], paid.headers["location"]
+    unlock_id, purchase_url = await press_unlock(http, link_id)
+    paid = await pay(http, purchase_url)
+    return unlock_id, paid.headers["location"]
 
 
 def assert_confirming_page(response: httpx.Response) -> None:

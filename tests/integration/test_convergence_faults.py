@@ -5,7 +5,6 @@ and its API failing in the middle of convergence."""
 # ruff: noqa: F811 (fixtures are imported, then named as test arguments)
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -15,7 +14,15 @@ import pytest
 from app.db.tables import Unlock, WebhookEvent
 from app.emulator import delivery, faults
 from app.payments.reconcile import SweepOptions, reconcile
-from tests.integration.unlock_support import HX, add_premium, local, pay, query_of, unlock_row
+from tests.integration.unlock_support import (
+    HX,
+    add_premium,
+    local,
+    pay,
+    press_unlock,
+    query_of,
+    unlock_row,
+)
 from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     eventually,
@@ -39,15 +46,6 @@ async def link(whop, make_creator) -> dict:
 async def buyer(live_server) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=live_server, timeout=15) as http:
         yield http
-
-
-async def press_unlock(http: httpx.AsyncClient, link_id: int) -> tuple[str, str]:
-    fragment = await http.get(f"/u/{link_id}", headers=HX)
-    token = re.search(r'name="_csrf_token" value="([^"]+)"', fragment.text)[1]
-    r = await http.post(f"/u/{link_id}/unlock", headers={**HX, "x-csrftoken": token})
-    assert r.status_code == 200, r.text
-    [row] = await Unlock.select(Unlock.id).where(Unlock.purchase_url == r.headers["hx-redirect"])
-    return row["id"], r.headers["hx-redirect"]
 
 
 async def settled(unlock_id: str, status: str = "COMPLETED") -> dict:

@@ -27,7 +27,7 @@ from tests.integration.convergence_support import (  # noqa: F401 (fixtures)
     seller,
     status_of,
 )
-from tests.integration.unlock_support import HX, add_premium, pay
+from tests.integration.unlock_support import HX, add_premium, pay, press_unlock
 from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     eventually,
@@ -70,15 +70,6 @@ async def shop(whop, make_creator) -> dict:
 async def buyer(reconciling_server: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=reconciling_server, timeout=15) as http:
         yield http
-
-
-async def press_unlock(http: httpx.AsyncClient, link_id: int) -> tuple[str, str]:
-    fragment = await http.get(f"/u/{link_id}", headers=HX)
-    token = re.search(r'name="_csrf_token" value="([^"]+)"', fragment.text)[1]
-    r = await http.post(f"/u/{link_id}/unlock", headers={**HX, "x-csrftoken": token})
-    assert r.status_code == 200, r.text
-    [row] = await Unlock.select(Unlock.id).where(Unlock.purchase_url == r.headers["hx-redirect"])
-    return row["id"], r.headers["hx-redirect"]
 
 
 async def sees_the_link(http: httpx.AsyncClient, link_id: int) -> bool:

@@ -21,6 +21,7 @@ PAYS = "4242 4242 4242 4242"
 DECLINES = "4000 0000 0000 0002"
 _HIDDEN = re.compile(r'name="(session|attempt)" value="([^"]+)"')
 _ACTION = re.compile(r'<form method="post" action="([^"]+)"')
+_CSRF = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 
 def whop_auth(settings: Settings) -> dict[str, str]:
@@ -81,6 +82,17 @@ async def start_checkout(client: httpx.AsyncClient, link_id: int) -> tuple[str, 
     purchase_url = r.headers["hx-redirect"]
     [unlock] = await Unlock.select(Unlock.id).where(Unlock.purchase_url == purchase_url)
     return unlock["id"], purchase_url
+
+
+async def press_unlock(http: httpx.AsyncClient, link_id: int) -> tuple[str, str]:
+    """Open the premium card and press Unlock as a browser running htmx does (the CSRF token
+    from the card's form); the unlock's id and the checkout address it was sent to."""
+    fragment = await http.get(f"/u/{link_id}", headers=HX)
+    token = _CSRF.search(fragment.text)[1]
+    r = await http.post(f"/u/{link_id}/unlock", headers={**HX, "x-csrftoken": token})
+    assert r.status_code == 200, r.text
+    [row] = await Unlock.select(Unlock.id).where(Unlock.purchase_url == r.headers["hx-redirect"])
+    return row["id"], r.headers["hx-redirect"]
 
 
 async def pay(
