@@ -4,11 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate lint bench bench-pinned bench-scaleout bench-sweep vendor clean
+.PHONY: run test install migrate lint lock bench bench-pinned bench-scaleout bench-sweep vendor clean
 
-$(STAMP): pyproject.toml
+# The runtime dependencies exactly as production installs them (requirements.lock), then
+# Linkmint itself, editable, with the test tools (unpinned beyond pyproject.toml).
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
@@ -25,6 +28,15 @@ migrate: install
 
 lint: install
 	$(BIN)/ruff check app tests
+
+# Re-pins pyproject.toml's runtime dependencies, for every platform, with the hashes of their
+# files on PyPI. Pins already in the file are kept when they still fit; LOCK_ARGS=--upgrade
+# moves everything to the newest versions.
+lock:                   ## regenerate requirements.lock (uv pip compile --generate-hashes)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv==0.13.9'
+	$(BIN)/uv pip compile pyproject.toml --universal --generate-hashes --quiet \
+	  --custom-compile-command 'make lock' --output-file requirements.lock $(LOCK_ARGS)
 
 BENCH_STAMP := $(VENV)/.bench-installed
 

@@ -1,10 +1,6 @@
-"""Piccolo's entry point: the engine comes from Linkmint's settings, never from os.environ."""
+"""What Piccolo's own command looks for when run in a checkout (`piccolo migrations new app
+--auto`). Linkmint's configuration is app/piccolo_conf.py, which travels in the wheel."""
 
-from piccolo.conf.apps import AppRegistry
+from app.piccolo_conf import APP_REGISTRY, DB
 
-from app.config import load_settings
-from app.db.engine import make_engine
-
-DB = make_engine(load_settings())
-
-APP_REGISTRY = AppRegistry(apps=["app.db.piccolo_app", "app.emulator.piccolo_app"])
+__all__ = ["APP_REGISTRY", "DB"]

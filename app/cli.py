@@ -1,17 +1,14 @@
-"""The `linkmint` command: serve, migrate, dev, reconcile, replay-webhooks."""
+"""The `linkmint` command: serve, migrate, dev, doctor, reconcile, replay-webhooks."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from datetime import UTC, datetime
 
-from app.config import ROOT, SettingsError, load_settings
-
-# Piccolo finds its configuration by importing `piccolo_conf` from the repository root.
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from app.config import Settings, SettingsError, load_settings
 
 
 async def _migrate() -> None:
@@ -113,10 +110,52 @@ def replay_webhooks() -> None:
         raise SystemExit(1)
 
 
+def doctor() -> None:
+    """The preflight before going live (app/doctor.py); exit 1 unless every check passes."""
+    import warnings
+
+    from piccolo.engine import engine_finder
+
+    from app.doctor import diagnose, report
+
+    with warnings.catch_warnings():  # Piccolo's on an unreachable database: doctor says it
+        warnings.simplefilter("ignore")
+        engine = engine_finder()
+    findings = asyncio.run(diagnose(load_settings(), engine))
+    print(report(findings))
+    if not all(finding.ok for finding in findings):
+        raise SystemExit(1)
+
+
 def serve(host: str, port: int, workers: int, reload: bool = False) -> None:
     from app.web.serving import serve as run
 
-    run(host, port, workers, reload)
+    run(host, port, workers, load_settings(), reload)
+
+
+def dev(settings: Settings, port: int, reload: bool) -> None:
+    """Migrate, then serve on loopback (`make run`). The embedded PostgreSQL it used (no
+    DATABASE_URL) stops with it, on Ctrl-C or SIGTERM too, unless another process uses it."""
+    from app.db.engine import stop_embedded_server
+
+    # SIGTERM would end the process on the spot, skipping the `finally` below (uvicorn, once
+    # it has shut down gracefully, raises the signal again for this handler).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        migrate()
+        where = "DATABASE_URL" if settings.database_url else f"embedded, {settings.var_dir / 'pg'}"
+        whop = "the Whop emulator at /_whop" if settings.emulator_enabled else settings.api_base
+        print(f"Linkmint on {settings.app_url}  (database: {where}; Whop: {whop})", flush=True)
+        serve("127.0.0.1", port, 1, reload=reload)
+    except KeyboardInterrupt:  # Ctrl-C before the server was up
+        raise SystemExit(128 + signal.SIGINT) from None
+    finally:
+        if not settings.database_url and stop_embedded_server(settings.var_dir):
+            print("stopped the embedded PostgreSQL", flush=True)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -150,6 +189,11 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser(
         "replay-webhooks", help="process the stored webhook events that are not processed yet"
     )
+    sub.add_parser(
+        "doctor",
+        help="check the settings, the database and Whop before going live, one line each "
+        "(exit 1 if any check fails)",
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -169,14 +213,12 @@ def main(argv: list[str] | None = None) -> None:
         reconcile(args.calls, args.expire_after)
     elif args.command == "replay-webhooks":
         replay_webhooks()
+    elif args.command == "doctor":
+        doctor()
     elif args.command == "serve":
         serve(args.host, args.port, args.workers)
     elif args.command == "dev":
-        migrate()
-        where = "the embedded PostgreSQL in var/pg" if not settings.database_url else "DATABASE_URL"
-        whop = "the Whop emulator at /_whop" if settings.emulator_enabled else settings.api_base
-        print(f"Linkmint on {settings.app_url}  (database: {where}; Whop: {whop})", flush=True)
-        serve("127.0.0.1", args.port, 1, reload=args.reload)
+        dev(settings, args.port, args.reload)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,14 @@ build `Settings` with their own values. When Linkmint runs against its Whop emul
 `WHOP_API_BASE`), any credential left unset is generated once into `VAR_DIR` and reused,
 so the app and the emulator agree across restarts. Against real Whop nothing is generated:
 a missing credential is an error that names the variable.
+
+The emulator lets anyone sign in as any user it lists, so it is mounted only on a loopback
+APP_URL or with WHOP_EMULATOR=1; a public APP_URL without Whop's settings refuses to start.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -19,8 +23,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # The variables Linkmint reads (DESIGN.md §4), plus the operational knobs.
 SECRET_NAMES = (
@@ -35,12 +37,14 @@ KNOWN_NAMES = (
     "SECRET_KEY",
     "WHOP_API_BASE",
     "WHOP_OAUTH_BASE",
+    "WHOP_OAUTH_ISSUER",
     "WHOP_API_KEY",
     "WHOP_CLIENT_ID",
     "WHOP_CLIENT_SECRET",
     "WHOP_PARENT_COMPANY_ID",
     "WHOP_WEBHOOK_SECRET",
     "WHOP_ELEMENTS_ENV",
+    "WHOP_EMULATOR",
     "DB_POOL_SIZE",
     "INBOX_WORKERS",
     "VAR_DIR",
@@ -55,6 +59,11 @@ KNOWN_NAMES = (
     "WHOP_LIST_CALLS_PER_MINUTE",
     "RECONCILE_SWEEP_SECONDS",
     "MAINTENANCE_SECONDS",
+    "TRUSTED_PROXIES",
+    "HTTP_HEADER_TIMEOUT",
+    "HTTP_BODY_TIMEOUT",
+    "HTTP_KEEP_ALIVE_TIMEOUT",
+    "HTTP_CONCURRENCY_LIMIT",
 )
 
 _ALNUM = string.ascii_letters + string.digits
@@ -85,7 +94,11 @@ class Settings:
     database_url: str | None = None  # None: the embedded server under VAR_DIR/pg
     whop_api_base: str | None = None  # None: the emulator mounted at /_whop
     whop_oauth_base: str | None = None
+    # The `iss` Whop's discovery document and id_tokens must name (WHOP_OAUTH_ISSUER); None:
+    # `oauth_authority`. Some Whop sandboxes publish production's issuer.
+    whop_oauth_issuer: str | None = None
     whop_elements_env: str = "sandbox"
+    whop_emulator: bool = False  # WHOP_EMULATOR: the emulator may serve a public APP_URL
     db_pool_size: int = 10  # 0: no pool (tests; see notes on AsyncTestClient's loop)
     # Seconds. Every wait on PostgreSQL is bounded, so a frozen server fails requests fast
     # (app/db/engine.py); queries are cut off by the server, and by the client a second later.
@@ -94,7 +107,7 @@ class Settings:
     db_statement_timeout: float = 5.0
     page_cache_ttl: float = 60.0  # seconds a rendered public page is served with no write
     inbox_workers: int = 2  # webhook events processed at once per process (0: drainer only)
-    var_dir: Path = field(default_factory=lambda: ROOT / "var")
+    var_dir: Path = field(default_factory=lambda: Path("var").resolve())  # ./var
     log_level: str = "INFO"
     log_repeat_window: float = 60.0  # seconds a repeated failure is only counted (app/logs.py)
     # Reading Whop's records back (app/payments/sweep.py). Whop documents none of the first
@@ -104,6 +117,20 @@ class Settings:
     whop_list_calls_per_minute: int = 300  # the reconciler's share of Whop's 600/min limit
     reconcile_sweep_seconds: int = 300  # every company's payments are read at least this often
     maintenance_seconds: int = 60  # each process's drain/reconcile pass comes about this often
+    # `linkmint serve` (app/web/serving.py). X-Forwarded-For is believed only from these
+    # peers (addresses or networks): it is the client address of rate limits and /metrics.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    # Seconds a client may take to send a request's head, then its body; an idle keep-alive
+    # connection is closed after the third. At most `http_concurrency_limit` connections
+    # per process; beyond them, requests are answered 503.
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 30.0
+    http_keep_alive_timeout: float = 5.0
+    http_concurrency_limit: int = 500
+
+    def __post_init__(self) -> None:
+        # However these settings were made (a test's dataclasses.replace too).
+        refuse_exposed_emulator(self.app_url, self.whop_api_base, self.whop_emulator)
 
     @property
     def emulator_enabled(self) -> bool:
@@ -120,12 +147,20 @@ class Settings:
         return f"{self.app_url}/_whop/oauth"
 
     @property
-    def oauth_issuer(self) -> str:
-        """Whop's issuer is the API origin (`https://api.whop.com`); the emulator's is its mount."""
+    def oauth_authority(self) -> str:
+        """Where Whop's discovery document lives: above `/oauth`, which at Whop is the API
+        origin (`https://api.whop.com`) and at an emulator its mount (`…/_whop`)."""
         if self.whop_oauth_base:
+            if self.whop_oauth_base.endswith("/oauth"):
+                return self.whop_oauth_base.removesuffix("/oauth")
             parts = urlsplit(self.whop_oauth_base)
             return f"{parts.scheme}://{parts.netloc}"
         return f"{self.app_url}/_whop"
+
+    @property
+    def oauth_issuer(self) -> str:
+        """The issuer sign-in expects: WHOP_OAUTH_ISSUER, else the authority itself."""
+        return self.whop_oauth_issuer or self.oauth_authority
 
     @property
     def redirect_uri(self) -> str:
@@ -136,9 +171,38 @@ class Settings:
         return self.app_url.startswith("https://")
 
     @property
-    def debug_host(self) -> bool:
-        host = urlsplit(self.app_url).hostname or ""
-        return host in {"127.0.0.1", "localhost", "::1"}
+    def loopback(self) -> bool:
+        """APP_URL names this machine, so nobody else can reach the app through it."""
+        return loopback_url(self.app_url)
+
+
+def loopback_url(url: str) -> bool:
+    """Whether `url`'s host is `localhost` or a loopback address (127.0.0.0/8, ::1)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+WHOP_SETTINGS = (
+    "WHOP_API_BASE, WHOP_OAUTH_BASE, WHOP_API_KEY, WHOP_CLIENT_ID, WHOP_CLIENT_SECRET, "
+    "WHOP_PARENT_COMPANY_ID and WHOP_WEBHOOK_SECRET"
+)
+
+
+def refuse_exposed_emulator(app_url: str, whop_api_base: str | None, opt_in: bool) -> None:
+    """The emulator's consent page signs anyone in as any user it lists: it may answer a
+    public APP_URL only when the operator says so."""
+    if whop_api_base is None and not opt_in and not loopback_url(app_url):
+        raise SettingsError(
+            "WHOP_API_BASE",
+            f"is not set, so Linkmint would serve its Whop emulator at {app_url}/_whop, where "
+            f"anyone can sign in as any user. To use Whop, set {WHOP_SETTINGS} from Whop's "
+            "developer dashboard; to expose the emulator on purpose (a demo), set WHOP_EMULATOR=1",
+        )
 
 
 def _clean(raw: Mapping[str, str | None]) -> dict[str, str]:
@@ -186,7 +250,7 @@ def _check_url(name: str, value: str, *, schemes: tuple[str, ...] = ("http", "ht
 def settings_from(raw: Mapping[str, str | None]) -> Settings:
     """Validate a mapping of variables (the environment, or a test's own) into Settings."""
     env = _clean(raw)
-    var_dir = Path(env.get("VAR_DIR", ROOT / "var")).resolve()
+    var_dir = Path(env.get("VAR_DIR", "var")).resolve()  # relative: to the working directory
     app_url = _check_url("APP_URL", env.get("APP_URL", "http://127.0.0.1:8000"))
     api_base = env.get("WHOP_API_BASE")
     if api_base is not None:
@@ -198,6 +262,11 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         raise SettingsError("WHOP_OAUTH_BASE", "is set but WHOP_API_BASE is not; set both or none")
     if api_base is not None and oauth_base is None:
         raise SettingsError("WHOP_OAUTH_BASE", "is required when WHOP_API_BASE points at Whop")
+    oauth_issuer = env.get("WHOP_OAUTH_ISSUER")
+    if oauth_issuer is not None:
+        _check_url("WHOP_OAUTH_ISSUER", oauth_issuer)  # kept exactly: issuers compare exactly
+    whop_emulator = _flag(env, "WHOP_EMULATOR")
+    refuse_exposed_emulator(app_url, api_base, whop_emulator)  # before generating credentials
 
     generated_names = (
         "SECRET_KEY",
@@ -221,8 +290,6 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
 
     if len(env["SECRET_KEY"]) < 32:
         raise SettingsError("SECRET_KEY", "must be at least 32 characters")
-    if not env["WHOP_WEBHOOK_SECRET"].startswith("ws_"):
-        raise SettingsError("WHOP_WEBHOOK_SECRET", "must be Whop's ws_… signing secret")
     if not env["WHOP_PARENT_COMPANY_ID"].startswith("biz_"):
         raise SettingsError("WHOP_PARENT_COMPANY_ID", "must be a company id starting with biz_")
     if not env["WHOP_CLIENT_ID"].startswith("app_"):
@@ -261,6 +328,9 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
             ("DB_STATEMENT_TIMEOUT", 5.0, 0.1, 3600),
             ("PAGE_CACHE_TTL", 60.0, 1, 86_400),
             ("LOG_REPEAT_WINDOW", 60.0, 1, 86_400),
+            ("HTTP_HEADER_TIMEOUT", 10.0, 0.1, 600),
+            ("HTTP_BODY_TIMEOUT", 30.0, 0.1, 3600),
+            ("HTTP_KEEP_ALIVE_TIMEOUT", 5.0, 0.1, 600),
         )
     }
     log_level = env.get("LOG_LEVEL", "INFO").upper()
@@ -278,11 +348,15 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         database_url=database_url,
         whop_api_base=api_base,
         whop_oauth_base=oauth_base,
+        whop_oauth_issuer=oauth_issuer,
         whop_elements_env=elements_env,
+        whop_emulator=whop_emulator,
         db_pool_size=pool,
         inbox_workers=inbox_workers,
         var_dir=var_dir,
         log_level=log_level,
+        trusted_proxies=_networks(env, "TRUSTED_PROXIES", "127.0.0.1,::1"),
+        http_concurrency_limit=_whole(env, "HTTP_CONCURRENCY_LIMIT", 500, 1, 100_000),
         **seconds,
         **sweep,
     )
@@ -296,6 +370,24 @@ def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int)
     if not low <= value <= high:
         raise SettingsError(name, f"must be between {low} and {high}")
     return value
+
+
+def _networks(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
+    """A comma list of addresses and networks (`10.0.0.0/8`), each as a network."""
+    networks = []
+    for item in env.get(name, default).split(","):
+        try:
+            networks.append(str(ipaddress.ip_network(item.strip())))
+        except ValueError as exc:
+            raise SettingsError(name, f"{exc}; give addresses and networks (10.0.0.0/8)") from None
+    return tuple(networks)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "0").lower()
+    if value not in ("0", "1", "false", "true", "no", "yes"):
+        raise SettingsError(name, "must be 1 or 0")
+    return value in ("1", "true", "yes")
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
@@ -312,10 +404,11 @@ _loaded: Settings | None = None
 
 
 def load_settings() -> Settings:
-    """The process's settings: `.env` first, the real environment winning; read once."""
+    """The process's settings: the working directory's `.env` first, the real environment
+    winning; read once."""
     global _loaded
     if _loaded is None:
-        raw: dict[str, str | None] = dict(dotenv_values(ROOT / ".env"))
+        raw: dict[str, str | None] = dict(dotenv_values(Path.cwd() / ".env"))
         raw.update(os.environ)
         _loaded = settings_from(raw)
     return _loaded

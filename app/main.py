@@ -74,8 +74,11 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     from app.profiles.controller import ProfileController
     from app.profiles.fastlane import PageLane
     from app.studio.controller import StudioController
+    from app.web.assets import StaticAssets
     from app.web.fastlane import LinkmintApp
 
+    year = CacheControlHeader(max_age=31536000, public=True)
+    assets = StaticAssets(STATIC, "/static/", year.to_header())  # app/web/assets.py
     route_handlers: list = [
         healthz,
         readyz,
@@ -92,7 +95,8 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
             directories=[STATIC],
             name="static",
             include_in_schema=False,
-            cache_control=CacheControlHeader(max_age=31536000, public=True),
+            cache_control=year,
+            middleware=[assets.middleware()],  # CSS and JavaScript: compressed once
         ),
         ProfileController,  # last: /{handle} must not shadow the routes above
     ]
@@ -100,7 +104,8 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     # One log line per kind of failure, then a count (app/logs.py).
     repeats = RepeatedFailures(window=settings.log_repeat_window)
     lifespans = [repeats.lifespan(), _db_lifespan(settings), whop_lifespan(settings)]
-    if settings.emulator_enabled:
+    lifespans.append(assets.lifespan())  # compresses them, in a thread of its own
+    if settings.emulator_enabled:  # on a loopback APP_URL, or WHOP_EMULATOR=1 (app/config.py)
         from app.emulator import emulator_lifespan, emulator_router
 
         route_handlers.insert(0, emulator_router(settings))

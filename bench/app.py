@@ -40,7 +40,7 @@ async def uncached_page(request: Request, handle: str) -> Response:
     entry = await render_page(request, handle, request.app.state.settings.app_url)
     if entry is None:
         return Response("no such page", status_code=404, media_type=MediaType.TEXT)
-    return page_response(entry, None, "bypass")
+    return page_response(entry, request, "bypass")
 
 
 def create_bench_app() -> Litestar:

@@ -126,6 +126,7 @@ class Unlock:
     fee_cents: int
     currency: str
     checkout_id: str
+    plan_id: str  # the checkout's plan, kept with it as the app keeps it
     purchase_url: str  # Whop's hosted checkout for this unlock's checkout configuration
     provider_payment_id: str | None
     completed_via: str | None
@@ -267,6 +268,7 @@ def new_unlock(
         fee_cents=fee_for(link.price_cents),
         currency=currency,
         checkout_id=checkout_id,
+        plan_id=link.plan_id,
         purchase_url=f"https://whop.com/checkout/{link.plan_id}?session={checkout_id}",
         provider_payment_id=make_id(rng, "pay_") if completed else None,
         completed_via=rng.choice(("redirect", "webhook")) if completed else None,
@@ -303,6 +305,7 @@ def unlock_record(u: Unlock, *, created_at: datetime) -> tuple:
         u.fee_cents,
         u.currency,
         u.checkout_id,
+        u.plan_id,
         u.purchase_url,
         u.provider_payment_id,
         u.completed_via,
@@ -322,6 +325,7 @@ UNLOCK_COLUMNS = (
     "fee_cents",
     "currency",
     "checkout_id",
+    "plan_id",
     "purchase_url",
     "provider_payment_id",
     "completed_via",

@@ -137,7 +137,7 @@ def scenario_rows(results: Mapping[str, Any]) -> list[list[str]]:
         targets = ", ".join(c["target"] for c in s.get("checks", [])) or "—"
         if s["status"] != "measured":
             shown = s.get("note") or s["status"]
-            rows.append([s["title"], "—", "—", "—", "—", "—", targets, shown])
+            rows.append([s["title"], "—", "—", "—", "—", "—", "—", targets, shown])
             continue
         errors = sum(fig.get("errors", {}).values())
         rows.append(
@@ -148,6 +148,7 @@ def scenario_rows(results: Mapping[str, Any]) -> list[list[str]]:
                 _num(fig.get("p99_ms"), ".2f"),
                 str(errors),
                 _num(s.get("ratio"), ".2f"),
+                _num(fig.get("bytes_per_request"), ",.0f"),
                 targets,
                 verdict(s.get("checks", [])),
             ]
@@ -155,7 +156,10 @@ def scenario_rows(results: Mapping[str, Any]) -> list[list[str]]:
     return rows
 
 
-HEADER = ["Scenario", "req/s", "p50 ms", "p99 ms", "errors", "÷ baseline", "Target", "Verdict"]
+HEADER = [
+    "Scenario", "req/s", "p50 ms", "p99 ms", "errors", "÷ baseline", "B/response", "Target",
+    "Verdict",
+]  # fmt: skip
 
 
 def markdown_table(results: Mapping[str, Any]) -> str:
@@ -180,11 +184,13 @@ def weight_lines(weight: Mapping[str, Any] | None) -> list[str]:
         return ["Public page weight: not measured."]
     if "error" in weight:
         return [f"Public page weight: not measured ({weight['error']})."]
-    how = (
-        "as sent"
-        if weight.get("server_compresses")
-        else "gzip -6 of each body; the app does not compress"
-    )
+    estimated = [i["url"].split("?")[0] for i in weight["items"] if not i.get("sent_gzip")]
+    if weight.get("server_compresses") or not estimated:
+        how = "as sent"
+    elif len(estimated) == len(weight["items"]):
+        how = "gzip -6 of each body; the app does not compress"
+    else:
+        how = f"as sent, but gzip -6 of what the app sends uncompressed: {', '.join(estimated)}"
     parts = ", ".join(f"{i['url'].split('?')[0]} {i['gzip']:,} B" for i in weight["items"])
     third = ", ".join(weight["third_party"]) or "none"
     return [

@@ -3,7 +3,9 @@ sharing only PostgreSQL. `python -m bench.scaleout [--apps 3] [--trials 30]`.
 
 It starts the Whop emulator (a server of its own), N app processes (one worker each, all
 serving the same site: one APP_URL, the nginx address) and nginx in front of them, all on
-127.0.0.1, then checks:
+127.0.0.1, as deploy/ ships them: each app process is the systemd unit's ExecStart, and nginx
+runs the shipped site with only its ports, TLS and cache directory made local
+(bench/deployment.py). Then it checks:
 
 1. a session made through one process works through every other;
 2. signing out through one process ends the session in every process;
@@ -15,7 +17,11 @@ serving the same site: one APP_URL, the nginx address) and nginx in front of the
    (`/checkout/confirm`) and 10 deliveries of one signed webhook, all at once and spread
    over the processes, end in exactly one transition (COMPLETED by that payment, one inbox
    row, every event processed, no refund); each unlock's status poll is answered 204 from
-   every process's memory before, and reveals the link through every process after.
+   every process's memory before, and reveals the link through every process after;
+6. a rolling restart under load through nginx (wrk's GETs and webhook deliveries) gives no
+   failed request: each process in turn is stopped as systemd stops the unit and started
+   again on its port, and every event delivered meanwhile is processed (what a stopping
+   process's inbox workers left is taken by the next one to start).
 
 Everything it starts runs in its own process group and is stopped at the end, also on
 Ctrl-C and on errors. Needs nginx (`sudo apt-get install -y nginx-light`) and wrk.
@@ -43,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.deployment import SITE, Unit, render_site  # noqa: E402
 from bench.run import CREDENTIALS, RESULTS, _free_port, _terminate  # noqa: E402
 from bench.scenarios import buyer_cookies  # noqa: E402
 from bench.server import HOST, WHOP_FACTORY, BenchServer, available_server  # noqa: E402
@@ -51,8 +58,9 @@ from bench.wrk import INSTALL_HINT, Request, run_wrk, write_requests, wrk_path  
 DATABASE = "linkmint_bench_scaleout"
 NGINX_HINT = "nginx is not installed; on Debian/Ubuntu: sudo apt-get install -y nginx-light"
 
+# What Debian's /etc/nginx/nginx.conf is to the site, on loopback and in a directory of its own.
 NGINX_CONF = """\
-daemon off;
+{user}daemon off;
 master_process on;
 worker_processes 1;
 pid {prefix}/nginx.pid;
@@ -65,42 +73,37 @@ http {{
     fastcgi_temp_path {prefix}/fastcgi;
     uwsgi_temp_path {prefix}/uwsgi;
     scgi_temp_path {prefix}/scgi;
-    upstream linkmint {{
-{servers}
-        keepalive 32;
-    }}
-    server {{
-        listen {host}:{port};
-        location / {{
-            proxy_pass http://linkmint;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_connect_timeout 1s;
-            proxy_read_timeout 2s;
-            # GETs go to the next process when one fails or stalls; POSTs never (nginx's
-            # default since 1.9.13): our idempotency covers a client's own retry instead.
-            proxy_next_upstream error timeout http_502 http_503;
-            proxy_next_upstream_tries 3;
-        }}
-    }}
+    include {site};
 }}
 """
+# nginx tries a process that failed again after the site's fail_timeout (5 s): a rolling
+# restart waits this long after a process is ready before it stops the next.
+REJOIN_SECONDS = 6
 
 
-def nginx_conf(prefix: Path, port: int, upstream_ports: list[int]) -> str:
-    servers = "\n".join(
-        f"        server {HOST}:{p} max_fails=1 fail_timeout=5s;" for p in upstream_ports
+def nginx_conf(prefix: Path, port: int, redirect_port: int, upstream_ports: list[int]) -> str:
+    """The main configuration; writes the shipped site, rendered for loopback, beside it."""
+    site = prefix / "linkmint.conf"
+    site.write_text(
+        render_site(
+            SITE.read_text(),
+            host=HOST,
+            port=port,
+            redirect_port=redirect_port,
+            upstream_ports=upstream_ports,
+            cache=prefix / "cache",
+        )
     )
-    return NGINX_CONF.format(prefix=prefix, host=HOST, port=port, servers=servers)
+    # Started by root, nginx's workers would run as nobody, who may not use these directories.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return NGINX_CONF.format(user=user, prefix=prefix, site=site)
 
 
 class Nginx:
     def __init__(self, prefix: Path, port: int, upstream_ports: list[int]) -> None:
         self.prefix = prefix
         self.port = port
+        self.redirect_port = _free_port()
         self.upstream_ports = upstream_ports
         self.proc: subprocess.Popen | None = None
 
@@ -114,7 +117,7 @@ class Nginx:
         for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         conf = self.prefix / "nginx.conf"
-        conf.write_text(nginx_conf(self.prefix, self.port, self.upstream_ports))
+        conf.write_text(nginx_conf(self.prefix, self.port, self.redirect_port, self.upstream_ports))
         exe = shutil.which("nginx") or "/usr/sbin/nginx"
         self.proc = subprocess.Popen(  # noqa: S603
             [exe, "-p", str(self.prefix), "-c", str(conf)],
@@ -185,6 +188,10 @@ class ScaleOut:
             "DB_POOL_SIZE": "8",
             "VAR_DIR": str(self.workdir / "var"),
             "LOG_LEVEL": "WARNING",
+            # The checks write paid payments at Whop and then deliver or confirm them; a
+            # background sweep of Whop's records (its first pass 12-60 s after a process
+            # starts) would complete some unlocks first, and T1 would see them done.
+            "MAINTENANCE_SECONDS": "3600",
         }
         whop_url = f"http://{HOST}:{whop_port}"
         os.environ.update(
@@ -211,10 +218,14 @@ class ScaleOut:
              "WHOP_OAUTH_BASE": ""},
             self.workdir / "whop.log", factory=WHOP_FACTORY, ready_paths=("/readyz",),
         )  # fmt: skip
+        self.unit = Unit.read()
         self.apps = [
-            BenchServer(kind, p, 1, dict(os.environ), self.workdir / f"app{i + 1}.log")
+            BenchServer(
+                kind, p, 1, dict(os.environ), self.workdir / f"app{i + 1}.log",
+                command=self.unit.command(p), ready_paths=("/readyz",),
+            )
             for i, p in enumerate(app_ports)
-        ]
+        ]  # fmt: skip
         self.nginx = Nginx(self.workdir / "nginx", nginx_port, app_ports)
         started = [whop, *self.apps]
         try:
@@ -222,13 +233,15 @@ class ScaleOut:
                 server.start()
             self.nginx.start()
             print(
-                f"scaleout: {len(self.apps)} × {kind} behind nginx at {self.nginx.url} …",
+                f"scaleout: {len(self.apps)} × `{' '.join(self.unit.exec_start[1:])}` "
+                f"behind nginx at {self.nginx.url} …",
                 flush=True,
             )
             self._session_everywhere()
             self._edit_visible_everywhere()
             self._failover()
             self._t1_across_processes()
+            self._rolling_restart()  # last: the processes T1 and the others knew are gone
         finally:
             self.nginx.stop()
             for server in reversed(started):
@@ -236,7 +249,8 @@ class ScaleOut:
         return {
             "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "apps": len(self.apps),
-            "server": kind,
+            "server": "linkmint serve (deploy/systemd/linkmint@.service)",
+            "whop_server": kind,
             "checks": self.checks,
         }
 
@@ -387,6 +401,142 @@ class ScaleOut:
             f"(process 2 stopped for {seconds / 3:.0f} s)",
         )
 
+    def _rolling_restart(self) -> None:
+        if len(self.apps) < 2:
+            return
+        from bench import webhooks
+
+        path = self.workdir / "rolling.requests"
+        write_requests(path, [Request("GET", f"/{c.handle}") for c in self.data.creators])
+        pool = webhooks.build_pool(
+            self.rng,
+            self.data,
+            events=self.args.restart_deliveries,
+            duplicate_share=0,
+            secret=self.settings.whop_webhook_secret,
+            now=int(time.time()),
+            fee_for=self.fee_for,
+        )
+        asyncio.run(webhooks.write_pool(self.database_url, pool))
+        restarts: list[tuple[float, float, int | None]] = []
+        restarted = threading.Event()
+        deliveries = Deliveries(self.nginx.url, pool.deliveries, until=restarted)
+
+        def restart_each() -> None:
+            try:
+                time.sleep(2)
+                for server in self.apps:
+                    restarts.append(self._restart(server))
+                    time.sleep(REJOIN_SECONDS)
+            finally:
+                restarted.set()
+
+        restarter = threading.Thread(target=restart_each, daemon=True)
+        deliveries.start()
+        restarter.start()
+        try:
+            figures = run_wrk(
+                self.nginx.url,
+                path,
+                self.workdir / "rolling.out.json",
+                threads=2,
+                connections=16,
+                seconds=self.args.restart_seconds,
+            )
+            under_load = restarted.is_set()  # (every restart ended within the load run)
+            restarted.set()  # (the deliveries stop with the load)
+        finally:
+            restarter.join()
+            deliveries.join()
+        verdict = asyncio.run(self._settle_deliveries(pool, deliveries.answered))
+        exits = [code for _, _, code in restarts]
+        # How systemd judges a stop: exit 0, or its own signal (uvicorn, having shut down,
+        # raises the signal it caught again).
+        clean = {0, -self.unit.kill_signal}
+        detail = [
+            f"{figures.requests:,} GETs in {figures.seconds:.0f} s, {figures.failed} failed "
+            f"({figures.errors})",
+            f"{len(deliveries.answered) + len(deliveries.failed)} webhook deliveries, "
+            f"{len(deliveries.failed)} failed",
+            *deliveries.failed[:3],
+            f"each of {len(self.apps)} processes stopped (exit {exits}) within "
+            f"{max((t for t, _, _ in restarts), default=0):.1f} s and answering again "
+            f"{max((t for _, t, _ in restarts), default=0):.1f} s later",
+            *verdict.problems,
+        ]
+        if not under_load:
+            detail.append("the restarts outlasted the load run (--restart-seconds)")
+        if verdict.exactly_once:
+            detail.append("every event delivered was processed once, its unlock completed")
+        self.check(
+            "a rolling restart of every process under load through nginx fails no request",
+            figures.failed == 0
+            and not deliveries.failed
+            and verdict.exactly_once
+            and under_load
+            and len(exits) == len(self.apps)
+            and set(exits) <= clean,
+            "; ".join(detail),
+        )
+
+    def _restart(self, server: BenchServer) -> tuple[float, float, int | None]:
+        """What `systemctl restart` does with the unit: its KillSignal to the main process,
+        SIGKILL after TimeoutStopSec, then ExecStart again. Returns the seconds to stop, the
+        seconds until it answers again, and how it exited."""
+        proc = server.proc
+        assert proc is not None
+        told = time.monotonic()
+        os.kill(proc.pid, self.unit.kill_signal)
+        try:
+            proc.wait(self.unit.timeout_stop)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        stopped = time.monotonic()
+        server.proc = None
+        server.start()
+        return stopped - told, time.monotonic() - stopped, proc.returncode
+
+    async def _settle_deliveries(self, pool, answered: list):
+        import asyncpg
+
+        from bench import webhooks
+
+        ids = [d.webhook_id for d in answered]
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                rows = await conn.fetch(
+                    "SELECT id, processed_at IS NOT NULL AS done FROM webhook_event"
+                    " WHERE id = ANY($1::text[])",
+                    [d.webhook_id for d in pool.deliveries],
+                )
+                inbox = {r["id"]: r["done"] for r in rows}
+                if all(inbox.get(i) for i in ids) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            unlocks = await conn.fetch(
+                "SELECT id, status, provider_payment_id FROM unlock WHERE id = ANY($1::text[])",
+                [u.id for u in pool.unlocks],
+            )
+            refunds = await conn.fetchval(
+                "SELECT count(*) FROM whop_emulator.refund WHERE payment_id = ANY($1::text[])",
+                [d.payment_id for d in pool.deliveries],
+            )
+        finally:
+            await conn.close()
+        # (The pool's other payments are paid at Whop too: the background sweep of Whop's
+        # records may complete their unlocks without any delivery.)
+        delivered = {d.unlock_id for d in answered}
+        return webhooks.judge(
+            [u for u in pool.unlocks if u.id in delivered],
+            answered,
+            inbox=inbox,
+            unlocks={r["id"]: (r["status"], r["provider_payment_id"]) for r in unlocks},
+            refunds=refunds,
+        )
+
     def _t1_across_processes(self) -> None:
         from bench import webhooks
 
@@ -523,6 +673,55 @@ class ScaleOut:
         return problems
 
 
+class Deliveries:
+    """Whop delivering webhook events through nginx at a steady pace, a few at a time, until
+    `until` is set (or the pool runs out); every delivery must be answered 200."""
+
+    SENDERS = 4
+    PACE = 0.25  # seconds between one sender's deliveries
+
+    def __init__(self, base_url: str, pool: list, *, until: threading.Event) -> None:
+        self.base_url = base_url
+        self.pool = pool
+        self.until = until
+        self.answered: list = []
+        self.failed: list[str] = []
+        self.lock = threading.Lock()
+        self.threads = [
+            threading.Thread(target=self._send, args=(pool[n :: self.SENDERS],), daemon=True)
+            for n in range(self.SENDERS)
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join()
+
+    def _send(self, mine: list) -> None:
+        import httpx
+
+        from bench.webhooks import WEBHOOK_PATH
+
+        with httpx.Client(base_url=self.base_url, timeout=30) as client:
+            for delivery in mine:
+                if self.until.is_set():
+                    return
+                try:
+                    r = client.post(WEBHOOK_PATH, content=delivery.body, headers=delivery.headers())
+                    problem = None if r.status_code == 200 else f"answered {r.status_code}"
+                except httpx.HTTPError as exc:
+                    problem = repr(exc)
+                with self.lock:
+                    if problem is None:
+                        self.answered.append(delivery)
+                    else:
+                        self.failed.append(f"{delivery.webhook_id}: {problem}")
+                time.sleep(self.PACE)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         prog="python -m bench.scaleout",
@@ -532,7 +731,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--apps", type=int, default=3, choices=(2, 3, 4))
     p.add_argument("--trials", type=int, default=30, help="T1 unlocks (20 calls each)")
     p.add_argument("--failover-seconds", type=float, default=12)
-    p.add_argument("--server", default="auto", choices=("auto", "granian", "uvicorn"))
+    p.add_argument(
+        "--restart-seconds",
+        type=float,
+        default=70,
+        help="the load run during the rolling restart (every restart must end within it)",
+    )
+    p.add_argument(
+        "--restart-deliveries",
+        type=int,
+        default=800,
+        help="webhook events available to deliver during the rolling restart",
+    )
+    p.add_argument(
+        "--server",
+        default="auto",
+        choices=("auto", "granian", "uvicorn"),
+        help="the Whop emulator's server (the app processes run the systemd unit's command)",
+    )
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = p.parse_args(argv)

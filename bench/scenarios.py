@@ -17,6 +17,9 @@ from bench.webhooks import WEBHOOK_PATH
 from bench.wrk import Request
 
 HTMX = {"HX-Request": "true"}
+# What every browser sends with every request (the pages answer with brotli, the app's
+# preference; see app/web/compression.py).
+BROWSER = {"Accept-Encoding": "gzip, br"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,7 @@ def public(data: Dataset) -> Scenario:
     return Scenario(
         "public",
         "public page, anonymous (random handles)",
-        [Request("GET", f"/{c.handle}") for c in data.creators],
+        [Request("GET", f"/{c.handle}", BROWSER) for c in data.creators],
         needs=(("GET", "/{}"),),
     )
 
@@ -95,7 +98,7 @@ def public_uncached(data: Dataset) -> Scenario:
     return Scenario(
         "public_uncached",
         "public page, uncached (first view after an edit)",
-        [Request("GET", f"{UNCACHED_PATH}/{c.handle}") for c in data.creators],
+        [Request("GET", f"{UNCACHED_PATH}/{c.handle}", BROWSER) for c in data.creators],
         needs=(("GET", "/{}"), ("GET", f"{UNCACHED_PATH}/{{}}")),
     )
 
@@ -118,15 +121,15 @@ def public_buyer(data: Dataset, cookies: BuyerCookies, limit: int = 2000) -> Sce
     owned_url = None
     for unlock in data.unlocks_with("COMPLETED")[:limit]:
         handle = data.creator(unlock.creator_id).handle
-        cookie = {"Cookie": f"{cookies.name}={cookies.seal(unlock.buyer_token)}"}
+        browser = {**BROWSER, "Cookie": f"{cookies.name}={cookies.seal(unlock.buyer_token)}"}
         for link in premium_by_creator.get(unlock.creator_id, []):
-            fragment = Request("GET", f"/u/{link.id}", {**HTMX, **cookie})
+            fragment = Request("GET", f"/u/{link.id}", {**HTMX, **browser})
             if owned_url is None and link.id == unlock.link_id:
                 owned_url = link.url
                 requests.insert(0, fragment)
             else:
                 requests.append(fragment)
-        requests.append(Request("GET", f"/{handle}", cookie))
+        requests.append(Request("GET", f"/{handle}", browser))
         views += 1
     per_view = len(requests) / views if views else 0.0
     note = (
@@ -155,6 +158,7 @@ def poll(data: Dataset, cookies: BuyerCookies, limit: int = 2000) -> Scenario:
             f"/unlocks/{u.id}/status",
             {
                 **HTMX,
+                **BROWSER,
                 "Cookie": "; ".join(
                     c for c in (cookies.csrf, f"{cookies.name}={cookies.seal(u.buyer_token)}") if c
                 ),
@@ -183,7 +187,7 @@ def studio(signed_in: Iterable[tuple[str, int]], session_cookie: str) -> Scenari
         Request(
             "GET",
             f"/dashboard/links/{link_id}/edit",
-            {**HTMX, "Cookie": f"{session_cookie}={token}"},
+            {**HTMX, **BROWSER, "Cookie": f"{session_cookie}={token}"},
         )
         for token, link_id in signed_in
     ]

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -73,12 +73,15 @@ class BenchServer:
         factory: str = FACTORY,
         ready_paths: tuple[str, ...] = ("/readyz", PLAINTEXT_PATH),
         cpus: str | None = None,
+        command: Sequence[str] | None = None,
     ) -> None:
         self.kind = kind
         self.cpus = cpus  # taskset's CPU list for the server and its workers (None: any)
         self.port = port
         self.workers = workers
         self.factory = factory
+        # Instead of `kind` serving `factory` (the scale-out runs the systemd unit's command).
+        self.command = list(command or server_command(kind, port, workers, factory))
         self.ready_paths = ready_paths
         self.env = {**env, "PYTHONPATH": str(ROOT)}
         self.log_path = log_path
@@ -89,10 +92,9 @@ class BenchServer:
         return f"http://{HOST}:{self.port}"
 
     def start(self, timeout: float = 60) -> None:
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab") as log:  # (a restarted server logs after its last run)
             self.proc = subprocess.Popen(  # noqa: S603
-                pinned(self.cpus)
-                + server_command(self.kind, self.port, self.workers, self.factory),
+                pinned(self.cpus) + self.command,
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

@@ -135,6 +135,8 @@ def build_pool(
             "total": to_major(unlock.price_cents),
             "application_fee": to_major(unlock.fee_cents),
             "refunded_amount": to_major(0),
+            "tax_amount": to_major(0),
+            "tax_refunded_amount": to_major(0),
             "metadata": metadata,
             "user_id": make_id(rng, "user_"),
             "user_email": buyer,

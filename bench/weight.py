@@ -6,7 +6,7 @@ stylesheets pull in (`@import`, `url(...)`). Not counted: navigation links (`<a 
 a third-party request and is listed; the target page has none.
 
 Sizes are gzip bytes: what the server sent when it compressed, otherwise the body gzipped at
-level 6 (what a reverse proxy in front would send), and the report says which.
+level 6 (what a reverse proxy in front would send); each part says which (`sent_gzip`).
 """
 
 from __future__ import annotations
@@ -128,7 +128,14 @@ def measure(base_url: str, path: str) -> PageWeight:
             raise RuntimeError(f"GET {path} answered {status}")
         weight.server_compresses = compressed
         weight.items.append(
-            {"url": path, "kind": "html", "raw": len(body), "gzip": size, "status": status}
+            {
+                "url": path,
+                "kind": "html",
+                "raw": len(body),
+                "gzip": size,
+                "status": status,
+                "sent_gzip": compressed,
+            }
         )
         queue = html_resources(body.decode("utf-8", "replace"), page_url)
         seen = {page_url}
@@ -144,7 +151,14 @@ def measure(base_url: str, path: str) -> PageWeight:
             weight.server_compresses = weight.server_compresses and compressed
             shown = url.removeprefix(base_url.rstrip("/"))
             weight.items.append(
-                {"url": shown, "kind": kind, "raw": len(asset), "gzip": size, "status": status}
+                {
+                    "url": shown,
+                    "kind": kind,
+                    "raw": len(asset),
+                    "gzip": size,
+                    "status": status,
+                    "sent_gzip": compressed,
+                }
             )
             if kind == "stylesheet" and status == 200:
                 text = asset.decode("utf-8", "replace")

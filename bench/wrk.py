@@ -59,10 +59,15 @@ class Figures:
     mean_ms: float
     sent_per_thread: tuple[int, ...]
     wrapped: int  # sequential files: times a thread ran out of lines and started again
+    bytes: int = 0  # received: response heads and bodies, as on the wire
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def bytes_per_request(self) -> float:
+        return self.bytes / self.requests if self.requests else 0.0
 
     @property
     def failed(self) -> int:
@@ -81,6 +86,8 @@ class Figures:
             "errors": self.errors,
             "sent_per_thread": list(self.sent_per_thread),
             "wrapped": self.wrapped,
+            "bytes": self.bytes,
+            "bytes_per_request": round(self.bytes_per_request),
         }
 
 
@@ -103,6 +110,7 @@ def parse_figures(text: str) -> Figures:
         mean_ms=ms(lat["mean"]),
         sent_per_thread=tuple(int(n) for n in raw["sent_per_thread"]),
         wrapped=int(raw.get("wrapped", 0)),
+        bytes=int(raw.get("bytes", 0)),
     )
 
 

@@ -26,6 +26,8 @@ VAR_DIR = Path(tempfile.mkdtemp(prefix="linkmint-test-"))
 # Known credentials, so that a test can act as Whop itself (sign webhooks, mint tokens).
 TEST_ENV = {
     "APP_URL": "http://testserver.local",
+    # testserver.local is not loopback: the emulator serves it because the tests say so.
+    "WHOP_EMULATOR": "1",
     "SECRET_KEY": "test-secret-key-" + "x" * 40,
     "WHOP_API_KEY": "apik_test_platform_key",
     "WHOP_CLIENT_ID": "app_TestClient0001",

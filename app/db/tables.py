@@ -87,6 +87,9 @@ class Unlock(Table):
     fee_cents = Integer()
     currency = Varchar(length=3)
     checkout_id = Varchar(length=64, null=True, default=None)
+    # The checkout's plan: a payment completes the unlock only from this checkout and plan.
+    # NULL for checkouts made before it was kept (learnt from Whop when a payment comes).
+    plan_id = Varchar(length=64, null=True, default=None)
     purchase_url = Varchar(length=2048, null=True, default=None)
     provider_payment_id = Varchar(length=64, null=True, default=None)
     completed_via = Varchar(length=10, null=True, default=None)

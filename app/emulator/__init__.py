@@ -1,4 +1,5 @@
-"""A faithful local stand-in for Whop, mounted at /_whop when no Whop URL is configured.
+"""A faithful local stand-in for Whop, mounted at /_whop when no Whop URL is configured
+(and only on a loopback APP_URL or with WHOP_EMULATOR=1: its consent page signs anyone in).
 
 It stands for another company's system, so it keeps its own tables (schema
 `whop_emulator`) and talks to the app only over HTTP, as Whop would. Each part lives in

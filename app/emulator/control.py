@@ -8,7 +8,7 @@ or database.
     GET    /_control/faults                  the armed faults
     DELETE /_control/faults                  disarm all (and release held events)
     GET    /_control/settings                {"time_scale", "receiver_timeout",
-                                              "access_token_lifetime"}
+                                              "access_token_lifetime", "tax_rates"}
     PUT    /_control/settings                change them
     DELETE /_control/settings                back to Whop's real timing
     GET    /_control/events?type=&company_id=            recent events, newest first
@@ -55,20 +55,20 @@ async def disarm_faults() -> dict[str, int]:
 
 @get("/settings")
 @answers_whop_errors
-async def read_settings() -> dict[str, float | None]:
+async def read_settings() -> dict[str, Any]:
     async with store.connection() as conn:
         return asdict(await faults.control_settings(conn))
 
 
 @put("/settings")
 @answers_whop_errors
-async def change_settings(request: Request) -> dict[str, float | None]:
+async def change_settings(request: Request) -> dict[str, Any]:
     return asdict(await faults.set_control_settings(**await json_body(request)))
 
 
 @delete("/settings", status_code=200)
 @answers_whop_errors
-async def reset_settings() -> dict[str, float | None]:
+async def reset_settings() -> dict[str, Any]:
     return asdict(await faults.reset_control_settings())
 
 

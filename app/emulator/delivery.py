@@ -89,6 +89,9 @@ async def _endpoints(
     return list(unique.values())
 
 
+COMPANY_IN_DATA_ONLY = frozenset({"payout_method.created"})
+
+
 async def emit(
     conn: asyncpg.Connection,
     settings: Settings,
@@ -108,7 +111,8 @@ async def emit(
             "api_version": "v1",
             "type": event_type,
             "timestamp": store.iso(now),
-            "company_id": company_id,
+            # Whop names the company of some events only inside `data` (`data.company.id`).
+            "company_id": None if event_type in COMPANY_IN_DATA_ONLY else company_id,
             "data": data,
         }
     )

@@ -17,16 +17,18 @@ obeys it. Each fault applies `times` times (default once), oldest first, and is 
 - `drop_redirect`: the next paid checkout does not redirect back (the tab was closed).
 
 `event_type` is optional (any event). The control settings hold `time_scale`, which
-multiplies Whop's 10/20/40 s retry schedule (0.01 in tests), `receiver_timeout`, and
+multiplies Whop's 10/20/40 s retry schedule (0.01 in tests), `receiver_timeout`,
 `access_token_lifetime`: when set, access tokens last at most that many seconds whatever
-`expires_at` asked for, so a test can watch the payout elements refresh theirs.
+`expires_at` asked for, so a test can watch the payout elements refresh theirs, and
+`tax_rates`: the tax Whop, the merchant of record, adds for buyers from each country, in
+percent of the price (`{"DE": 19, "GB": 20}`; none by default).
 """
 
 from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -47,6 +49,10 @@ class ControlSettings:
     time_scale: float = 1.0  # multiplies the webhook retry schedule
     receiver_timeout: float = 5.0  # seconds a webhook receiver has to answer
     access_token_lifetime: float | None = None  # seconds; caps access tokens when set
+    tax_rates: dict[str, float] = field(default_factory=dict)  # percent, by buyer country
+
+    def tax_rate(self, country: str | None) -> float:
+        return self.tax_rates.get(country or "", 0.0)
 
 
 def _as_number(key: str, value: Any) -> int | float:
@@ -222,31 +228,54 @@ async def control_settings(conn: asyncpg.Connection) -> ControlSettings:
         time_scale=float(values.get("time_scale", defaults.time_scale)),
         receiver_timeout=float(values.get("receiver_timeout", defaults.receiver_timeout)),
         access_token_lifetime=None if lifetime is None else float(lifetime),
+        tax_rates={k: float(v) for k, v in (values.get("tax_rates") or {}).items()},
     )
 
 
+def _tax_rates(value: Any) -> dict[str, float]:
+    """`{"DE": 19, "gb": 20}` as {country code: percent}, or FaultError saying what is wrong."""
+    if not isinstance(value, Mapping):
+        raise FaultError('tax_rates must map countries to percentages, such as {"DE": 19}')
+    rates: dict[str, float] = {}
+    for country, rate in value.items():
+        code = country.strip().upper() if isinstance(country, str) else ""
+        if len(code) != 2 or not code.isascii() or not code.isalpha():
+            raise FaultError(f"tax_rates: {country!r} is not a two-letter country code")
+        percent = _as_number(f"tax_rates[{code}]", rate)
+        if not 0 <= percent <= 100:
+            raise FaultError(f"tax_rates[{code}] must be between 0 and 100 (percent)")
+        rates[code] = float(percent)
+    return rates
+
+
 async def set_control_settings(**values: Any) -> ControlSettings:
-    """Change `time_scale` (0 < x ≤ 100), `receiver_timeout` (0 < s ≤ 60) and/or
-    `access_token_lifetime` (1 ≤ s ≤ 10800)."""
+    """Change `time_scale` (0 < x ≤ 100), `receiver_timeout` (0 < s ≤ 60),
+    `access_token_lifetime` (1 ≤ s ≤ 10800) and/or `tax_rates` (percent by country)."""
     limits = {
         "time_scale": (0.0001, 100.0),
         "receiver_timeout": (0.05, 60.0),
         "access_token_lifetime": (1.0, 10800.0),
     }
+    known = [*limits, "tax_rates"]
+    stored: dict[str, Any] = {}
     for name, value in values.items():
+        if name == "tax_rates":
+            stored[name] = _tax_rates(value)
+            continue
         if name not in limits:
-            raise FaultError(f"unknown control setting {name!r}; known: {', '.join(limits)}")
+            raise FaultError(f"unknown control setting {name!r}; known: {', '.join(known)}")
         low, high = limits[name]
-        value = values[name] = _as_number(name, value)
-        if not low <= value <= high:
+        number = _as_number(name, value)
+        if not low <= number <= high:
             raise FaultError(f"{name} must be between {low} and {high}")
+        stored[name] = float(number)
     async with store.transaction() as conn:
-        for name, value in values.items():
+        for name, value in stored.items():
             await conn.execute(
                 "INSERT INTO whop_emulator.control_setting (name, value) VALUES ($1, $2::jsonb)"
                 " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
                 name,
-                store.dumps(float(value)),
+                store.dumps(value),
             )
         return await control_settings(conn)
 

@@ -6,7 +6,8 @@ leaves; each ends at the link's `return_url`. An expired or already used link se
 `refresh_url`, where the platform makes a fresh one.
 
 Checkout (`/_whop/checkout/{plan}?session={ch_…}`, a configuration's `purchase_url`):
-4242 4242 4242 4242 pays and 4000 0000 0000 0002 is declined. Paying redirects to the
+4242 4242 4242 4242 pays and 4000 0000 0000 0002 is declined. The buyer's country sets the
+tax Whop adds on top of the price (the control setting `tax_rates`). Paying redirects to the
 configuration's `redirect_url` with `payment_id` and `checkout_status=success` added to its
 query (whop-api.md §6.3); a decline stays on the page to try another card, with a way back
 (`checkout_status=error`). Each rendering of the form carries an attempt token, so a form
@@ -149,7 +150,14 @@ async def _session(plan_id: str, session_id: str | None) -> Any:
     raise NotFoundException("This checkout link does not exist.")
 
 
-def _checkout_page(
+async def _tax_rates() -> list[tuple[str, str]]:
+    """(country, rate) for each listed country Whop taxes, as the page shows them."""
+    async with store.connection() as conn:
+        rates = (await faults.control_settings(conn)).tax_rates
+    return [(name, f"{rates[code]:g}%") for code, name in COUNTRIES if rates.get(code)]
+
+
+async def _checkout_page(
     session: Any,
     form: dict[str, str],
     errors: dict[str, str],
@@ -166,6 +174,8 @@ def _checkout_page(
             "plan_id": session["plan_id"],
             "session_id": session["id"],
             "price": format_price(session["initial_price"], session["currency"]),
+            "countries": COUNTRIES,
+            "tax_rates": await _tax_rates(),
             "attempt": secrets.token_urlsafe(16),  # a fresh attempt per rendered form
             "form": form,
             "errors": errors,
@@ -181,6 +191,8 @@ def _card_errors(form: dict[str, str]) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not _EMAIL.match(form["email"]):
         errors["email"] = "Enter the email address for your receipt."
+    if form["country"] and form["country"] not in dict(COUNTRIES):
+        errors["country"] = "Choose a country from the list."
     digits = payments.card_digits(form["card_number"])
     if not digits:
         errors["card_number"] = "Enter a card number."
@@ -204,8 +216,8 @@ def _card_errors(form: dict[str, str]) -> dict[str, str]:
 @get("/checkout/{plan_id:str}", name="emulator:checkout", media_type=MediaType.HTML)
 async def checkout_page(plan_id: FromPath[str], request: Request) -> Template:
     session = await _session(plan_id, request.query_params.get("session"))
-    form = {"email": "", "card_number": "", "expiry": "", "cvc": ""}
-    return _checkout_page(session, form, {})
+    form = {"email": "", "country": "US", "card_number": "", "expiry": "", "cvc": ""}
+    return await _checkout_page(session, form, {})
 
 
 @post("/checkout/{plan_id:str}", media_type=MediaType.HTML)
@@ -216,14 +228,15 @@ async def checkout_pay(
     session = await _session(plan_id, submitted.get("session"))
     form = {
         name: (submitted.get(name) or "").strip()
-        for name in ("email", "card_number", "expiry", "cvc")
+        for name in ("email", "country", "card_number", "expiry", "cvc")
     }
+    form["country"] = form["country"].upper()  # (none posted: no tax)
     attempt = submitted.get("attempt") or ""
     errors = _card_errors(form)
     if not 16 <= len(attempt) <= 64:
         errors.setdefault("card_number", "This form is stale; please try again.")
     if errors:
-        return _checkout_page(session, form, errors, status=422)
+        return await _checkout_page(session, form, errors, status=422)
 
     digits = payments.card_digits(form["card_number"])
     card = payments.TEST_CARDS[digits]
@@ -236,6 +249,7 @@ async def checkout_pay(
             card=card,
             card_number=digits,
             attempt_token=attempt,
+            country=form["country"] or None,
         )
         drop_redirect = payment["status"] == "paid" and await faults.take_redirect_fault(conn)
     delivery.wake()
@@ -245,7 +259,7 @@ async def checkout_pay(
         back = None
         if redirect_url:
             back = with_query(redirect_url, payment_id=payment["id"], checkout_status="error")
-        return _checkout_page(
+        return await _checkout_page(
             session,
             {**form, "card_number": "", "cvc": ""},
             {},
@@ -262,6 +276,11 @@ async def checkout_pay(
         template_name="emulator/checkout_done.html",
         context={
             "price": format_price(payment["total"], payment["currency"]),
+            "tax": (
+                format_price(payment["tax_amount"], payment["currency"])
+                if payment["tax_amount"]
+                else None
+            ),
             "company_title": session["company_title"],
             "payment_id": payment["id"],
             "card_last4": payment["card_last4"],

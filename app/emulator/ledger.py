@@ -1,9 +1,10 @@
 """Each company's money at the emulated Whop: a ledger of movements and its withdrawals.
 
-A paid payment credits the connected company with its total and debits the platform's
-application fee, which is credited to the parent (Whop's direct-charge example: 10.00 with
-a 1.23 fee leaves 8.77). A refund debits the connected company in full — "the connected
-account handles any disputes or refunds"; the application fee is not returned. A withdrawal
+A paid payment credits the connected company with its price before tax (Whop, the merchant
+of record, keeps the tax to remit it) and debits the platform's application fee, which is
+credited to the parent (Whop's direct-charge example: 10.00 with a 1.23 fee leaves 8.77). A
+refund debits the connected company with all of it but its tax part — "the connected account
+handles any disputes or refunds"; the application fee is not returned. A withdrawal
 debits the balance and needs a payout method. Balances are sums of the ledger, and one
 movement is recorded once (a unique key on company, kind and reference).
 """

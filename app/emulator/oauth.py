@@ -477,7 +477,7 @@ async def _token_response(
     if "openid" in scope.split():
         keys = await identity.emulator_keys()
         body["id_token"] = mint_id_token(
-            keys.signing, issuer=settings.oauth_issuer, client_id=client_id, user=user,
+            keys.signing, issuer=settings.oauth_authority, client_id=client_id, user=user,
             scope=scope, nonce=nonce,
         )  # fmt: skip
     return Response(body, headers=NO_STORE)
@@ -601,12 +601,12 @@ async def userinfo(request: Request) -> Response:
 async def discovery(settings: SettingsDep) -> dict[str, Any]:
     base = settings.oauth_base
     return {
-        "issuer": settings.oauth_issuer,
+        "issuer": settings.oauth_authority,
         "authorization_endpoint": f"{base}/authorize",
         "token_endpoint": f"{base}/token",
         "userinfo_endpoint": f"{base}/userinfo",
         "revocation_endpoint": f"{base}/revoke",
-        "jwks_uri": f"{settings.oauth_issuer}/.well-known/jwks.json",
+        "jwks_uri": f"{settings.oauth_authority}/.well-known/jwks.json",
         "response_types_supported": ["code"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],

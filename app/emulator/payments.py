@@ -6,6 +6,11 @@ its `purchase_url` opens the hosted checkout page (`hosted.py`). Paying there cr
 ledger, and fires `payment.succeeded` or `payment.failed`. A refund returns part or all of
 a paid payment and fires `refund.created` then `refund.updated`; the payment keeps
 `status = paid` and its substatus becomes `refunded` or `partially_refunded`.
+
+Whop is the merchant of record: a buyer from a country with a tax rate (the control setting
+`tax_rates`) pays the plan's price plus that tax. `total` is what was charged, `tax_amount`
+the tax in it; the company is credited the price before tax. A refund (of `total`, in part
+or in full) returns the tax in proportion (`tax_refunded_amount`).
 """
 
 from __future__ import annotations
@@ -14,14 +19,14 @@ import hashlib
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import asyncpg
 from litestar import Request
 
 from app.config import Settings, whop_id
-from app.emulator import delivery, ledger, shapes, store
+from app.emulator import delivery, faults, ledger, shapes, store
 from app.emulator.companies import metadata_param
 from app.emulator.protocol import (
     ApiError,
@@ -38,6 +43,7 @@ from app.emulator.protocol import (
     url_param,
     visible_company,
 )
+from app.whop.money import currency_exponent
 
 PAYMENT_SELECT = """
     SELECT p.*, c.title AS company_title
@@ -177,6 +183,11 @@ async def checkout_session(
     )
 
 
+def in_minor_units(amount: Decimal, currency: str) -> Decimal:
+    """`amount` rounded half up to the currency's smallest unit."""
+    return amount.quantize(Decimal(1).scaleb(-currency_exponent(currency)), ROUND_HALF_UP)
+
+
 def card_digits(number: str) -> str:
     return "".join(ch for ch in number if ch not in " -")
 
@@ -202,19 +213,24 @@ async def pay(
     card: SandboxCard,
     card_number: str,
     attempt_token: str,
+    country: str | None = None,
 ) -> asyncpg.Record:
-    """Charge the test card once per checkout attempt (a resubmitted form is the same)."""
+    """Charge the test card once per checkout attempt (a resubmitted form is the same),
+    with the tax of the buyer's `country` on top of the price."""
     paid = card.decline is None
+    price, currency = session["initial_price"], session["currency"]
+    rate = (await faults.control_settings(conn)).tax_rate(country)
+    tax = in_minor_units(price * Decimal(str(rate)) / 100, currency)
     inserted = await conn.fetchval(
         """
         INSERT INTO whop_emulator.payment
             (id, company_id, plan_id, checkout_configuration_id, attempt_token, status,
              substatus, currency, total, application_fee, metadata, user_id, user_email,
-             card_brand, card_last4, failure_message, paid_at)
+             card_brand, card_last4, failure_message, paid_at, tax_amount)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb,
                 COALESCE((SELECT id FROM whop_emulator.whop_user
                            WHERE lower(email) = lower($13)), $12),
-                $13, $14, $15, $16, CASE WHEN $6 = 'paid' THEN clock_timestamp() END)
+                $13, $14, $15, $16, CASE WHEN $6 = 'paid' THEN clock_timestamp() END, $17)
         ON CONFLICT (attempt_token) DO NOTHING
         RETURNING id
         """,
@@ -225,8 +241,8 @@ async def pay(
         attempt_token,
         "paid" if paid else "open",
         "succeeded" if paid else "failed",
-        session["currency"],
-        session["initial_price"],
+        currency,
+        price + tax,
         session["application_fee_amount"],
         session["metadata"],
         buyer_id(email),
@@ -234,13 +250,15 @@ async def pay(
         card.brand,
         card_number[-4:],
         card.decline,
+        tax,
     )
     if inserted is None:  # the same form posted twice: the first answer stands
         return await conn.fetchrow(PAYMENT_SELECT + " WHERE p.attempt_token = $1", attempt_token)
     row = await conn.fetchrow(PAYMENT_SELECT + " WHERE p.id = $1", inserted)
     if paid:
-        total, fee, currency = row["total"], row["application_fee"], row["currency"]
-        await ledger.record(conn, row["company_id"], currency, total, "payment", row["id"])
+        fee, currency = row["application_fee"], row["currency"]
+        subtotal = row["total"] - row["tax_amount"]  # the tax is Whop's to remit
+        await ledger.record(conn, row["company_id"], currency, subtotal, "payment", row["id"])
         if fee is not None:
             await ledger.record(
                 conn, row["company_id"], currency, -fee, "application_fee", row["id"]
@@ -328,6 +346,12 @@ async def refund_payment(
         amount = remaining
     elif amount > remaining:
         raise invalid("partial_amount", f"exceeds the refundable {remaining} {currency}")
+    # The tax goes back in proportion; the last refund takes whatever tax is left.
+    tax_left: Decimal = row["tax_amount"] - row["tax_refunded_amount"]
+    tax = tax_left if amount == remaining else in_minor_units(
+        amount * row["tax_amount"] / row["total"], currency
+    )
+    tax = min(tax, tax_left)
     refund = await conn.fetchrow(
         "INSERT INTO whop_emulator.refund (id, payment_id, amount, currency, status)"
         " VALUES ($1, $2, $3, $4, 'pending') RETURNING *",
@@ -344,6 +368,7 @@ async def refund_payment(
         """
         UPDATE whop_emulator.payment
            SET refunded_amount = refunded_amount + $2,
+               tax_refunded_amount = tax_refunded_amount + $3,
                substatus = CASE WHEN refunded_amount + $2 >= total THEN 'refunded'
                                 ELSE 'partially_refunded' END,
                refunded_at = clock_timestamp(), updated_at = clock_timestamp()
@@ -351,13 +376,14 @@ async def refund_payment(
         """,
         payment_id,
         amount,
+        tax,
     )
     refund = await conn.fetchrow(
         "UPDATE whop_emulator.refund SET status = 'succeeded', updated_at = clock_timestamp()"
         " WHERE id = $1 RETURNING *",
         refund["id"],
     )
-    await ledger.record(conn, company_id, currency, -amount, "refund", refund["id"])
+    await ledger.record(conn, company_id, currency, tax - amount, "refund", refund["id"])
     row = await conn.fetchrow(PAYMENT_SELECT + " WHERE p.id = $1", payment_id)
     payment = shapes.payment(row)
     await delivery.emit(

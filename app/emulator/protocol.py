@@ -207,9 +207,15 @@ def url_param(body: Mapping[str, Any], key: str, *, required: bool = True) -> st
     return value
 
 
+# Codes in Whop's currency enum that are not ISO 4217 (Whop's own balance, a stablecoin).
+WHOP_OWN_CURRENCIES = frozenset({"whop_usd", "usdt"})
+
+
 def currency_param(value: Any, key: str = "currency") -> str:
     if not value:
         raise missing(key)
+    if isinstance(value, str) and value.strip().lower() in WHOP_OWN_CURRENCIES:
+        return value.strip().lower()
     try:
         return normalize_currency(value)
     except ValueError:

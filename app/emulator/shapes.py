@@ -98,7 +98,9 @@ def checkout_configuration(row: Record, plan_row: Record, app_url: str) -> dict[
 
 # Payment rows are selected with their company's title (see payments.PAYMENT_SELECT).
 def payment(row: Record) -> dict[str, Any]:
-    total: Decimal = row["total"]
+    total: Decimal = row["total"]  # what the buyer was charged, tax included
+    tax: Decimal = row["tax_amount"]
+    subtotal = total - tax
     fee: Decimal | None = row["application_fee"]
     refunded: Decimal = row["refunded_amount"]
     paid = row["status"] == "paid"
@@ -114,14 +116,14 @@ def payment(row: Record) -> dict[str, Any]:
         "refunded_at": iso(row["refunded_at"]),
         "currency": row["currency"],
         "total": money(total),
-        "subtotal": money(total),
+        "subtotal": money(subtotal),
         "usd_total": money(total) if row["currency"] == "usd" else None,
-        "amount_after_fees": money(total - (fee or 0)),
-        "settlement_amount": money(total),
+        "amount_after_fees": money(subtotal - (fee or 0)),
+        "settlement_amount": money(subtotal),
         "settlement_currency": row["currency"],
-        "tax_amount": 0.0,
-        "tax_behavior": None,
-        "tax_refunded_amount": 0.0,
+        "tax_amount": money(tax),
+        "tax_behavior": "exclusive" if tax else None,
+        "tax_refunded_amount": money(row["tax_refunded_amount"]),
         "refunded_amount": money(refunded),
         "metadata": loads(row["metadata"]),
         "company": {

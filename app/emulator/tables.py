@@ -109,6 +109,8 @@ class Payment(Table, tablename="payment", schema=S):
     total = Numeric()
     application_fee = Numeric(null=True)
     refunded_amount = Numeric()
+    tax_amount = Numeric()  # the part of `total` that is tax
+    tax_refunded_amount = Numeric()  # the part of `refunded_amount` that was
     metadata = JSONB()
     user_id = Text()
     user_email = Text()

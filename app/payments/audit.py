@@ -31,9 +31,9 @@ from datetime import time as clock_time
 from typing import Any
 
 from app.db.tables import MoneyAudit, Unlock
-from app.payments.convergence import provider_state
+from app.payments.convergence import UNLOCK_COLUMNS, mismatch, provider_state
 from app.payments.fees import format_money
-from app.whop import Payment, WhopClient, WhopNotFound
+from app.whop import Payment, WhopBadResponse, WhopClient, WhopNotFound
 
 log = logging.getLogger("app.payments.audit")
 
@@ -47,12 +47,11 @@ SELECT DISTINCT c.whop_company_id AS company_id
                   AND u.created_at < {})
  ORDER BY 1
 """
-_UNLOCKS_SQL = """
-SELECT u.id, u.creator, u.status, u.price_cents, u.currency, u.provider_payment_id,
-       u.refunded_cents, c.handle
+_UNLOCKS_SQL = f"""
+SELECT {UNLOCK_COLUMNS}, u.creator, c.handle
   FROM unlock u JOIN creator c ON c.id = u.creator
- WHERE u.id = ANY({}::text[])
-"""
+ WHERE u.id = ANY({{}}::text[])
+"""  # noqa: S608 (the columns are a constant)
 _DUPLICATES_SQL = """
 SELECT d.payment_id, d.unlock, d.amount_cents, d.currency, d.refunded_at, u.creator, c.handle
   FROM duplicate_payment d JOIN unlock u ON u.id = d.unlock JOIN creator c ON c.id = u.creator
@@ -277,7 +276,11 @@ def _compare(
             )
         return
     if unlock["provider_payment_id"] != payment.id:
-        differs(f"no unlock paid by it (unlock is {unlock['status']})")
+        # Refused as convergence refuses it (a plan not learnt yet is not held against it).
+        known = unlock if unlock["plan_id"] else {**unlock, "plan_id": payment.plan_id}
+        problem = mismatch(payment, known)
+        why = f"; it does not match the unlock: {problem}" if problem else ""
+        differs(f"no unlock paid by it (unlock is {unlock['status']}){why}")
         return
     books.paid += unlock["price_cents"]
     refunded = (
@@ -308,10 +311,13 @@ async def _ours_not_listed(
             continue
         await pacer.call()
         report.calls += 1
+        whop_says = "no such payment"
         try:
             payment: Payment | None = await whop.retrieve_payment(payment_id)
         except WhopNotFound:
             payment = None
+        except WhopBadResponse as exc:  # a record missing a field: a difference, not a crash
+            payment, whop_says = None, f"a record Linkmint cannot read ({exc.reason})"
         if payment is not None and not report.start <= payment.created_at < report.end:
             continue  # made before the period, recorded during it
         creator = record["handle"] or f"creator {record['creator']}"
@@ -330,7 +336,8 @@ async def _ours_not_listed(
             books.refunded += refunded
             ours = f"it paid unlock {record['id']} ({record['status']})"
             unlock_id = record["id"]
-        whop_says = "no such payment" if payment is None else _whop_story(payment)
+        if payment is not None:
+            whop_says = _whop_story(payment)
         report.differences.append(
             Difference(payment_id, creator, currency, whop_says, ours, unlock_id)
         )

@@ -236,9 +236,14 @@ async def whop_webhook(request: Request, settings: SettingsDep) -> Response:
     return Response(receipt.text, status_code=receipt.status, media_type=MediaType.TEXT)
 
 
-def _loopback(host: str | None) -> bool:
+def _from_this_host(request: Request) -> bool:
+    """The real client is this host: a loopback address once uvicorn has applied a trusted
+    proxy's X-Forwarded-For (TRUSTED_PROXIES), and no RFC 7239 `Forwarded` header, which
+    nothing reads: a proxy sending only that would pass every client off as itself."""
+    if request.client is None or "forwarded" in request.headers:
+        return False
     try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(request.client.host).is_loopback
     except ValueError:
         return False
 
@@ -251,9 +256,10 @@ def _loopback(host: str | None) -> bool:
     opt={"exclude_from_csrf": True},
 )
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics, for loopback clients only (a scraper on the host, or through a
-    proxy that forwards the client's address: then only the host itself gets through)."""
-    if not _loopback(request.client.host if request.client else None):
+    """Prometheus metrics, for a scraper on this host only: asked directly, or through a
+    trusted proxy that says the client is this host. (The proxy should refuse /metrics too:
+    deploy/nginx/linkmint.conf does.)"""
+    if not _from_this_host(request):
         raise NotFoundException()
     return Response(
         await render_metrics(),

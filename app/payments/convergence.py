@@ -3,9 +3,12 @@
 The buyer's return from checkout (`redirect`), Whop's webhooks (`webhook`) and the periodic
 reconciler (`reconcile`) all call `converge_payment`. None of them is trusted for anything
 but a payment id: the payment is read from Whop's API, and it must carry our unlock's id in
-its metadata, be charged on the creator's company, and be for exactly the unlock's amount and
-currency. Then one conditional UPDATE applies it, so any number of callers in any order end
-in the same place, with exactly one of them making the change:
+its metadata, be charged on the creator's company, come from the checkout we created for that
+unlock (its configuration and plan) with our platform fee on it, and be for exactly the
+unlock's price before tax (Whop, the merchant of record, may add tax on top) and currency.
+Anything else is a mismatch: logged, counted by reason, never applied. Then one conditional
+UPDATE applies it, so any number of callers in any order end in the same place, with exactly
+one of them making the change:
 
     PENDING ─paid─> COMPLETED ─refunded─> REFUNDED
     PENDING ─failed─> FAILED        PENDING ─(reconciler, nothing paid)─> EXPIRED
@@ -41,11 +44,19 @@ log = logging.getLogger("app.payments.convergence")
 TRANSITIONS = frozenset({"completed", "refunded", "failed", "partially_refunded"})
 ONE_COMPLETED_PER_BUYER = "unlock_one_completed_per_buyer"  # the partial unique index
 
-_UNLOCK_SQL = """
-SELECT u.id, u.status, u.price_cents, u.currency, u.provider_payment_id, u.checkout_id,
-       u.refunded_cents, c.whop_company_id AS company_id
+# What a payment is matched against (`mismatch`); the sweep reads the same for many.
+UNLOCK_COLUMNS = """
+u.id, u.status, u.price_cents, u.fee_cents, u.currency, u.provider_payment_id, u.checkout_id,
+u.plan_id, u.refunded_cents, c.whop_company_id AS company_id
+"""
+_UNLOCK_SQL = f"""
+SELECT {UNLOCK_COLUMNS}
   FROM unlock u JOIN creator c ON c.id = u.creator
- WHERE u.id = {}
+ WHERE u.id = {{}}
+"""  # noqa: S608 (the columns are a constant)
+_LEARNT_PLAN_SQL = """
+UPDATE unlock SET plan_id = {}, updated_at = now()
+ WHERE id = {} AND checkout_id = {} AND plan_id IS NULL
 """
 
 # The conditional updates: each names the states it may leave, so a concurrent caller that
@@ -127,14 +138,56 @@ def provider_state(payment: Payment) -> str:
     return "open"
 
 
-def mismatch(payment: Payment, unlock: Mapping[str, Any]) -> str | None:
-    """Why this payment cannot pay for this unlock, or None when it matches exactly."""
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """Why a payment cannot pay for an unlock: `reason` labels the metric, `detail` the log."""
+
+    reason: str  # one of MISMATCH_REASONS
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+MISMATCH_REASONS = ("company", "checkout", "plan", "currency", "fee", "amount")
+for _reason in MISMATCH_REASONS:
+    metrics.MISMATCHES.labels(_reason)  # every reason shows on /metrics, at 0 until it happens
+
+
+def mismatch(payment: Payment, unlock: Mapping[str, Any]) -> Mismatch | None:
+    """Why this payment cannot pay for this unlock, or None when it matches exactly: charged
+    on the creator's company, from the checkout we created for this unlock and its plan, in
+    the unlock's currency, with our platform fee on it, for the unlock's price before tax."""
     if not unlock["company_id"] or payment.company_id != unlock["company_id"]:
-        return "the payment is on another company"
+        return Mismatch("company", "the payment is on another company")
+    checkout_id = unlock["checkout_id"]
+    if checkout_id is None or payment.checkout_configuration_id != checkout_id:
+        came_from = payment.checkout_configuration_id or "no checkout"
+        return Mismatch(
+            "checkout", f"the payment came from {came_from}, the unlock's checkout is {checkout_id}"
+        )
+    if unlock["plan_id"] is None:
+        return Mismatch("plan", f"the plan of checkout {checkout_id} is not known")
+    if payment.plan_id != unlock["plan_id"]:
+        return Mismatch(
+            "plan",
+            f"the payment is for plan {payment.plan_id}, the checkout's is {unlock['plan_id']}",
+        )
     if payment.currency != unlock["currency"]:
-        return f"the payment is in {payment.currency}, the unlock in {unlock['currency']}"
-    if payment.total != unlock["price_cents"]:
-        return f"the payment is for {payment.total}, the unlock costs {unlock['price_cents']}"
+        return Mismatch(
+            "currency", f"the payment is in {payment.currency}, the unlock in {unlock['currency']}"
+        )
+    if (payment.application_fee or 0) != unlock["fee_cents"]:
+        fee = "no" if payment.application_fee is None else payment.application_fee
+        return Mismatch(
+            "fee", f"the payment carries {fee} platform fee, ours is {unlock['fee_cents']}"
+        )
+    if payment.price_paid != unlock["price_cents"]:
+        return Mismatch(
+            "amount",
+            f"the payment is for {payment.price_paid} before tax, the unlock costs "
+            f"{unlock['price_cents']}",
+        )
     return None
 
 
@@ -187,7 +240,10 @@ async def apply_payment(
     if not rows:
         return _done(path, Outcome("not_ours", unlock_id), payment.id)
     unlock = rows[0]
+    if Unlock._meta.db.current_transaction.get() is None:  # (a transaction must not wait)
+        unlock = await _with_plan(whop, unlock, payment)
     if problem := mismatch(payment, unlock):
+        metrics.MISMATCHES.labels(problem.reason).inc()
         log.warning("payment %s does not match unlock %s: %s", payment.id, unlock_id, problem)
         return _done(path, Outcome("mismatch", unlock_id, unlock["status"]), payment.id)
 
@@ -201,6 +257,35 @@ async def apply_payment(
     else:
         outcome = Outcome("not_paid", unlock_id, unlock["status"])
     return _done(path, outcome, payment.id)
+
+
+async def learn_plan(whop: WhopClient, payment: Payment) -> None:
+    """Make sure the plan of the checkout `payment` came from is known for its unlock, before
+    `apply_payment` runs inside a transaction (which must not wait on Whop)."""
+    unlock_id = payment.metadata.get("unlock_id")
+    if isinstance(unlock_id, str) and 0 < len(unlock_id) <= 64:
+        if rows := await Unlock.raw(_UNLOCK_SQL, unlock_id):
+            await _with_plan(whop, rows[0], payment)
+
+
+async def _with_plan(
+    whop: WhopClient, unlock: Mapping[str, Any], payment: Payment
+) -> Mapping[str, Any]:
+    """The unlock, with the plan of its checkout read from Whop and kept when it was made
+    before Linkmint kept plans. Only for a payment from that checkout: any other is a
+    mismatch whatever the plan. Whop being unreachable raises `WhopError` (retried)."""
+    checkout_id = unlock["checkout_id"]
+    if unlock["plan_id"] is not None or checkout_id is None:
+        return unlock
+    if payment.checkout_configuration_id != checkout_id:
+        return unlock
+    try:
+        checkout = await whop.retrieve_checkout_configuration(checkout_id)
+    except WhopNotFound:
+        return unlock  # the plan stays unknown: a mismatch
+    await Unlock.raw(_LEARNT_PLAN_SQL, checkout.plan_id, unlock["id"], checkout_id)
+    log.info("unlock %s: checkout %s is for plan %s", unlock["id"], checkout_id, checkout.plan_id)
+    return {**unlock, "plan_id": checkout.plan_id}
 
 
 def _buyer(payment: Payment) -> tuple[str | None, str | None]:
@@ -234,7 +319,7 @@ async def _complete(
     # Another payment already paid for this unlock (or the buyer owns the link through
     # another one): this payment is a second charge.
     await Unlock.raw(
-        _RECORD_DUPLICATE_SQL, payment.id, unlock_id, payment.total, payment.currency, path
+        _RECORD_DUPLICATE_SQL, payment.id, unlock_id, payment.price_paid, payment.currency, path
     )
     refunded_now = refund_now and await refund_duplicate(whop, payment.id)
     return Outcome(

@@ -21,7 +21,6 @@ that marks it processed — in the same transaction as the change it makes, so:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -33,7 +32,12 @@ from typing import Any
 
 from app.db.tables import WebhookEvent
 from app.payments import metrics
-from app.payments.convergence import apply_payment, refund_duplicate, unknown_payment
+from app.payments.convergence import (
+    apply_payment,
+    learn_plan,
+    refund_duplicate,
+    unknown_payment,
+)
 from app.whop import WebhookEvent as VerifiedEvent
 from app.whop import WebhookVerificationError, WhopClient, WhopNotFound, verify_webhook
 
@@ -217,7 +221,13 @@ async def prepare_event(
         payment_id = _id_of(payment.get("id") if isinstance(payment, dict) else None)
         payment_id = payment_id or _id_of(data.get("payment_id"))
     elif event_type in PAYOUT_EVENTS:
-        company_id = _id_of(payload.get("company_id")) or _id_of(data.get("company_id"))
+        # `payout_method.created` names it at `data.company.id`, top-level `company_id` null.
+        company = data.get("company")
+        company_id = (
+            _id_of(payload.get("company_id"))
+            or _id_of(data.get("company_id"))
+            or _id_of(company.get("id") if isinstance(company, dict) else None)
+        )
         if company_id is None:
             log.warning("%s event without a company id; nothing to re-check", event_type)
             return _done("no_company")
@@ -235,6 +245,7 @@ async def prepare_event(
         found = await whop.retrieve_payment(payment_id)
     except WhopNotFound:
         return _done(unknown_payment(payment_id, "webhook").result)
+    await learn_plan(whop, found)  # asks Whop, so before the transaction
 
     async def converge() -> str:
         outcome = await apply_payment(whop, found, "webhook", refund_now=after_commit is None)
@@ -251,6 +262,8 @@ class _Lane:
 
     queue: asyncio.Queue[str]
     unfinished: int = 0  # queued or being processed
+    busy: set[asyncio.Task] = field(default_factory=set)  # the workers holding an event
+    stopping: bool = False
 
 
 class InboxWorkers:
@@ -304,14 +317,17 @@ class InboxWorkers:
             await asyncio.sleep(poll)
 
     async def _work(self, lane: _Lane, state: Any) -> None:
-        while True:
+        worker = asyncio.current_task()
+        while not lane.stopping:
             event_id = await lane.queue.get()
             self._waiting.discard(event_id)
+            lane.busy.add(worker)
             try:
                 await process_event(state.whop, event_id)
             except Exception:  # process_event records its failures; this is the database
                 log.exception("could not process webhook event %s; the drainer will", event_id)
             finally:
+                lane.busy.discard(worker)
                 lane.unfinished -= 1
                 lane.queue.task_done()
 
@@ -323,21 +339,27 @@ class InboxWorkers:
 
     def lifespan(self, *, grace: float = 5.0):
         """Run the workers while the app is up (with `app.state.whop`), starting with what
-        stopped processes left unprocessed (in the background: start-up does not wait); at
-        shutdown, finish the queue for up to `grace` seconds and leave the rest, stored and
-        unprocessed, to the next process or the drainer."""
+        stopped processes left unprocessed (in the background: start-up does not wait).
+
+        At shutdown each worker finishes the event it holds (for up to `grace` seconds) and
+        stops; what is still queued stays in the inbox, stored and unprocessed, for the next
+        process to start or another one's drainer. Working through the queue instead would
+        keep a stopping process for as long as its backlog, with the events no safer. An
+        event cut off after `grace`, or in the leftovers drain (stopped at once), stays
+        unprocessed too: its claim commits with its change or not at all."""
 
         @asynccontextmanager
         async def working(app: Any) -> AsyncIterator[None]:
             loop = asyncio.get_running_loop()
             lane = _Lane(asyncio.Queue(self.max_queued))
             self._lanes[loop] = lane
-            tasks = [
+            workers = [
                 asyncio.create_task(self._work(lane, app.state), name=f"inbox-worker-{n}")
                 for n in range(self.concurrency)
             ]
-            if self.concurrency:  # (0: everything is left to the drainer)
-                tasks.append(
+            leftovers = []  # (0 workers: everything is left to the drainer)
+            if self.concurrency:
+                leftovers.append(
                     asyncio.create_task(self._leftovers(app.state), name="inbox-leftovers")
                 )
             try:
@@ -345,13 +367,15 @@ class InboxWorkers:
             finally:
                 if self._lanes.get(loop) is lane:
                     del self._lanes[loop]  # take no more
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lane.queue.join(), grace)
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                lane.stopping = True
+                for task in [*leftovers, *workers]:
+                    if task not in lane.busy:  # the drain, or a worker waiting for an event
+                        task.cancel()
+                if lane.busy:  # each finishes the event it holds, then stops
+                    _, late = await asyncio.wait(set(lane.busy), timeout=grace)
+                    for task in late:
+                        task.cancel()
+                await asyncio.gather(*leftovers, *workers, return_exceptions=True)
                 lane.unfinished = 0
 
         return working

@@ -52,6 +52,13 @@ CONVERGENCE = Counter(
     ["path", "result"],
     registry=REGISTRY,
 )
+MISMATCHES = Counter(
+    "linkmint_payment_mismatches",
+    "Payments refused for the unlock they name (never completed), by reason: company, "
+    "checkout, plan, currency, fee or amount.",
+    ["reason"],
+    registry=REGISTRY,
+)
 EXPIRED = Counter(
     "linkmint_unlocks_expired",
     "Pending unlocks the reconciler expired because nothing was paid.",

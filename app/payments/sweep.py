@@ -125,8 +125,13 @@ def in_step(
     payment: Payment, unlock: Mapping[str, Any] | None, duplicate: Mapping[str, Any] | None
 ) -> bool:
     """Whether converging `payment` could change nothing: it is not ours, or our records
-    already say what Whop says (paid by it and refunded by as much, refunded, or a second
-    charge whose refund is taken or still being retried)."""
+    already say what Whop says (paid by it and refunded by as much before tax, refunded, or
+    a second charge whose refund is taken or still being retried).
+
+    Nothing here decides whether the payment may pay for the unlock: one that does not
+    match it (`convergence.mismatch`: another checkout or plan, no platform fee, another
+    amount) and is not in step is converged like any other, and refused there — logged and
+    counted as on the other paths, never completed."""
     if unlock is None:
         return True  # not one of our unlocks: another product of the creator's, say
     state = provider_state(payment)

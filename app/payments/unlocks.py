@@ -78,7 +78,7 @@ UPDATE unlock SET status = 'FAILED', updated_at = now()
  WHERE id = {} AND status = 'PENDING' AND checkout_id IS NULL
 """
 _CHECKOUT_SQL = """
-UPDATE unlock SET checkout_id = {}, purchase_url = {}, updated_at = now()
+UPDATE unlock SET checkout_id = {}, plan_id = {}, purchase_url = {}, updated_at = now()
  WHERE id = {} AND checkout_id IS NULL
 RETURNING purchase_url
 """
@@ -265,9 +265,29 @@ async def start_unlock(
             "We could not reach the payment provider. Nothing was charged; "
             "please try again in a moment."
         ) from exc
+    if (checkout.currency, checkout.price) != (link.currency, link.price_cents):
+        # Not the checkout asked for (a currency such as whop_usd, another price): nobody
+        # may pay it. Asking again gets the same one (the idempotency key), so close it.
+        await Unlock.raw(_REFUSED_SQL, unlock["id"])
+        log.error(
+            "Whop opened checkout %s for unlock %s at %s %s, not %s %s",
+            checkout.id, unlock["id"], checkout.price, checkout.currency,
+            link.price_cents, link.currency,
+        )
+        offered = (
+            f"in {checkout.currency.upper()}, not {link.currency.upper()}"
+            if checkout.currency != link.currency
+            else f"at {format_money(checkout.price, checkout.currency)}, not {link.price}"
+        )
+        raise CheckoutUnavailable(
+            f"The payment provider offered this link {offered}, so the checkout was not "
+            "opened. Nothing was charged."
+        )
     if urlsplit(checkout.purchase_url).scheme not in ("https", "http"):
         raise CheckoutUnavailable("The payment provider sent an unusable checkout address.")
-    rows = await Unlock.raw(_CHECKOUT_SQL, checkout.id, checkout.purchase_url, unlock["id"])
+    rows = await Unlock.raw(
+        _CHECKOUT_SQL, checkout.id, checkout.plan_id, checkout.purchase_url, unlock["id"]
+    )
     if not rows:  # a concurrent click stored the (same) checkout first
         rows = await Unlock.raw("SELECT purchase_url FROM unlock WHERE id = {}", unlock["id"])
     return UnlockStart(unlock_id=unlock["id"], checkout_url=rows[0]["purchase_url"])

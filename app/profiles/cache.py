@@ -22,17 +22,30 @@ the last page rendered for that handle, however old (an invalidation still remov
 those bytes are known to be wrong). The page handler serves it, marked `x-cache: stale`,
 only when rendering fresh fails because the database is unreachable — a visitor gets the
 page as it was rather than an error, for as long as the outage lasts.
+
+A stored page is also kept gzip- and brotli-compressed (app/web/compression.py), made when
+`put` stores it, or taken over from the entry it replaces when the bytes are the same (a page
+re-rendered after its TTL), so a request never waits for compression: the fast lane, a miss
+and the last known copy all send the variant the request accepts.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.db.notify import Listener
+from app.web.compression import (
+    IDENTITY,
+    PAGE_BROTLI_QUALITY,
+    Encoded,
+    etag_of,
+    negotiate,
+    variants,
+)
+from app.web.fastlane import Head
 
 CHANNEL = "linkmint_page"
 
@@ -40,27 +53,24 @@ CHANNEL = "linkmint_page"
 @dataclass(slots=True)
 class CachedPage:
     creator_id: int
-    body: bytes
-    etag: str  # strong, quoted: the content's hash
+    variants: dict[str, Encoded]  # by coding: identity, and once stored gzip and br
     expires_at: float  # on the cache's clock
     epoch: int = -1  # the listener connection it was stored under; served fresh only under it
-    # The response head exactly as the app sent this page the first time (after every hook:
-    # security headers included), with `x-cache: hit`; set once, by app/profiles/fastlane.py.
-    wire_headers: list[tuple[bytes, bytes]] | None = None
+    # By coding, the response head exactly as the app sent that variant of this page the
+    # first time (after every hook: security headers included), with `x-cache: hit`; set
+    # once each, by app/profiles/fastlane.py.
+    wire_headers: dict[str, Head] = field(default_factory=dict)
 
-    def matches(self, if_none_match: str | None) -> bool:
-        """RFC 9110 §13.1.2: If-None-Match compares weakly, and `*` matches any."""
-        if not if_none_match:
-            return False
-        for tag in if_none_match.split(","):
-            tag = tag.strip()
-            if tag == "*" or tag.removeprefix("W/") == self.etag:
-                return True
-        return False
+    @property
+    def body(self) -> bytes:
+        return self.variants[IDENTITY].body
 
+    @property
+    def etag(self) -> str:
+        return self.variants[IDENTITY].etag
 
-def etag_of(body: bytes) -> str:
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    def variant(self, accept_encoding: str | None) -> Encoded:
+        return self.variants[negotiate(accept_encoding, self.variants)]
 
 
 class PageCache:
@@ -107,7 +117,8 @@ class PageCache:
         """An entry for a page just rendered; `fresh_for` is the time to its next schedule
         boundary in seconds (None: no scheduled link ahead)."""
         lifetime = self.ttl if fresh_for is None else min(self.ttl, fresh_for)
-        return CachedPage(creator_id, body, etag_of(body), self._clock() + lifetime)
+        identity = Encoded(IDENTITY, body, etag_of(body))
+        return CachedPage(creator_id, {IDENTITY: identity}, self._clock() + lifetime)
 
     def put(self, handle: str, entry: CachedPage, generation: int) -> bool:
         """Keep `entry` unless something was invalidated since `generation` was read (the
@@ -116,6 +127,13 @@ class PageCache:
         if generation != self.generation:
             return False
         entry.epoch = self._epoch
+        previous = self._entries.get(handle)
+        if previous is not None and previous.etag == entry.etag:
+            entry.variants = previous.variants
+        else:
+            entry.variants = variants(
+                entry.body, brotli_quality=PAGE_BROTLI_QUALITY, etag=entry.etag
+            )
         self._drop(handle)
         self._entries[handle] = entry
         self._handles_of.setdefault(entry.creator_id, set()).add(handle)

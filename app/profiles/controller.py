@@ -16,6 +16,7 @@ from app.db.outage import DatabaseUnavailable
 from app.profiles.cache import CachedPage, PageCache
 from app.profiles.service import accent_of, public_page, theme_stylesheet, theme_version
 from app.studio.rules import InvalidField, clean_handle
+from app.web.compression import IDENTITY
 from app.web.deps import SettingsDep
 
 YEAR = "public, max-age=31536000, immutable"
@@ -48,7 +49,10 @@ class ProfileController(Controller):
     ) -> Response[None]:
         """What GET would answer, without its body (link checkers and crawlers ask HEAD)."""
         answer = await _page(request, handle, settings.app_url)
-        headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
+        headers = dict(answer.headers)
+        if isinstance(answer.content, bytes) and answer.content:
+            # The length GET would send: that of the variant this request accepts.
+            headers["content-length"] = str(len(answer.content))
         if isinstance(answer, Redirect):
             headers["location"] = answer.url
         return Response(
@@ -90,11 +94,11 @@ async def _page(request: Request, handle: str, app_url: str) -> Response:
             entry = cache.last_known(canonical)
             if entry is None:
                 raise
-            return page_response(entry, request.headers.get("if-none-match"), "stale")
+            return page_response(entry, request, "stale")
         if entry is None:
             return _not_found(canonical, claimable=True)
         outcome = "miss" if cache.put(canonical, entry, generation) else "bypass"
-    return page_response(entry, request.headers.get("if-none-match"), outcome)
+    return page_response(entry, request, outcome)
 
 
 async def render_page(request: Request, handle: str, app_url: str) -> CachedPage | None:
@@ -111,14 +115,23 @@ async def render_page(request: Request, handle: str, app_url: str) -> CachedPage
     return cache.page(page.creator_id, body, page.changes_in)
 
 
-def page_response(entry: CachedPage, if_none_match: str | None, outcome: str) -> Response:
-    """`outcome` goes out as X-Cache: hit, miss (rendered and stored), bypass (rendered,
-    not stored: the listener is down, or a write raced with the render) or stale (the last
-    known page: the database cannot be reached)."""
-    headers = {"cache-control": REVALIDATE, "etag": entry.etag, "x-cache": outcome}
-    if entry.matches(if_none_match):
+def page_response(entry: CachedPage, request: Request, outcome: str) -> Response:
+    """The variant of the page that `request` accepts (app/web/compression.py), or 304 when
+    the request already holds that very variant. `outcome` goes out as X-Cache: hit, miss
+    (rendered and stored), bypass (rendered, not stored: the listener is down, or a write
+    raced with the render) or stale (the last known page: the database cannot be reached)."""
+    variant = entry.variant(request.headers.get("accept-encoding"))
+    headers = {
+        "cache-control": REVALIDATE,
+        "etag": variant.etag,
+        "vary": "accept-encoding",
+        "x-cache": outcome,
+    }
+    if variant.matches(request.headers.get("if-none-match")):
         return Response(b"", status_code=304, headers=headers)
-    return Response(entry.body, media_type=MediaType.HTML, headers=headers)
+    if variant.coding != IDENTITY:
+        headers["content-encoding"] = variant.coding
+    return Response(variant.body, media_type=MediaType.HTML, headers=headers)
 
 
 def _not_found(handle: str, *, claimable: bool) -> Template:

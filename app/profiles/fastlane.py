@@ -3,7 +3,11 @@
 A cache hit needs nothing from the framework, so `PageLane` answers a plain GET of
 `/<handle>` from the page cache with the stored bytes and the response head the app sent
 for that very entry the first time (app/web/fastlane.py: captured after every hook, so the
-security headers are exactly the slow path's; only `x-cache` says `hit`).
+security headers are exactly the slow path's; only `x-cache` says `hit`). Each content
+coding of a page is its own answer with its own head: the lane picks the variant the
+request's `Accept-Encoding` asks for, as the page handler would, and replays the head
+captured for that variant (`content-encoding`, its ETag and length), or lets the app answer
+while it has none yet.
 
 What still goes the whole way through the app: a conditional request (`If-None-Match`: the
 page handler answers 304), a page that is not cached, or one whose head has not been
@@ -17,6 +21,11 @@ from litestar.types import Scope, Send
 
 from app.profiles.cache import PageCache
 from app.web.fastlane import Answer, capture, header
+
+
+def _accept_encoding(scope: Scope) -> str | None:
+    value = header(scope, b"accept-encoding")
+    return value.decode("latin-1") if value is not None else None
 
 
 def _page_key(scope: Scope) -> str | None:
@@ -34,9 +43,11 @@ class PageLane:
     def answer(self, scope: Scope) -> Answer | None:
         key = _page_key(scope)
         entry = self.cache.get(key) if key is not None else None
-        if entry is None or entry.wire_headers is None:
+        if entry is None:
             return None
-        return Answer(200, entry.wire_headers, entry.body)
+        variant = entry.variant(_accept_encoding(scope))
+        head = entry.wire_headers.get(variant.coding)
+        return Answer(200, head, variant.body) if head is not None else None
 
     def observe(self, scope: Scope, send: Send) -> Send:
         key = _page_key(scope)
@@ -45,8 +56,13 @@ class PageLane:
 
         def keep(status: int, headers: list[tuple[bytes, bytes]]) -> None:
             entry = self.cache.get(key)
+            if status != 200 or entry is None:
+                return
             etag = next((v for n, v in headers if n == b"etag"), None)
-            if status == 200 and entry is not None and etag == entry.etag.encode():
-                entry.wire_headers = [(n, b"hit" if n == b"x-cache" else v) for n, v in headers]
+            for variant in entry.variants.values():
+                if etag == variant.etag.encode():
+                    entry.wire_headers[variant.coding] = [
+                        (n, b"hit" if n == b"x-cache" else v) for n, v in headers
+                    ]
 
         return capture(send, keep)

@@ -1,4 +1,13 @@
-"""`linkmint serve`: uvicorn, stopping without dropping a request it has read.
+"""`linkmint serve`: uvicorn, with deadlines for slow clients, stopping without dropping a
+request it has read.
+
+uvicorn bounds an idle keep-alive connection, but not the time a client takes to send a
+request: a client trickling its head or body a byte at a time (slowloris) holds a connection,
+and once the head is in, a task waiting for the body, for as long as it likes. So each
+connection has one read deadline: the head must be in within HTTP_HEADER_TIMEOUT of the
+connection opening (or of the request's first byte on a kept connection), then the body
+within HTTP_BODY_TIMEOUT; past it the connection is closed. HTTP_CONCURRENCY_LIMIT (uvicorn's
+`limit_concurrency`: open connections and running requests) answers 503 beyond it.
 
 On SIGTERM uvicorn closes every idle keep-alive connection at once. On a busy connection
 "idle" is mostly the moment between a response and the client's next request, which is
@@ -20,8 +29,10 @@ send it again. So a stopping worker instead:
 from __future__ import annotations
 
 import array
+import asyncio
 import contextlib
 import fcntl
+import functools
 import socket
 import termios
 
@@ -29,16 +40,15 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess
 
+from app.config import Settings
+
 # How long a stopping worker keeps an idle keep-alive connection open for the next request:
 # a client or proxy reusing its connections sends within milliseconds.
 IDLE_GRACE = 0.5
 # The longest a stopping worker waits for requests in progress (a call to Whop included)
 # before cancelling them: with the inbox's own grace after it, inside the 30 s a process
-# manager usually allows before it kills.
+# manager usually allows before it kills (deploy/systemd: TimeoutStopSec).
 GRACEFUL_SHUTDOWN_SECONDS = 20
-# Idle connections are closed after this in normal operation; a proxy in front should drop
-# its idle upstream connections sooner, so that it is never the server that closes one.
-KEEP_ALIVE_SECONDS = 5
 
 
 def _unread_bytes(transport) -> int:
@@ -53,13 +63,30 @@ def _unread_bytes(transport) -> int:
     return count[0]
 
 
-class DrainingHTTPProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol (httptools), stopping as this module's docstring says."""
+class LinkmintHTTPProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol (httptools), with the read deadline and the stopping this
+    module's docstring describes."""
 
     draining = False
+    read_deadline: asyncio.TimerHandle | None = None
+
+    def __init__(self, *args, header_timeout: float, body_timeout: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+
+    def _read_within(self, seconds: float | None) -> None:
+        """Close the connection unless what is being read arrives within `seconds` (None:
+        nothing is awaited from the client)."""
+        if self.read_deadline is not None:
+            self.read_deadline.cancel()
+        self.read_deadline = (
+            None if seconds is None else self.loop.call_later(seconds, self.transport.close)
+        )
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._read_within(self.header_timeout)
         # Accepted just before the listener closed, but set up only now: uvicorn did not
         # see it when it told the others to stop.
         if getattr(self.server_state, "draining", False):
@@ -81,10 +108,24 @@ class DrainingHTTPProtocol(HttpToolsProtocol):
         else:
             self.cycle.keep_alive = False
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._read_within(None)
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.read_deadline is None:  # (the first request's runs from the connection)
+            self._read_within(self.header_timeout)
+
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
+        self._read_within(self.body_timeout)  # until on_message_complete, at once for a GET
         if self.draining and self.cycle is not None:
             self.cycle.keep_alive = False
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._read_within(None)
 
     def timeout_keep_alive_handler(self) -> None:
         if _unread_bytes(self.transport):
@@ -110,7 +151,7 @@ class ClosingSupervisor(Multiprocess):
         super().handle_int()
 
 
-def serve(host: str, port: int, workers: int, reload: bool = False) -> None:
+def serve(host: str, port: int, workers: int, settings: Settings, reload: bool = False) -> None:
     """What `uvicorn.run` does, with the protocol and supervisor above."""
     options = {
         "app": "app.main:create_app",
@@ -119,11 +160,20 @@ def serve(host: str, port: int, workers: int, reload: bool = False) -> None:
         "port": port,
         "workers": workers if not reload else None,
         "reload": reload,
-        "http": DrainingHTTPProtocol,
-        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        # (a partial, not a subclass made here: workers are spawned, and unpickle it)
+        "http": functools.partial(
+            LinkmintHTTPProtocol,
+            header_timeout=settings.http_header_timeout,
+            body_timeout=settings.http_body_timeout,
+        ),
+        "timeout_keep_alive": settings.http_keep_alive_timeout,
+        "limit_concurrency": settings.http_concurrency_limit,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        # X-Forwarded-For (uvicorn reads no RFC 7239 `Forwarded`), from these peers only:
+        # the client's address is the last one in it that is not one of them.
         "proxy_headers": True,
-        "forwarded_allow_ips": "127.0.0.1",
+        "forwarded_allow_ips": list(settings.trusted_proxies),
+        "ws": "none",  # (no WebSocket routes: an upgrade is an ordinary request)
         "server_header": False,
         "log_level": "info",
     }

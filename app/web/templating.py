@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from functools import cache
-from pathlib import Path
 
 from jinja2 import StrictUndefined
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from app.config import ROOT, Settings
-
-TEMPLATES = ROOT / "templates"
-STATIC = ROOT / "static"
+from app.config import Settings
+from app.resources import STATIC, TEMPLATES
 
 
 @cache
 def _fingerprint(path: str) -> str:
-    file = STATIC / path.lstrip("/")
-    return hashlib.sha256(Path(file).read_bytes()).hexdigest()[:10]
+    return hashlib.sha256((STATIC / path.lstrip("/")).read_bytes()).hexdigest()[:10]
 
 
 def asset(path: str) -> str:

@@ -201,6 +201,20 @@ class WhopClient:
         data = await self._call("retrieve company", "GET", _path("companies", company_id))
         return self._read("retrieve company", Company.from_json, data)
 
+    async def retrieve_parent_company(self) -> tuple[Company, datetime | None]:
+        """The platform's own company, and Whop's clock when it answered (the response's
+        `Date`; None without a readable one): `linkmint doctor` tries the API key with it."""
+        operation = "retrieve company"
+        response = await self._send(operation, "GET", _path("companies", self.parent_company_id))
+        company = self._read(operation, Company.from_json, _json_body(operation, response))
+        try:
+            answered_at = parsedate_to_datetime(response.headers.get("date", ""))
+        except (TypeError, ValueError):
+            return company, None
+        if answered_at.tzinfo is None:  # "-0000": HTTP dates are in GMT whatever they say
+            answered_at = answered_at.replace(tzinfo=UTC)
+        return company, answered_at
+
     async def create_account_link(
         self,
         company_id: str,
@@ -286,6 +300,11 @@ class WhopClient:
             idempotency_key=idempotency_key,
         )
         return self._read("create checkout configuration", CheckoutConfiguration.from_json, data)
+
+    async def retrieve_checkout_configuration(self, checkout_id: str) -> CheckoutConfiguration:
+        operation = "retrieve checkout configuration"
+        data = await self._call(operation, "GET", _path("checkout_configurations", checkout_id))
+        return self._read(operation, CheckoutConfiguration.from_json, data)
 
     async def retrieve_payment(self, payment_id: str) -> Payment:
         data = await self._call("retrieve payment", "GET", _path("payments", payment_id))
@@ -471,7 +490,11 @@ class WhopClient:
     def _scrub(self, text: str) -> str:
         return text.replace(self._api_key, "[api key]") if self._api_key else text
 
-    async def _call(
+    async def _call(self, operation: str, method: str, path: str, **request: Any) -> Any:
+        """Whop's JSON answer (`request`: `_send`'s json, params and idempotency_key)."""
+        return _json_body(operation, await self._send(operation, method, path, **request))
+
+    async def _send(
         self,
         operation: str,
         method: str,
@@ -480,7 +503,8 @@ class WhopClient:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> Any:
+    ) -> httpx.Response:
+        """Whop's successful answer, after the retries; every failure a `WhopError`."""
         headers: dict[str, str] = {}
         if method == "POST":
             # One key per logical call, reused by its retries: Whop replays the first result.
@@ -513,12 +537,7 @@ class WhopClient:
                 cause = exc
             else:
                 if response.is_success:
-                    try:
-                        return response.json()
-                    except ValueError as exc:
-                        raise WhopBadResponse(
-                            operation, f"{response.status_code} response is not JSON"
-                        ) from exc
+                    return response
                 failure, wait = self._failure(operation, response)
                 cause = failure
             if attempt >= self._retry.attempts or (
@@ -576,6 +595,13 @@ class WhopClient:
         elif status == 404:
             family = WhopNotFound
         raise family(operation, status, type_, code, message, param)
+
+
+def _json_body(operation: str, response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise WhopBadResponse(operation, f"{response.status_code} response is not JSON") from exc
 
 
 # --- wiring: one client per app ------------------------------------------------------------

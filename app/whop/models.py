@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from app.whop.money import normalize_currency, to_minor
+from app.whop.money import to_minor, whop_currency
 
 
 def _obj(value: object, what: str) -> Mapping[str, Any]:
@@ -159,7 +159,7 @@ class CheckoutConfiguration:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CheckoutConfiguration:
         plan = _obj(data.get("plan"), "plan")
-        currency = normalize_currency(_str(plan, "currency"))
+        currency = whop_currency(_str(plan, "currency"))
         price = _money(plan, "initial_price", currency)
         if price is None:
             raise ValueError("field 'initial_price' is missing")
@@ -185,6 +185,7 @@ class Payment:
     total: int  # minor units, like every amount below
     subtotal: int | None
     amount_after_fees: int | None
+    tax_amount: int
     refunded_amount: int
     tax_refunded_amount: int
     application_fee: int | None
@@ -207,7 +208,7 @@ class Payment:
     @property
     def price_paid(self) -> int:
         """What the buyer paid before tax (Whop, the merchant of record, may add tax)."""
-        return self.subtotal if self.subtotal is not None else self.total
+        return self.subtotal if self.subtotal is not None else self.total - self.tax_amount
 
     @property
     def price_refunded(self) -> int:
@@ -216,7 +217,7 @@ class Payment:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Payment:
-        currency = normalize_currency(_str(data, "currency"))
+        currency = whop_currency(_str(data, "currency"))
         total = _money(data, "total", currency)
         if total is None:
             raise ValueError("field 'total' is missing")
@@ -232,6 +233,7 @@ class Payment:
             total=total,
             subtotal=_money(data, "subtotal", currency),
             amount_after_fees=_money(data, "amount_after_fees", currency),
+            tax_amount=_money(data, "tax_amount", currency) or 0,
             refunded_amount=_money(data, "refunded_amount", currency) or 0,
             tax_refunded_amount=_money(data, "tax_refunded_amount", currency) or 0,
             application_fee=(

@@ -7,6 +7,7 @@ and the number of decimals follows the currency (JPY has none, KWD has three).
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 # ISO 4217 currencies whose minor unit is not 1/100 (the rest have two decimals).
@@ -19,17 +20,36 @@ _THREE_DECIMAL = frozenset("bhd iqd jod kwd lyd omr tnd".split())
 MAX_MINOR = 10**15
 
 
+_WHOP_CODE = re.compile(r"[a-z][a-z0-9_]{1,31}")
+
+
+class UnsupportedCurrency(ValueError):
+    """A currency code Linkmint does not sell in; the message names it."""
+
+
 def normalize_currency(currency: str) -> str:
-    """Whop's spelling of a currency code: three lower-case letters."""
+    """Whop's spelling of an ISO 4217 currency code: three lower-case letters. Whop's own
+    codes that are not ISO (`whop_usd`, `usdt`) raise `UnsupportedCurrency`."""
     code = currency.strip().lower() if isinstance(currency, str) else ""
     if len(code) != 3 or not code.isascii() or not code.isalpha():
-        raise ValueError(f"not an ISO 4217 currency code: {currency!r}")
+        raise UnsupportedCurrency(f"not an ISO 4217 currency code: {currency!r}")
+    return code
+
+
+def whop_currency(currency: str) -> str:
+    """A currency code as Whop may send it: an ISO code, or one of Whop's own (`whop_usd`,
+    `usdt`). What Linkmint accepts is decided later, against the platform's rules, so that
+    a payment in such a currency is refused with a reason rather than unreadable."""
+    code = currency.strip().lower() if isinstance(currency, str) else ""
+    if not _WHOP_CODE.fullmatch(code):
+        raise ValueError(f"not a currency code: {currency!r}")
     return code
 
 
 def currency_exponent(currency: str) -> int:
-    """How many decimals the currency's minor unit has (usd 2, jpy 0, kwd 3)."""
-    code = normalize_currency(currency)
+    """How many decimals the currency's minor unit has (usd 2, jpy 0, kwd 3). Whop's own
+    codes (`whop_usd`, `usdt`) are dollar amounts: two."""
+    code = whop_currency(currency)
     if code in _ZERO_DECIMAL:
         return 0
     if code in _THREE_DECIMAL:

@@ -51,6 +51,7 @@ class WhopOAuth:
 
     @property
     def issuer(self) -> str:
+        """The issuer sign-in expects (WHOP_OAUTH_ISSUER, or where discovery is read)."""
         return self._settings.oauth_issuer
 
     async def aclose(self) -> None:
@@ -100,8 +101,10 @@ class WhopOAuth:
 
     async def discovery_document(self) -> dict[str, Any]:
         operation = "OIDC discovery"
+        # Read from Whop's own origin even when the expected issuer is set to another one.
+        authority = self._settings.oauth_authority
         response = await self._request(
-            operation, "GET", f"{self.issuer}/.well-known/openid-configuration"
+            operation, "GET", f"{authority}/.well-known/openid-configuration"
         )
         return _success(operation, response)
 

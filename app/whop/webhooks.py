@@ -1,8 +1,9 @@
 """Whop's webhook signatures (Standard Webhooks, keyed Whop's way), verified in one function.
 
 Whop HMACs `"{webhook-id}.{webhook-timestamp}.{raw body}"` with SHA-256, keyed by the UTF-8
-bytes of the whole `ws_…` secret, prefix included (whop-api.md §8.1) — not base64-decoded
-as the `standardwebhooks` library does with its keys. The header `webhook-signature` is a
+bytes of the whole secret, prefix included, whichever prefix Whop showed (`ws_…` and
+`whsec_…` both occur) — not base64-decoded as the `standardwebhooks` library does with
+its keys. The header `webhook-signature` is a
 space-separated list of `v1,<base64>` entries; any one matching is enough.
 
 `verify_webhook` raises `WebhookVerificationError` for *every* bad input — a missing header,

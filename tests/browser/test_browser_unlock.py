@@ -53,7 +53,7 @@ async def whop_fails_the_return() -> None:
 
 
 async def unlock_and_pay(
-    page: Page, recipe: dict, shot=None, email: str = "buyer@example.com"
+    page: Page, recipe: dict, shot=None, email: str = "buyer@example.com", country: str = "US"
 ) -> None:
     await page.goto("/cook")
     card = page.locator(f"#premium-{recipe['id']}")
@@ -68,6 +68,7 @@ async def unlock_and_pay(
 
     await expect(page.get_by_role("button", name="Pay $5.00")).to_be_visible()  # Whop's page
     await page.get_by_label("Email for the receipt").fill(email)
+    await page.get_by_label("Country").select_option(country)
     await page.get_by_label("Card number").fill("4242 4242 4242 4242")
     await page.get_by_label("Expiry (MM/YY)").fill("12/39")
     await page.get_by_label("CVC").fill("123")
@@ -137,6 +138,19 @@ async def test_with_the_webhook_dropped_the_reconciler_unlocks_it_while_the_buye
     assert report.results["completed"] == 1
     await flips_to_the_link(page, recipe)
     assert await completed_via(recipe) == "reconcile"
+
+
+async def test_a_buyer_from_germany_pays_tax_on_top_and_the_link_unlocks(
+    page: Page, recipe, whop, shot
+):
+    await faults.set_control_settings(tax_rates={"DE": 19})
+    await unlock_and_pay(page, recipe, country="DE")
+    await flips_to_the_link_after_the_return(page, recipe)
+    await shot(page, "unlocked-with-tax")
+    [row] = await Unlock.select().where(Unlock.link == recipe["id"])
+    payment = await whop.retrieve_payment(row["provider_payment_id"])
+    assert (payment.total, payment.subtotal, payment.tax_amount) == (595, 500, 95)
+    assert (row["status"], row["price_cents"]) == ("COMPLETED", 500)
 
 
 async def test_without_javascript_a_buyer_can_still_unlock_and_open_the_link(

@@ -11,10 +11,12 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
+from app.emulator import faults
 from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
     api,
     checkout,
     connected_company,
+    emulator_control,
     live_settings,
     query_of,
 )
@@ -91,3 +93,32 @@ async def test_a_buyer_is_declined_then_pays_and_returns_with_the_payment_id(
     assert query["checkout_status"] == "success"
     payment = (await api.get(f"/payments/{query['payment_id']}")).json()
     assert payment["status"] == "paid" and payment["total"] == 4.99
+
+
+async def test_a_buyer_from_germany_is_told_of_the_tax_and_pays_it_on_top(
+    page: Page, api, live_settings, emulator_control, shot
+):
+    await faults.set_control_settings(tax_rates={"DE": 19, "GB": 20})
+    company = await connected_company(api, live_settings)
+    config = await checkout(api, company["id"], price=5.0, fee=0.5, redirect_url=None)
+
+    await page.goto(config["purchase_url"])
+    note = "Whop adds tax for buyers in United Kingdom (20%), Germany (19%)."
+    await expect(page.get_by_text(note)).to_be_visible()
+    country = page.get_by_label("Country")
+    await expect(country).to_have_value("US")
+    await expect(country).to_have_accessible_description(note)
+    await page.get_by_label("Email for the receipt").fill("kaeufer@example.de")
+    await country.select_option(label="Germany")
+    await page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    await page.get_by_label("Expiry (MM/YY)").fill("12/39")
+    await page.get_by_label("CVC").fill("123")
+    await shot(page, "checkout-germany")
+    await page.get_by_role("button", name="Pay $5.00").click()
+
+    await expect(page.get_by_role("heading", name="Payment complete")).to_be_visible()
+    receipt = f"You paid $5.95 to {company['title']}, $0.95 of it tax."
+    await expect(page.get_by_text(receipt)).to_be_visible()
+    listed = (await api.get("/payments", params={"company_id": company["id"]})).json()["data"]
+    [payment] = listed
+    assert (payment["total"], payment["subtotal"], payment["tax_amount"]) == (5.95, 5.0, 0.95)

@@ -1,12 +1,13 @@
 """Shared by the tests of the in-memory caches (page cache, pending polls) and their fast
-lanes: a clock to move by hand, waiting for a notification to land, and a spy on which
-requests reached Litestar at all."""
+lanes: a clock to move by hand, waiting for a notification to land, a spy on which
+requests reached Litestar at all, and an answer's body as sent (still compressed)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
+import httpx
 import pytest
 from litestar import Litestar
 from piccolo.engine import engine_finder
@@ -57,3 +58,21 @@ def framework_calls(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(Litestar, "__call__", counting)
     return calls
+
+
+async def as_sent(
+    client: httpx.AsyncClient, path: str, accept_encoding: str | None, **kwargs
+) -> tuple[httpx.Response, bytes]:
+    """GET (or `method=`) `path` with exactly this Accept-Encoding (None: without one, which
+    httpx would otherwise add): the answer, and its body as it came, not decoded."""
+    request = client.build_request(kwargs.pop("method", "GET"), path, **kwargs)
+    if accept_encoding is None:
+        del request.headers["accept-encoding"]
+    else:
+        request.headers["accept-encoding"] = accept_encoding
+    response = await client.send(request, stream=True)
+    try:
+        body = b"".join([chunk async for chunk in response.aiter_raw()])
+    finally:
+        await response.aclose()
+    return response, body

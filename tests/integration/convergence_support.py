@@ -67,17 +67,28 @@ async def open_unlock(
         redirect_url=None,
     )
     await Unlock.update(
-        {Unlock.checkout_id: checkout.id, Unlock.purchase_url: checkout.purchase_url}
+        {
+            Unlock.checkout_id: checkout.id,
+            Unlock.plan_id: checkout.plan_id,
+            Unlock.purchase_url: checkout.purchase_url,
+        }
     ).where(Unlock.id == unlock_id)
     return {"id": unlock_id, "checkout": checkout, "company_id": checkout.company_id}
 
 
 async def buy(
-    whop: WhopClient, unlock: dict[str, Any], card: str = PAYS, email: str = "buyer@example.com"
+    whop: WhopClient,
+    unlock: dict[str, Any],
+    card: str = PAYS,
+    email: str = "buyer@example.com",
+    country: str = "US",
 ) -> str:
-    """Pay the unlock's checkout on Whop's hosted page; the new payment's id."""
+    """Pay the unlock's checkout on Whop's hosted page (as a buyer from `country`, whose
+    tax Whop adds); the new payment's id."""
     async with httpx.AsyncClient(timeout=10) as browser:
-        r = await pay(browser, unlock["checkout"].purchase_url, card=card, email=email)
+        r = await pay(
+            browser, unlock["checkout"].purchase_url, card=card, email=email, country=country
+        )
     assert r.status_code in (200, 402), r.text
     payments = [
         p

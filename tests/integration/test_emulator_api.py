@@ -12,7 +12,7 @@ import httpx
 import pytest
 import standardwebhooks
 
-from app.emulator import platform, store
+from app.emulator import faults, platform, store
 from app.whop.webhooks import verify_webhook
 from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
     Receiver,
@@ -579,6 +579,60 @@ async def test_payments_refunds_and_fees_move_the_ledger(api, browser, live_sett
     assert one["payment"]["id"] == payment_id
 
 
+async def test_a_buyer_from_a_taxed_country_pays_tax_that_is_whops_not_the_companys(
+    api, browser, live_settings, emulator_control
+):
+    await faults.set_control_settings(tax_rates={"GB": 20})
+    company = await connected_company(api, live_settings)
+    config = await checkout(api, company["id"], price=10.0, fee=1.23)
+    page = await browser.get(config["purchase_url"])
+    assert "Whop adds tax for buyers in United Kingdom (20%)." in page.text
+    r = await pay(browser, config["purchase_url"], country="GB")
+    payment_id = query_of(r.headers["location"])["payment_id"]
+    payment = (await api.get(f"/payments/{payment_id}")).json()
+    assert (payment["total"], payment["subtotal"], payment["tax_amount"]) == (12.0, 10.0, 2.0)
+    assert payment["amount_after_fees"] == 8.77 and payment["tax_behavior"] == "exclusive"
+    assert payment["application_fee"]["amount"] == 1.23  # the fee is on the price, not the tax
+    assert await balance(api, company["id"]) == 8.77  # the tax is Whop's to remit
+
+    partly = (await api.post(f"/payments/{payment_id}/refund", json={"partial_amount": 6.0})).json()
+    assert (partly["refunded_amount"], partly["tax_refunded_amount"]) == (6.0, 1.0)
+    assert await balance(api, company["id"]) == 3.77  # 5.00 of the price went back
+    rest = (await api.post(f"/payments/{payment_id}/refund", json={})).json()
+    assert (rest["refunded_amount"], rest["tax_refunded_amount"]) == (12.0, 2.0)
+    assert rest["substatus"] == "refunded"
+    assert await balance(api, company["id"]) == -1.23
+
+
+@pytest.mark.parametrize(
+    "rates,problem",
+    [
+        ({"Germany": 19}, "not a two-letter country code"),
+        ({"DE": 120}, "between 0 and 100"),
+        ({"DE": "19%"}, "must be a number"),
+        ([19], "must map countries to percentages"),
+    ],
+)
+async def test_tax_rates_are_a_control_setting_checked_like_the_others(
+    emulator_control, rates, problem
+):
+    with pytest.raises(faults.FaultError, match=problem):
+        await faults.set_control_settings(tax_rates=rates)
+    settings = await faults.set_control_settings(tax_rates={"de": 19, "GB": 17.5})
+    assert settings.tax_rates == {"DE": 19.0, "GB": 17.5}
+    assert settings.tax_rate("DE") == 19.0 and settings.tax_rate("US") == 0.0
+
+
+async def test_a_country_not_on_the_list_is_refused_by_the_checkout_form(
+    api, browser, live_settings
+):
+    company = await connected_company(api, live_settings)
+    config = await checkout(api, company["id"])
+    r = await pay(browser, config["purchase_url"], country="XX")
+    assert r.status_code == 422 and "Choose a country from the list." in r.text
+    assert 'aria-describedby="country-error"' in r.text
+
+
 async def test_a_refund_larger_than_what_is_left_is_refused(api, browser, live_settings):
     _, payment_id = await paid_payment(api, browser, live_settings)
     r = await api.post(f"/payments/{payment_id}/refund", json={"partial_amount": 10.01})
@@ -736,6 +790,11 @@ async def test_kyc_fires_verification_and_payout_method_events(
         "payout_method.created",
         "verification.succeeded",
     ]
+    # As Whop sends them: the payout method names its company inside `data` only.
+    envelopes = {e["type"]: e for e in receiver.bodies()}
+    created = envelopes["payout_method.created"]
+    assert created["company_id"] is None and created["data"]["company"]["id"] == company["id"]
+    assert envelopes["verification.succeeded"]["company_id"] == company["id"]
 
 
 async def test_the_parents_webhook_hears_its_connected_companies(

@@ -97,7 +97,16 @@ async def test_the_time_scale_is_a_control_setting(control):
         "time_scale": 1.0,
         "receiver_timeout": 5.0,
         "access_token_lifetime": None,
+        "tax_rates": {},
     }
+
+
+async def test_tax_rates_are_set_over_http_and_a_bad_one_is_refused(control):
+    r = await control.put("/settings", json={"tax_rates": {"DE": 19, "GB": 20}})
+    assert r.status_code == 200 and r.json()["tax_rates"] == {"DE": 19.0, "GB": 20.0}
+    assert (await control.get("/settings")).json()["tax_rates"] == {"DE": 19.0, "GB": 20.0}
+    refused = await control.put("/settings", json={"tax_rates": {"DE": -1}})
+    assert refused.status_code == 422 and "between 0 and 100" in refused.text
 
 
 # --- API faults -------------------------------------------------------------------------------

@@ -89,7 +89,8 @@ def test_secrets_are_stripped_of_surrounding_whitespace(tmp_path):
         ("APP_URL", "not a url"),
         ("DATABASE_URL", "mysql://localhost/x"),
         ("SECRET_KEY", "short"),
-        ("WHOP_WEBHOOK_SECRET", "whsec_abc"),
+        ("WHOP_OAUTH_ISSUER", "api.whop.com"),
+        ("WHOP_OAUTH_ISSUER", "https://api.whop.com/?x=1"),
         ("WHOP_PARENT_COMPANY_ID", "company_1"),
         ("WHOP_ELEMENTS_ENV", "staging"),
         ("DB_POOL_SIZE", "many"),
@@ -106,6 +107,12 @@ def test_secrets_are_stripped_of_surrounding_whitespace(tmp_path):
         ("WHOP_LIST_CALLS_PER_MINUTE", "-1"),
         ("RECONCILE_SWEEP_SECONDS", "0"),
         ("MAINTENANCE_SECONDS", "1.5"),
+        ("TRUSTED_PROXIES", "nginx"),
+        ("TRUSTED_PROXIES", "10.0.0.1/8"),
+        ("HTTP_HEADER_TIMEOUT", "0"),
+        ("HTTP_BODY_TIMEOUT", "forever"),
+        ("HTTP_KEEP_ALIVE_TIMEOUT", "-5"),
+        ("HTTP_CONCURRENCY_LIMIT", "0"),
     ],
 )
 def test_a_bad_setting_is_refused_with_its_name(tmp_path, name, value):

@@ -16,12 +16,13 @@ import pytest
 
 from app.db.tables import WebhookEvent
 from app.emulator import faults
-from app.payments import metrics
+from app.payments import inbox, metrics
 from app.payments.inbox import (
     LEFTOVERS_LOCK,
     InboxWorkers,
     drain_inbox,
     drain_leftovers,
+    process_event,
     store_event,
 )
 from app.whop import WebhookEvent as VerifiedEvent
@@ -92,6 +93,47 @@ async def test_events_still_queued_at_shutdown_stay_stored_for_the_drainer():
     assert not await processed(event_id)
     report = await drain_inbox(None, min_age=timedelta(0))  # type: ignore[arg-type]
     assert event_id in report.tried and await processed(event_id)
+
+
+async def test_a_stopping_worker_finishes_the_event_it_holds_and_leaves_the_queued_ones(
+    monkeypatch,
+):
+    holding = asyncio.Event()
+
+    async def slowly(whop, event_id):
+        holding.set()
+        await asyncio.sleep(0.3)
+        return await process_event(whop, event_id)
+
+    monkeypatch.setattr(inbox, "process_event", slowly)
+    monkeypatch.setattr(inbox, "drain_leftovers", lambda whop: asyncio.sleep(0))
+    workers = InboxWorkers(concurrency=1)
+    async with workers.lifespan()(idle_app()):
+        ids = [await stored(f"msg_stopping_{n}") for n in range(3)]
+        assert all(workers.submit(i) for i in ids)
+        await holding.wait()
+    assert [await processed(i) for i in ids] == [True, False, False]
+    report = await drain_inbox(None, min_age=timedelta(0))  # type: ignore[arg-type]
+    assert set(ids[1:]) <= set(report.tried) and await all_processed(ids)
+
+
+async def test_an_event_still_held_after_the_grace_is_left_unprocessed(monkeypatch):
+    holding = asyncio.Event()
+
+    async def stuck(whop, event_id):
+        holding.set()
+        await asyncio.sleep(60)  # (Whop not answering)
+
+    monkeypatch.setattr(inbox, "process_event", stuck)
+    monkeypatch.setattr(inbox, "drain_leftovers", lambda whop: asyncio.sleep(0))
+    workers = InboxWorkers(concurrency=1)
+    async with workers.lifespan(grace=0.2)(idle_app()):
+        event_id = await stored("msg_stuck")
+        workers.submit(event_id)
+        await holding.wait()
+        told = time.monotonic()
+    assert time.monotonic() - told < 2
+    assert not await processed(event_id)
 
 
 # --- what a stopped process acknowledged and never processed, the next one does at start ----

@@ -4,10 +4,12 @@ the listener going down, schedule boundaries, and what must never be cached."""
 # ruff: noqa: F811 (fixtures are imported, then named as test arguments)
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
+import brotli
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
@@ -20,6 +22,7 @@ from app.profiles.cache import PageCache
 from app.profiles.service import public_page
 from tests.integration.cache_support import (  # noqa: F401 (framework_calls: a fixture)
     FakeClock,
+    as_sent,
     framework_calls,
     notifications_landed,
     wait_until,
@@ -113,7 +116,7 @@ def test_the_last_known_page_outlives_the_ttl_and_the_listener_but_not_an_invali
 
 def test_etags_match_as_if_none_match_says():
     cache, _ = live_cache()
-    entry = cache.page(1, b"a", None)
+    entry = cache.page(1, b"a", None).variant(None)
     assert entry.matches(entry.etag)
     assert entry.matches(f'"nope", W/{entry.etag}')
     assert entry.matches("*")
@@ -165,7 +168,7 @@ async def test_a_hit_is_answered_before_the_framework_with_the_same_head(
 ):
     client, cache = cached
     first = await client.get("/alice")  # the miss: rendered, stored, its head captured
-    assert cache.get("alice").wire_headers is not None
+    assert cache.get("alice").wire_headers  # the head of the variant this client accepts
     second = await client.get("/alice")
     third = await client.get("/alice", params={"utm_source": "bio"})
     assert framework_calls == ["/alice"]  # the hits never reached Litestar
@@ -258,6 +261,117 @@ async def test_if_none_match_gets_a_304_without_a_body(cached, alice):
         assert r.headers["etag"] == etag
     r = await client.get("/alice", headers={"if-none-match": '"something-else"'})
     assert r.status_code == 200 and r.content
+
+
+# --- content codings: compressed once, chosen per request --------------------------------
+
+DECOMPRESS = {"br": brotli.decompress, "gzip": gzip.decompress, "identity": lambda body: body}
+
+
+def _head(response: httpx.Response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k != "x-cache"}
+
+
+async def test_each_coding_is_sent_by_the_app_and_by_the_fast_lane_alike(
+    cached, alice, framework_calls
+):
+    client, cache = cached
+    identity = None
+    for coding in ("br", "gzip", "identity"):
+        (first, sent), (again, resent) = [
+            await as_sent(client, "/alice", f"{coding}, identity;q=0.1") for _ in range(2)
+        ]
+        assert (first.status_code, again.status_code) == (200, 200)
+        identity = identity or DECOMPRESS[coding](sent)  # the first view: the miss
+        assert "Blog" in identity.decode() and DECOMPRESS[coding](sent) == identity
+        assert resent == sent and _head(again) == _head(first)
+        assert first.headers["vary"] == "accept-encoding"
+        assert first.headers.get("content-encoding", "identity") == coding
+        assert int(first.headers["content-length"]) == len(sent)
+        suffix = "" if coding == "identity" else f"-{coding}"
+        assert first.headers["etag"] == cache.get("alice").etag[:-1] + suffix + '"'
+        assert "default-src 'self'" in again.headers["content-security-policy"]
+        assert again.headers["x-cache"] == "hit"
+    assert len(cache.get("alice").variants["br"].body) < len(identity) / 2
+    # The first answer of each coding came from the app (a miss, then two hits whose head
+    # was not captured yet); every repeat came from the fast lane.
+    assert framework_calls == ["/alice"] * 3
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "coding"),
+    [
+        (None, "identity"),
+        ("identity", "identity"),
+        ("gzip;q=0, br;q=0", "identity"),
+        ("*;q=0", "identity"),  # identity excluded too: still identity, not a 406
+        ("br;q=0, *", "gzip"),
+        ("br;q=0.5, gzip", "gzip"),
+        ("gzip, deflate, br, zstd", "br"),
+    ],
+)
+async def test_accept_encoding_is_honoured_with_its_q_values(
+    cached, alice, accept_encoding, coding
+):
+    client, _ = cached
+    for _through_the_app_then_the_lane in range(2):
+        r, body = await as_sent(client, "/alice", accept_encoding)
+        assert r.status_code == 200 and r.headers["vary"] == "accept-encoding"
+        assert r.headers.get("content-encoding", "identity") == coding
+        assert b"Blog" in DECOMPRESS[coding](body)
+
+
+async def test_if_none_match_is_answered_per_variant(cached, alice):
+    client, _ = cached
+    br, _ = await as_sent(client, "/alice", "br")
+    plain, _ = await as_sent(client, "/alice", None)
+    assert br.headers["etag"] != plain.headers["etag"]
+    holds_br = {"if-none-match": br.headers["etag"]}
+    same, body = await as_sent(client, "/alice", "br", headers=holds_br)
+    assert same.status_code == 304 and body == b""
+    assert same.headers["etag"] == br.headers["etag"]
+    assert same.headers["vary"] == "accept-encoding" and "content-encoding" not in same.headers
+    # The client holds the brotli page but now accepts only gzip: that is another variant.
+    other, body = await as_sent(client, "/alice", "gzip", headers=holds_br)
+    assert other.status_code == 200 and other.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(body) == (await as_sent(client, "/alice", None))[1]
+    held = {"if-none-match": plain.headers["etag"]}
+    assert (await as_sent(client, "/alice", "identity", headers=held))[0].status_code == 304
+    assert (await as_sent(client, "/alice", "gzip, br", headers=held))[0].status_code == 200
+
+
+async def test_head_tells_the_variant_and_its_length(cached, alice):
+    client, _ = cached
+    for coding in ("br", "gzip", "identity"):
+        got, body = await as_sent(client, "/alice", coding)
+        headed, nothing = await as_sent(client, "/alice", coding, method="HEAD")
+        assert headed.status_code == 200 and nothing == b""
+        for name in ("etag", "vary", "content-length", "content-type", "cache-control"):
+            assert headed.headers[name] == got.headers[name], name
+        assert headed.headers.get("content-encoding") == got.headers.get("content-encoding")
+        assert int(headed.headers["content-length"]) == len(body)
+
+
+async def test_the_last_known_page_is_served_compressed_while_the_database_is_down(
+    cached, alice, monkeypatch
+):
+    client, cache = cached
+    fresh, fresh_body = await as_sent(client, "/alice", "gzip, br")
+    cache.set_live(False)
+
+    async def unreachable(*args):
+        raise DatabaseUnavailable("database unreachable (ConnectionRefusedError)")
+
+    monkeypatch.setattr("app.profiles.controller.render_page", unreachable)
+    stale, stale_body = await as_sent(client, "/alice", "gzip, br")
+    assert stale.headers["x-cache"] == "stale" and stale.headers["content-encoding"] == "br"
+    assert stale_body == fresh_body and stale.headers["etag"] == fresh.headers["etag"]
+    assert _head(stale) == _head(fresh)
+    gzipped, body = await as_sent(client, "/alice", "gzip")
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(body) == brotli.decompress(stale_body) == cache.last_known("alice").body
+    held = {"if-none-match": fresh.headers["etag"]}
+    assert (await as_sent(client, "/alice", "br", headers=held))[0].status_code == 304
 
 
 async def test_cached_pages_set_no_cookie_even_for_signed_in_visitors(cached, settings, alice):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import re
 
@@ -12,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from app.db.tables import Creator, Unlock
 from app.emulator import faults
 from app.payments.buyer import buyer_cookie_name, open_buyer
+from app.whop import WhopClient
 from tests.integration.unlock_support import (
     DECLINES,
     HX,
@@ -142,6 +144,7 @@ async def test_unlock_opens_a_checkout_and_a_pending_unlock_bound_to_the_buyer(
     assert body["redirect_url"] == f"{settings.app_url}/checkout/confirm?unlock={row['id']}"
     assert body["company_id"] == alice["whop_company_id"]
     assert body["plan"]["initial_price"] == 5.0 and body["plan"]["plan_type"] == "one_time"
+    assert row["plan_id"] == body["plan"]["id"]  # a payment must be for this very plan
 
 
 async def test_unlock_without_the_csrf_token_is_refused(app, settings, recipe):
@@ -242,6 +245,29 @@ async def test_whop_refusing_the_checkout_closes_the_unlock_so_the_next_click_st
     assert refused["status"] == "FAILED"
     fresh, _ = await start_checkout(client, recipe["id"])
     assert fresh != refused["id"]
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"currency": "whop_usd"}, "offered this link in WHOP_USD, not USD"),
+        ({"price": 600}, "offered this link at $6.00, not $5.00"),
+    ],
+)
+async def test_a_checkout_whop_opens_in_another_currency_or_price_is_never_offered(
+    client, recipe, monkeypatch, changes, message
+):
+    create = WhopClient.create_checkout_configuration
+
+    async def as_whop_answers(self, **request):
+        return dataclasses.replace(await create(self, **request), **changes)
+
+    monkeypatch.setattr(WhopClient, "create_checkout_configuration", as_whop_answers)
+    r = await client.post(f"/u/{recipe['id']}/unlock", headers=HX)
+    assert r.status_code == 503 and "hx-redirect" not in r.headers
+    assert message in r.text and "Nothing was charged" in r.text
+    [refused] = await Unlock.select()
+    assert refused["status"] == "FAILED" and refused["purchase_url"] is None
 
 
 async def test_a_buyer_who_owns_the_link_is_not_sent_to_a_new_checkout(client, recipe):

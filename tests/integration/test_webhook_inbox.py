@@ -421,6 +421,37 @@ async def test_payout_events_ask_whop_whether_the_creator_can_be_paid(
         assert row["payout_enabled"] is False
 
 
+@pytest.mark.usefixtures("quiet_whop")
+async def test_payout_method_created_names_its_company_inside_data(
+    client, settings, make_creator
+):
+    company = await connected_company(client, settings, "erin")
+    erin = await make_creator(handle="erin", whop_company_id=company)
+    link = await client.post(
+        "/_whop/api/v1/account_links",
+        json={"company_id": company, "use_case": "account_onboarding",
+              "return_url": "https://nowhere.example/back",
+              "refresh_url": "https://nowhere.example/again"},
+        headers=whop_auth(settings),
+    )  # fmt: skip
+    form = {"legal_name": "Erin E", "country": "US", "account_number": "12345678",
+            "action": "complete"}
+    done = await client.post(link.json()["url"], data=form, follow_redirects=False)
+    assert done.status_code == 303
+    # Whop's own deliveries are lost; this one, as Whop sends it, has no top-level company.
+    method = (await client.get(
+        "/_whop/api/v1/payout_methods", params={"company_id": company},
+        headers=whop_auth(settings),
+    )).json()["data"][0]  # fmt: skip
+    assert method["company"] == {"id": company}
+    body, headers = signed_event(settings, "payout_method.created", method, company_id=None)
+    assert (await post(client, body, headers)).status_code == 200
+    [row] = await Creator.select(Creator.payout_enabled).where(Creator.id == erin["id"])
+    assert row["payout_enabled"] is True
+    assert sample("linkmint_webhook_events_processed_total", type="payout_method.created",
+                  result="payout_enabled") >= 1
+
+
 async def test_finishing_kyc_on_whop_enables_payouts_through_the_webhooks_alone(
     client, settings, make_creator
 ):

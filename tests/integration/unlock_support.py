@@ -96,13 +96,18 @@ async def press_unlock(http: httpx.AsyncClient, link_id: int) -> tuple[str, str]
 
 
 async def pay(
-    http: httpx.AsyncClient, purchase_url: str, card: str = PAYS, email: str = "buyer@example.com"
+    http: httpx.AsyncClient,
+    purchase_url: str,
+    card: str = PAYS,
+    email: str = "buyer@example.com",
+    country: str = "US",
 ) -> httpx.Response:
     """Fill in the emulator's hosted checkout and press Pay; the unfollowed answer."""
     page = await http.get(purchase_url)
     assert page.status_code == 200, page.text
     form = {
         "email": email,
+        "country": country,
         "card_number": card,
         "expiry": "12/39",
         "cvc": "123",

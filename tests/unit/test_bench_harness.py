@@ -88,7 +88,7 @@ def test_wrk_figures_are_read_in_milliseconds_and_requests_per_second():
     raw = {
         "requests": 16000,
         "duration_us": 8_000_000,
-        "bytes": 1,
+        "bytes": 16000 * 1793,
         "wrapped": 0,
         "errors": {"connect": 0, "read": 0, "write": 0, "status": 3, "timeout": 1},
         "latency_us": {
@@ -106,6 +106,7 @@ def test_wrk_figures_are_read_in_milliseconds_and_requests_per_second():
     assert figures.rps == 2000.0
     assert (figures.p50_ms, figures.p99_ms, figures.max_ms) == (2.1, 9.5, 40.0)
     assert figures.failed == 4 and figures.sent_per_thread == (8010, 8012)
+    assert figures.as_dict()["bytes_per_request"] == 1793  # heads and bodies, as received
 
 
 def test_page_weight_counts_what_the_browser_loads_and_not_navigation():
@@ -139,14 +140,3 @@ def test_page_weight_counts_what_the_browser_loads_and_not_navigation():
 def test_routes_are_compared_without_their_parameter_names():
     assert normalise_route("/unlocks/{unlock_id:str}/status") == "/unlocks/{}/status"
     assert normalise_route("/dashboard/") == "/dashboard"
-
-
-def test_the_scaleout_nginx_listens_on_loopback_and_fails_over_between_processes(tmp_path):
-    from bench.scaleout import nginx_conf
-
-    conf = nginx_conf(tmp_path, 8080, [8001, 8002, 8003])
-    assert "listen 127.0.0.1:8080;" in conf
-    for port in (8001, 8002, 8003):
-        assert f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" in conf
-    assert "proxy_next_upstream error timeout" in conf and "non_idempotent" not in conf
-    assert f"pid {tmp_path}/nginx.pid;" in conf

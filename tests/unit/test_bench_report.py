@@ -11,7 +11,13 @@ def _results(**scenario_overrides):
         "title": "public page, anonymous (random handles)",
         "status": "measured",
         "note": "",
-        "figures": {"rps": 1234.5, "p50_ms": 3.2, "p99_ms": 23.4, "errors": {"status": 0}},
+        "figures": {
+            "rps": 1234.5,
+            "p50_ms": 3.2,
+            "p99_ms": 23.4,
+            "errors": {"status": 0},
+            "bytes_per_request": 1793,
+        },
         "ratio": 0.31,
     }
     scenario.update(scenario_overrides)
@@ -72,7 +78,7 @@ def test_markdown_table_shows_figures_and_missing_routes():
     )
     table = report.markdown_table(results).splitlines()
     assert table[0].startswith("| Scenario | req/s | p50 ms | p99 ms |")
-    assert "| 1,234 | 3.20 | 23.40 | 0 | 0.31 |" in table[2]
+    assert "| 1,234 | 3.20 | 23.40 | 0 | 0.31 | 1,793 |" in table[2]
     assert "MISS: ÷ baseline 0.31 (−38 %)" in table[2]
     assert table[3].endswith("| n/a (route missing: GET /unlocks/{}/status) |")
 
@@ -96,3 +102,26 @@ def test_a_pinned_run_has_a_section_of_its_own():
 def test_the_results_section_is_appended_when_the_markers_are_absent():
     updated = report.replace_section("# Benchmarks\n", "table\n")
     assert updated == f"# Benchmarks\n\n{report.START}\ntable\n{report.END}\n"
+
+
+def test_page_weight_says_which_parts_were_sent_compressed_and_which_estimated():
+    def weight(*sent_gzip: bool) -> dict:
+        items = [
+            {"url": f"/part{n}?v=1", "kind": "css", "raw": 900, "gzip": 300, "sent_gzip": sent}
+            for n, sent in enumerate(sent_gzip)
+        ]
+        return {
+            "page": "/alice",
+            "links": 12,
+            "total_gzip_bytes": 300 * len(items),
+            "requests": len(items),
+            "htmx_loaded": False,
+            "third_party": [],
+            "server_compresses": all(sent_gzip),
+            "items": items,
+        }
+
+    assert "(as sent)" in report.weight_lines(weight(True, True))[0]
+    assert "the app does not compress" in report.weight_lines(weight(False, False))[0]
+    mixed = report.weight_lines(weight(True, False))[0]
+    assert "as sent, but gzip -6 of what the app sends uncompressed: /part1)" in mixed

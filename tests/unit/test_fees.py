@@ -51,3 +51,14 @@ def test_money_is_formatted_for_people():
     assert format_money(123456, "eur") == "€1,234.56"
     assert format_money(1200, "jpy") == "1,200 JPY"
     assert format_money(250, "chf") == "2.50 CHF"
+
+
+@pytest.mark.parametrize("currency", ["whop_usd", "usdt"])
+def test_whops_own_currencies_are_refused_for_prices_with_a_reason(currency):
+    from app.studio.pricing import preview_for_input
+
+    message = f"Prices in {currency.upper()} are not accepted here."
+    with pytest.raises(PriceRefused, match=re.escape(message)):
+        RULES.check_price(500, currency)
+    # What the studio shows while the creator types: a sentence, not an exception.
+    assert preview_for_input("5.00", currency, RULES) == (None, message)

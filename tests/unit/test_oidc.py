@@ -185,7 +185,7 @@ def test_a_good_id_token_passes():
 @pytest.mark.parametrize(
     "overrides,problem",
     [
-        ({"iss": "https://evil.test"}, "issued by someone other than Whop"),
+        ({"iss": "https://evil.test"}, "issuer is 'https://evil.test', expected 'https://whop.test'"),
         ({"aud": "app_SomeoneElse0001"}, "issued to another app"),
         ({"aud": [CLIENT, "app_SomeoneElse0001"]}, "issued to several apps"),
         ({"exp": int(time.time()) - 120}, "expired"),
@@ -318,6 +318,74 @@ async def test_discovery_for_another_issuer_is_refused(whop_settings):
         with pytest.raises(SignInFailed) as failed:
             await JwksCache().key_set(oauth)
     assert failed.value.reason == "whop_failed" and failed.value.status_code == 502
+    assert "names the issuer 'https://evil.test', expected 'https://whop.test'" in (
+        failed.value.detail
+    )
+
+
+SANDBOX = "https://sandbox-api.whop.test"
+
+
+def sandbox_settings(tmp_path, **extra: str):
+    """Settings for a Whop sandbox whose discovery document names production's issuer."""
+    return settings_from(
+        {
+            "APP_URL": "https://linkmint.example",
+            "SECRET_KEY": SECRET,
+            "WHOP_API_BASE": f"{SANDBOX}/api/v1",
+            "WHOP_OAUTH_BASE": f"{SANDBOX}/oauth",
+            "WHOP_API_KEY": "apik_x",
+            "WHOP_CLIENT_ID": CLIENT,
+            "WHOP_CLIENT_SECRET": "client-secret",
+            "WHOP_PARENT_COMPANY_ID": "biz_x",
+            "WHOP_WEBHOOK_SECRET": "ws_x",
+            "VAR_DIR": str(tmp_path),
+            **extra,
+        }
+    )
+
+
+def test_the_expected_issuer_is_derived_from_the_oauth_base_unless_set(tmp_path):
+    derived = sandbox_settings(tmp_path)
+    assert derived.oauth_issuer == derived.oauth_authority == SANDBOX
+    chosen = sandbox_settings(tmp_path, WHOP_OAUTH_ISSUER=ISSUER)
+    assert (chosen.oauth_issuer, chosen.oauth_authority) == (ISSUER, SANDBOX)
+
+
+async def test_a_sandbox_naming_productions_issuer_signs_in_once_the_issuer_is_set(
+    tmp_path, monkeypatch
+):
+    key = es256_key()
+    whop = FakeWhop(key)  # its discovery document names ISSUER, wherever it is served
+    monkeypatch.setattr(oidc, "JWKS", JwksCache())
+    settings = sandbox_settings(tmp_path, WHOP_OAUTH_ISSUER=ISSUER)
+    async with whop.client(settings) as oauth:
+        claims = await oidc.verify_id_token(settings, oauth, id_token(key), nonce="n-1")
+    assert claims["iss"] == ISSUER
+
+
+async def test_without_the_issuer_set_both_issuers_are_named(tmp_path, monkeypatch):
+    key = es256_key()
+    monkeypatch.setattr(oidc, "JWKS", JwksCache())
+    settings = sandbox_settings(tmp_path)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return FakeWhop(key).handler(request)
+
+    async with oauth_answering(settings, handler) as oauth:
+        with pytest.raises(SignInFailed) as failed:
+            await oidc.verify_id_token(settings, oauth, id_token(key), nonce="n-1")
+    assert failed.value.reason == "whop_failed"
+    assert f"names the issuer '{ISSUER}', expected '{SANDBOX}'" in failed.value.detail
+    assert "WHOP_OAUTH_ISSUER" in failed.value.detail
+    assert str(seen[0].url) == f"{SANDBOX}/.well-known/openid-configuration"
+    # The id_token's own issuer is checked against the expected one, both named too.
+    keys = public_set(key)
+    with pytest.raises(SignInFailed) as refused:
+        check_id_token(id_token(key), keys, issuer=SANDBOX, client_id=CLIENT, nonce="n-1")
+    assert refused.value.detail == f"its issuer is '{ISSUER}', expected '{SANDBOX}'"
 
 
 # --- how Whop's answers map to failures ------------------------------------------------

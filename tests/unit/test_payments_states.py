@@ -21,6 +21,9 @@ def payment(**changes) -> Payment:
         "total": 5.0,
         "refunded_amount": 0,
         "metadata": {"unlock_id": "u" * 24},
+        "checkout_configuration_id": "ch_Ours00000000001",
+        "plan": {"id": "plan_Ours000000001"},
+        "application_fee": {"id": "apfee_1", "amount": 0.5, "currency": "usd"},
         "created_at": "2026-11-26T12:00:00Z",
         **changes,
     }
@@ -45,7 +48,14 @@ def test_the_provider_state_of_a_payment(changes, state):
     assert provider_state(payment(**changes)) == state
 
 
-UNLOCK = {"company_id": "biz_Seller0000001", "currency": "usd", "price_cents": 500}
+UNLOCK = {
+    "company_id": "biz_Seller0000001",
+    "currency": "usd",
+    "price_cents": 500,
+    "fee_cents": 50,
+    "checkout_id": "ch_Ours00000000001",
+    "plan_id": "plan_Ours000000001",
+}
 
 
 def test_a_matching_payment_has_no_mismatch():
@@ -64,7 +74,53 @@ def test_a_matching_payment_has_no_mismatch():
     ],
 )
 def test_a_payment_for_the_wrong_company_amount_or_currency_is_refused(changes, unlock, reason):
-    assert reason in mismatch(payment(**changes), unlock)
+    assert reason in str(mismatch(payment(**changes), unlock))
+
+
+@pytest.mark.parametrize(
+    "changes,unlock,reason,detail",
+    [
+        ({"checkout_configuration_id": "ch_Theirs000000001"}, UNLOCK, "checkout", "ch_Theirs"),
+        ({"checkout_configuration_id": None}, UNLOCK, "checkout", "no checkout"),
+        ({}, {**UNLOCK, "checkout_id": None, "plan_id": None}, "checkout", "None"),
+        ({"plan": {"id": "plan_Other00000001"}}, UNLOCK, "plan", "plan_Other"),
+        ({"plan": None}, UNLOCK, "plan", "plan None"),
+        ({}, {**UNLOCK, "plan_id": None}, "plan", "is not known"),
+        ({"application_fee": None}, UNLOCK, "fee", "no platform fee"),
+        ({"application_fee": {"id": "apfee_1", "amount": None}}, UNLOCK, "fee", "no platform fee"),
+        ({"application_fee": {"id": "apfee_1", "amount": 0.49}}, UNLOCK, "fee", "49 platform"),
+        ({"currency": "whop_usd"}, UNLOCK, "currency", "in whop_usd"),
+        ({"currency": "usdt"}, UNLOCK, "currency", "in usdt"),
+    ],
+)
+def test_only_our_checkout_plan_and_fee_bind_a_payment_to_its_unlock(
+    changes, unlock, reason, detail
+):
+    problem = mismatch(payment(**changes), unlock)
+    assert problem is not None and problem.reason == reason
+    assert detail in problem.detail
+
+
+def test_a_free_checkout_sends_no_fee_and_expects_none():
+    assert mismatch(payment(application_fee=None), {**UNLOCK, "fee_cents": 0}) is None
+
+
+def test_the_price_is_compared_before_tax():
+    taxed = payment(total=5.95, subtotal=5.0, tax_amount=0.95)
+    assert taxed.price_paid == 500 and mismatch(taxed, UNLOCK) is None
+    # Without a subtotal, the price is the total less its tax.
+    assert mismatch(payment(total=5.95, tax_amount=0.95), UNLOCK) is None
+    assert mismatch(payment(total=5.95, subtotal=5.95), UNLOCK).reason == "amount"
+    assert mismatch(payment(total=5.95), UNLOCK).reason == "amount"
+
+
+def test_a_refund_gives_back_the_price_and_its_tax_in_proportion():
+    half = payment(total=5.95, subtotal=5.0, tax_amount=0.95, refunded_amount=2.98,
+                   tax_refunded_amount=0.48, substatus="partially_refunded")
+    assert provider_state(half) == "paid" and half.price_refunded == 250
+    full = payment(total=5.95, subtotal=5.0, tax_amount=0.95, refunded_amount=5.95,
+                   tax_refunded_amount=0.95, substatus="refunded")
+    assert provider_state(full) == "refunded" and full.price_refunded == 500
 
 
 LINK = PremiumLink(
