@@ -79,11 +79,18 @@ def fault_error(fault: dict[str, Any]) -> ApiError:
 
 
 class Gateway:
-    """Bearer auth for every request of a router, then (for the API) armed faults."""
+    """Bearer auth for every request of a router, then (for the API) armed faults.
 
-    def __init__(self, app: ASGIApp, check_faults: bool = True) -> None:
+    With `only_key`, the router answers that one API key (the platform's) and refuses every
+    other valid credential with a 403: another company's key, or any access token.
+    """
+
+    def __init__(
+        self, app: ASGIApp, check_faults: bool = True, only_key: str | None = None
+    ) -> None:
         self.app = app
         self.check_faults = check_faults
+        self.only_key_hash = store.secret_hash(only_key) if only_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,6 +106,9 @@ class Gateway:
         if principal is None:
             await send_error(send, unauthorized())
             return
+        if self.only_key_hash and principal.owner != self.only_key_hash:
+            await send_error(send, not_the_platform_key())
+            return
         scope[PRINCIPAL_KEY] = principal  # type: ignore[literal-required]
         if fault and fault["hang"]:
             await asyncio.sleep(fault["hang"])
@@ -112,6 +122,15 @@ class Gateway:
             await send_error(send, fault_error(fault))
             return
         await self.app(scope, receive, send)
+
+
+def not_the_platform_key() -> ApiError:
+    return ApiError(
+        403,
+        "Only the platform's API key may use this endpoint, not a connected company's "
+        "access token or another company's key",
+        code="forbidden",
+    )
 
 
 def answers_whop_errors(handler: Callable[P, Awaitable[Any]]) -> Callable[P, Awaitable[Any]]:

@@ -24,8 +24,8 @@ from app.emulator.protocol import (
     company_param,
     invalid,
     missing,
+    return_url_param,
     text,
-    url_param,
     visible_company,
 )
 
@@ -104,8 +104,8 @@ async def create_account_link(
         raise invalid("use_case", "the emulator hosts account_onboarding pages only")
     if use_case not in USE_CASES:
         raise invalid("use_case", "must be account_onboarding or payouts_portal")
-    return_url = url_param(body, "return_url")
-    refresh_url = url_param(body, "refresh_url")
+    return_url = return_url_param(body, "return_url", own_origin=app_url)
+    refresh_url = return_url_param(body, "refresh_url", own_origin=app_url)
     return await new_account_link(
         conn, company["id"], use_case, return_url, refresh_url, app_url=app_url
     )

@@ -1,8 +1,10 @@
 """The emulator's own control API under /_whop/_control (not Whop's; for tests and demos).
 
-It needs the same bearer API key as the platform API. Everything here is also a plain
-Python function (`faults.add_fault`, `delivery.redeliver`, …) for tests in the same process
-or database.
+It answers only the platform's API key (WHOP_API_KEY, the key `platform.bootstrap` gives the
+parent company): no credential is a 401, and any other valid one — a connected company's
+access token, another company's key — a 403, both in Whop's error body. Everything here is
+also a plain Python function (`faults.add_fault`, `delivery.redeliver`, …) for tests in the
+same process or database.
 
     POST   /_control/faults                  {"kind": …, "times": n, …}  arm a fault
     GET    /_control/faults                  the armed faults
@@ -25,6 +27,7 @@ from litestar import Request, Response, Router, delete, get, post, put
 from litestar.middleware import DefineMiddleware
 from litestar.params import FromPath
 
+from app.config import Settings
 from app.emulator import delivery, faults, store
 from app.emulator.api import EXCEPTION_HANDLERS, Gateway, answers_whop_errors
 from app.emulator.protocol import ApiError, json_body
@@ -102,7 +105,7 @@ async def delivery_log(request: Request) -> list[dict[str, Any]]:
     )
 
 
-def control_router() -> Router:
+def control_router(settings: Settings) -> Router:
     return Router(
         path="/_control",
         route_handlers=[
@@ -116,7 +119,7 @@ def control_router() -> Router:
             redeliver_event,
             delivery_log,
         ],
-        middleware=[DefineMiddleware(Gateway, check_faults=False)],
+        middleware=[DefineMiddleware(Gateway, check_faults=False, only_key=settings.whop_api_key)],
         exception_handlers=EXCEPTION_HANDLERS,
         include_in_schema=False,
     )

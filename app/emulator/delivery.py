@@ -15,7 +15,9 @@ with `FOR UPDATE SKIP LOCKED` and a lease, posts each from its own task so one s
 failing receiver delays nobody else, and retries a non-2xx or an error 10, 20 and 40 s later
 (times the control `time_scale`), after which the delivery is `failed`. Every attempt is
 logged in `delivery_attempt`. Headers: `webhook-id` (the event id, stable across retries
-and duplicates), `webhook-timestamp` (this attempt), `webhook-signature`.
+and duplicates), `webhook-timestamp` (this attempt), `webhook-signature`, signed by the
+reference Standard Webhooks library keyed Whop's way (`signed_headers`) — the emulator
+stands for Whop, so it never borrows the app's own signing or verifying code.
 
 The app's own endpoint is delivered only by processes serving that APP_URL, through the
 app in-process (APP_URL may be a public name, or under the test client no server at all);
@@ -33,11 +35,11 @@ from typing import Any
 
 import asyncpg
 import httpx
+from standardwebhooks import Webhook as StandardWebhook
 
 from app.config import Settings, whop_id
 from app.emulator import faults, store
 from app.whop.client import InProcessTransport
-from app.whop.webhooks import webhook_headers
 
 log = logging.getLogger("app.emulator.delivery")
 
@@ -47,8 +49,28 @@ IDLE_POLL = 2.0  # seconds; other processes' deliveries are noticed at least thi
 BATCH = 20
 
 
+# False in `linkmint emulator` (standalone.py): no app stands behind APP_URL there, so events
+# go only to the webhooks registered through the API.
+deliver_to_app = True
+
+
 def app_endpoint(settings: Settings) -> str:
     return f"{settings.app_url}/webhooks/whop"
+
+
+def signed_headers(secret: str, msg_id: str, body: bytes, stamp: int) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt, keyed by the UTF-8 bytes of the whole
+    secret, prefix included, whether it reads `ws_…` or `whsec_…`. Given a str, the library
+    would drop a `whsec_` prefix and base64-decode the rest; given bytes, it keys with them
+    as they are, which is what Whop does."""
+    signer = StandardWebhook(secret.encode("utf-8"))
+    signature = signer.sign(msg_id, datetime.fromtimestamp(stamp, UTC), body.decode("utf-8"))
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +89,7 @@ async def _endpoints(
         parent = await conn.fetchval(
             "SELECT parent_id FROM whop_emulator.company WHERE id = $1", company_id
         )
-        if settings.whop_parent_company_id in (company_id, parent):
+        if deliver_to_app and settings.whop_parent_company_id in (company_id, parent):
             endpoints.append(Endpoint(app_endpoint(settings), settings.whop_webhook_secret, None))
         rows = await conn.fetch(
             """
@@ -405,7 +427,7 @@ class DeliveryWorker:
             outcome = "dropped"
             error = "dropped by a fault: never sent"
         else:
-            headers = webhook_headers(row["secret"], row["event_id"], body, stamp)
+            headers = signed_headers(row["secret"], row["event_id"], body, stamp)
             headers["user-agent"] = "Whop-Webhooks (linkmint emulator)"
             client = self._http
             if self._local is not None and row["url"] == self._app_endpoint:

@@ -38,9 +38,9 @@ from app.emulator.protocol import (
     list_param,
     missing,
     not_found,
+    return_url_param,
     text,
     time_param,
-    url_param,
     visible_company,
 )
 from app.whop.money import currency_exponent
@@ -144,7 +144,7 @@ async def create_checkout_configuration(
         plan["id"],
         mode,
         store.dumps(metadata_param(body)),
-        url_param(body, "redirect_url", required=False),
+        return_url_param(body, "redirect_url", own_origin=app_url, required=False),
     )
     return shapes.checkout_configuration(row, plan, app_url)
 

@@ -8,7 +8,10 @@
 - Lists use Whop's cursor envelope `{"data", "page_info"}`, newest first.
 - A POST with an `Idempotency-Key` runs once: the claim on the key, the work and the stored
   response share one transaction, so a concurrent duplicate waits on the key's row and then
-  replays the stored response; a reused key with a different request is refused.
+  replays the stored response; a reused key with a different request is a 400, as at Whop.
+  A key is good for a day (`IDEMPOTENCY_WINDOW`); `retention.py` deletes it afterwards.
+- URLs a person is sent back to must be https, as Whop requires, except on loopback hosts
+  (a developer's machine) and the emulator's own origin, where http is allowed.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -26,6 +29,7 @@ from urllib.parse import urlsplit
 import asyncpg
 from litestar import Request, Response
 
+from app.config import loopback_url
 from app.emulator import store
 from app.whop.money import currency_exponent, normalize_currency
 
@@ -207,6 +211,31 @@ def url_param(body: Mapping[str, Any], key: str, *, required: bool = True) -> st
     return value
 
 
+def return_url_param(
+    body: Mapping[str, Any], key: str, *, own_origin: str, required: bool = True
+) -> str | None:
+    """A URL a person's browser is sent back to. Whop requires https; http passes only on a
+    loopback host (a developer's machine) and on the emulator's own origin, which is plain
+    http only where its operator chose that (a test server, a WHOP_EMULATOR=1 demo)."""
+    value = url_param(body, key, required=required)
+    if value is None or urlsplit(value).scheme == "https" or loopback_url(value):
+        return value
+    if _origin(value) == _origin(own_origin):
+        return value
+    raise ApiError(
+        400,
+        f"Invalid parameter {key}: must be an https URL (http is accepted only for localhost, "
+        "loopback addresses and the emulator's own origin)",
+        code="parameter_invalid",
+        param=key,
+    )
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
 # Codes in Whop's currency enum that are not ISO 4217 (Whop's own balance, a stablecoin).
 WHOP_OWN_CURRENCIES = frozenset({"whop_usd", "usdt"})
 
@@ -323,6 +352,8 @@ async def page(
 
 Work = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]]
 
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
 
 async def idempotent(request: Request, work: Work) -> Response:
     """Run `work` in one transaction, at most once per Idempotency-Key."""
@@ -335,7 +366,7 @@ async def idempotent(request: Request, work: Work) -> Response:
     async with store.transaction() as conn:
         if key:
             # Blocks while a concurrent request holds the same key, then finds its stored
-            # response; keys older than a day may be used afresh.
+            # response; a key older than the window (not yet pruned) may be used afresh.
             claimed = await conn.fetchval(
                 """
                 INSERT INTO whop_emulator.idempotency_key (owner, key, method, path, fingerprint)
@@ -343,7 +374,7 @@ async def idempotent(request: Request, work: Work) -> Response:
                 ON CONFLICT (owner, key) DO UPDATE
                    SET fingerprint = EXCLUDED.fingerprint, method = EXCLUDED.method,
                        path = EXCLUDED.path, status = NULL, body = NULL, created_at = now()
-                 WHERE idempotency_key.created_at < now() - interval '24 hours'
+                 WHERE idempotency_key.created_at < now() - $6::interval
                 RETURNING true
                 """,
                 principal.owner,
@@ -351,6 +382,7 @@ async def idempotent(request: Request, work: Work) -> Response:
                 request.method,
                 request.url.path,
                 fingerprint,
+                IDEMPOTENCY_WINDOW,
             )
             if not claimed:
                 row = await conn.fetchrow(
@@ -361,8 +393,9 @@ async def idempotent(request: Request, work: Work) -> Response:
                 )
                 if row["fingerprint"] != fingerprint:
                     raise ApiError(
-                        422,
-                        "This Idempotency-Key was already used with a different request",
+                        400,
+                        "This Idempotency-Key was already used with a different request (another "
+                        "method, path or body); send a new key for a new request",
                         code="idempotency_key_reused",
                         param="Idempotency-Key",
                     )

@@ -151,7 +151,7 @@ async def test_a_repeated_idempotency_key_replays_the_first_answer(api, live_set
     assert first.json()["id"] == again.json()["id"]
     assert again.headers["idempotent-replayed"] == "true"
     other = await api.post("/companies", json={**body, "title": "Twice"}, headers=key)
-    assert assert_whop_error(other, 422, "unprocessable_entity")["code"] == "idempotency_key_reused"
+    assert assert_whop_error(other, 400, "bad_request")["code"] == "idempotency_key_reused"
 
 
 async def test_concurrent_requests_with_one_idempotency_key_create_one_object(api, live_settings):
