@@ -15,7 +15,7 @@ from litestar.response import Redirect, Template
 from app.db.outage import DatabaseUnavailable
 from app.profiles.cache import CachedPage, PageCache
 from app.profiles.service import accent_of, public_page, theme_stylesheet, theme_version
-from app.studio.rules import InvalidField, clean_handle
+from app.studio.rules import InvalidField, canonical_handle, clean_handle
 from app.web.compression import IDENTITY
 from app.web.deps import SettingsDep
 
@@ -27,9 +27,16 @@ REVALIDATE = "public, max-age=0, must-revalidate"
 
 def _canonical(raw: str) -> str | None:
     try:
-        return clean_handle(raw)
+        return canonical_handle(raw)
     except InvalidField:
         return None
+
+
+def _claimable(handle: str) -> bool:
+    try:
+        return clean_handle(handle) == handle
+    except InvalidField:
+        return False
 
 
 class ProfileController(Controller):
@@ -96,7 +103,7 @@ async def _page(request: Request, handle: str, app_url: str) -> Response:
                 raise
             return page_response(entry, request, "stale")
         if entry is None:
-            return _not_found(canonical, claimable=True)
+            return _not_found(canonical, claimable=_claimable(canonical))
         outcome = "miss" if cache.put(canonical, entry, generation) else "bypass"
     return page_response(entry, request, outcome)
 

@@ -12,6 +12,8 @@ import re
 import unicodedata
 from urllib.parse import urlsplit, urlunsplit
 
+import idna
+
 from app.whop.money import currency_exponent
 
 HANDLE_MIN, HANDLE_MAX = 2, 30
@@ -23,6 +25,18 @@ RESERVED_HANDLES = frozenset(
     docs favicon.ico health healthz help home legal linkmint login logout me metrics new
     payouts pricing privacy readyz robots.txt root security settings signin signout signup
     sitemap.xml static status support terms u unlocks user users webhooks whop www
+    ads.txt app-ads.txt humans.txt security.txt manifest.json manifest.webmanifest sw.js
+    service-worker.js browserconfig.xml crossdomain.xml apple-app-site-association
+    """.split()
+)
+# A handle is the first path segment of a public page, so one that looks like a file
+# (`/sw.js`, `/index.html`, `/verify.txt`) could pass for a file of the site: browsers, site
+# verifiers and scanners treat such paths specially. Any handle ending in one is refused.
+FILE_SUFFIXES = frozenset(
+    """
+    asp aspx bak bmp cgi conf css csv env gif gz htm html ico ini jpeg jpg js json jsp log map
+    md mjs php pdf pem png py rss sh sql svg tar tgz toml txt wasm webmanifest webp xml yaml
+    yml zip
     """.split()
 )
 
@@ -47,7 +61,9 @@ class InvalidField(ValueError):
     """A value the creator must change; `str(exc)` is shown beside the field."""
 
 
-def clean_handle(raw: str) -> str:
+def canonical_handle(raw: str) -> str:
+    """The handle a path or a form names, lower-cased and checked for its alphabet and
+    length only: pages claimed before a naming rule tightened stay reachable."""
     handle = raw.strip().lower().removeprefix("@")
     if not handle:
         raise InvalidField("Choose a handle.")
@@ -57,9 +73,61 @@ def clean_handle(raw: str) -> str:
         raise InvalidField(f"A handle can have at most {HANDLE_MAX} characters.")
     if not HANDLE_RE.fullmatch(handle):
         raise InvalidField("Use only lower-case letters, digits, '_' and '.'.")
+    return handle
+
+
+def clean_handle(raw: str) -> str:
+    """A handle a creator may claim now."""
+    handle = canonical_handle(raw)
+    if handle.startswith(".") or handle.endswith("."):
+        raise InvalidField("A handle cannot start or end with a dot.")
+    if ".." in handle:
+        raise InvalidField("A handle cannot have two dots in a row.")
     if handle in RESERVED_HANDLES:
         raise InvalidField(f"“{handle}” is reserved. Try another.")
+    if "." in handle and handle.rsplit(".", 1)[1] in FILE_SUFFIXES:
+        raise InvalidField(f"“{handle}” looks like a file name. Try another.")
     return handle
+
+
+ZWNJ, ZWJ, EMOJI_VARIATION = "\u200c", "\u200d", "\ufe0f"
+
+
+def _looks_like_emoji(ch: str) -> bool:
+    return ch == EMOJI_VARIATION or unicodedata.category(ch) in ("So", "Sk")
+
+
+def _is_letter(ch: str) -> bool:
+    return unicodedata.category(ch).startswith(("L", "M"))
+
+
+def _allowed_format_character(value: str, at: int) -> bool:
+    """The invisible characters text really needs: a joiner inside an emoji sequence
+    (woman, joiner, laptop: one emoji), a non-joiner between letters (Persian and Indic
+    scripts), and the tag characters of subdivision flags (a black flag, then tags)."""
+    ch = value[at]
+    before = value[at - 1] if at > 0 else ""
+    after = value[at + 1] if at + 1 < len(value) else ""
+    if ch == ZWJ:
+        return bool(before and after) and _looks_like_emoji(before) and _looks_like_emoji(after)
+    if ch == ZWNJ:
+        return bool(before and after) and _is_letter(before) and _is_letter(after)
+    if "\U000e0020" <= ch <= "\U000e007f":
+        return "\U0001f3f4" in value[max(0, at - 8) : at]
+    return False
+
+
+def _reject_hidden_text(value: str, field: str) -> None:
+    """Bidi overrides (which reverse the text after them, so a name ending in "gpj.exe"
+    after a right-to-left override reads as "exe.jpg") and zero-width characters (which
+    make two different texts look the same) are refused; both are format characters
+    (Unicode category Cf)."""
+    for at, ch in enumerate(value):
+        if unicodedata.category(ch) == "Cf" and not _allowed_format_character(value, at):
+            raise InvalidField(
+                f"{field} contains an invisible character (U+{ord(ch):04X}) that changes "
+                "how text reads. Remove it and type the text again."
+            )
 
 
 def _single_line(raw: str, *, field: str, limit: int, required: bool = False) -> str:
@@ -70,6 +138,7 @@ def _single_line(raw: str, *, field: str, limit: int, required: bool = False) ->
         raise InvalidField(f"{field} can have at most {limit} characters.")
     if any(unicodedata.category(ch) == "Cc" for ch in value):
         raise InvalidField(f"{field} contains control characters.")
+    _reject_hidden_text(value, field)
     return value
 
 
@@ -87,6 +156,7 @@ def clean_bio(raw: str) -> str:
         raise InvalidField(f"Bio can have at most {BIO_MAX} characters.")
     if any(unicodedata.category(ch) == "Cc" and ch != "\n" for ch in value):
         raise InvalidField("Bio contains control characters.")
+    _reject_hidden_text(value, "Bio")
     return value
 
 
@@ -194,6 +264,13 @@ def clean_link_url(
             raise InvalidField("That web address has characters a domain cannot have.")
         if parts.username or parts.password:
             raise InvalidField("Links cannot carry a user name or password.")
+        if not host.isascii():
+            try:
+                idna.encode(host, uts46=True)
+            except idna.IDNAError:
+                raise InvalidField(
+                    "That web address is not a valid international domain name."
+                ) from None
     elif not parts.path:
         raise InvalidField(f"A {scheme}: link needs an address after the colon.")
     cleaned = urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
@@ -207,6 +284,25 @@ def clean_avatar_url(raw: str) -> str:
     if not raw.strip():
         return ""
     return clean_link_url(raw, limit=AVATAR_URL_MAX, schemes=frozenset({"https"}))
+
+
+def ascii_host(url: str | None) -> str | None:
+    """The punycode form of a web link's host when it has non-ASCII letters, else None.
+
+    `раураl.com` in Cyrillic looks like `paypal.com`; the ASCII form (`xn--…`) is what the
+    creator sees beside it, so a link pasted from somewhere else cannot pass for another."""
+    if not url:
+        return None
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    if not host or host.isascii():
+        return None
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return "(not a valid international domain name)"
 
 
 def is_safe_href(url: str | None) -> bool:

@@ -16,7 +16,7 @@ from asyncpg.exceptions import UniqueViolationError
 from app.db.tables import Creator, Link
 from app.payments.fees import format_money
 from app.studio.pricing import LOCKED
-from app.studio.rules import MAX_LINKS, InvalidField, clean_handle
+from app.studio.rules import MAX_LINKS, InvalidField, ascii_host, clean_handle
 
 
 class HandleTaken(InvalidField):
@@ -115,6 +115,7 @@ async def studio_links(creator_id: int) -> list[dict[str, Any]]:
         row["price"] = (
             format_money(row["price_cents"], row["currency"]) if row["price_cents"] else None
         )
+        row["ascii_host"] = ascii_host(row["url"])
     return rows
 
 

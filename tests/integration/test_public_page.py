@@ -227,6 +227,8 @@ async def test_handles_in_the_url_are_case_insensitive(client, alice, path):
         ("/x", False),
         ("/bad-handle!", False),
         ("/login", False),
+        ("/index.html", False),
+        ("/a..b", False),
         ("/" + "a" * 40, False),
     ],
 )

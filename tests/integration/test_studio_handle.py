@@ -47,6 +47,9 @@ async def test_a_creator_with_a_handle_sees_the_studio(client, make_creator, sig
         ("z" * 31, "at most 30"),
         ("zed!", "lower-case letters"),
         ("dashboard", "reserved"),
+        ("security.txt", "reserved"),
+        ("zed.json", "looks like a file"),
+        ("zed.", "start or end with a dot"),
         ("alice", "“alice” is taken"),
         ("", "2–30 characters"),
     ],
@@ -77,7 +80,16 @@ async def test_claiming_with_htmx_sends_the_browser_to_the_studio(client, newcom
 
 @pytest.mark.parametrize(
     "typed,message",
-    [("z", "at least 2"), ("auth", "reserved"), ("no spaces", "lower-case"), ("", "Choose")],
+    [
+        ("z", "at least 2"),
+        ("auth", "reserved"),
+        ("no spaces", "lower-case"),
+        ("", "Choose"),
+        ("sw.js", "reserved"),
+        ("index.html", "looks like a file"),
+        (".zed", "start or end with a dot"),
+        ("z..ed", "two dots"),
+    ],
 )
 async def test_a_bad_handle_is_refused_inline_and_nothing_changes(client, newcomer, typed, message):
     before = await snapshot()

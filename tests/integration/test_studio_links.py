@@ -67,6 +67,9 @@ async def test_a_section_header_has_a_title_and_no_url(client, alice):
         ({"title": "", "url": "https://example.com"}, "title", "cannot be empty"),
         ({"title": "t" * 101, "url": "https://example.com"}, "title", "at most 100"),
         ({"kind": "video", "title": "x", "url": "https://e.com"}, "kind", "a section header"),
+        ({"title": "Shop\u202e", "url": "https://e.com"}, "title", "invisible character"),
+        ({"title": "x", "url": "https://a\u00adb.com"}, "url", "invisible characters"),
+        ({"title": "x", "url": "https://ab\u0660\u06f0.com"}, "url", "international domain"),
     ],
 )
 async def test_a_bad_link_is_refused_inline_and_nothing_is_added(
@@ -80,6 +83,22 @@ async def test_a_bad_link_is_refused_inline_and_nothing_is_added(
     assert f'id="{error_id}-error"' in r.text
     assert "hx-trigger" not in r.headers
     assert await snapshot() == before
+
+
+async def test_a_link_to_an_international_domain_also_shows_its_ascii_form(client, alice):
+    r = await client.post(
+        "/dashboard/links",
+        data={"kind": "link", "title": "Pay", "url": "https://\u0440\u0430\u0443\u0440\u0430l.com/x"},
+        headers=HX,
+    )
+    assert r.status_code == 200
+    assert "Domain as browsers read it: <bdi>xn--l-7sba6dbr.com</bdi>" in r.text
+    r = await client.post(
+        "/dashboard/links",
+        data={"kind": "link", "title": "Plain", "url": "https://example.com"},
+        headers=HX,
+    )
+    assert r.text.count("Domain as browsers read it") == 1  # only the non-ASCII host
 
 
 async def test_a_refused_link_keeps_what_was_typed(client, alice):

@@ -44,6 +44,9 @@ async def test_saving_the_profile_stores_clean_values_and_refreshes_the_preview(
     [
         ("display_name", "x" * 61, "at most 60"),
         ("display_name", "bad\x07name", "control characters"),
+        ("display_name", "Sam\u202egpj.exe", "invisible character (U+202E)"),
+        ("display_name", "pay\u200bpal", "invisible character (U+200B)"),
+        ("bio", "hello \u2066world\u2069", "invisible character (U+2066)"),
         ("bio", "b" * 281, "at most 280"),
         ("avatar_url", "http://cdn.example.com/a.png", "https"),
         ("avatar_url", "javascript:alert(1)", "https"),

@@ -13,10 +13,15 @@ from app.profiles.service import theme_stylesheet
 from app.studio.forms import link_form, new_link_form, profile_form
 from app.studio.rules import (
     InvalidField,
+    ascii_host,
+    canonical_handle,
     clean_avatar_url,
+    clean_bio,
+    clean_display_name,
     clean_handle,
     clean_link_kind,
     clean_link_url,
+    clean_title,
     is_safe_href,
 )
 
@@ -197,3 +202,78 @@ def test_the_accent_ink_is_the_more_readable_of_black_and_white():
     assert "--page-accent-ink: #111111" in theme_stylesheet("#ffffff")
     assert "--page-accent-ink: #ffffff" in theme_stylesheet("#000000")
     assert "--page-accent: #0f9d76" in theme_stylesheet("not a colour;}body{x:y")
+
+
+# --- names that could pass for files, and text that hides what it says --------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["index.html", "verify.txt", "sw.js", "manifest.json", "security.txt", "ads.txt",
+     "feed.xml", "logo.png", "icon.ico", "app.webmanifest"],
+)
+def test_handles_that_look_like_files_or_well_known_paths_are_refused(raw):
+    with pytest.raises(InvalidField, match="reserved|looks like a file"):
+        clean_handle(raw)
+
+
+@pytest.mark.parametrize("raw", [".alice", "alice.", "al..ice", "..", "a.b.."])
+def test_handles_have_no_leading_trailing_or_repeated_dots(raw):
+    with pytest.raises(InvalidField, match="dot"):
+        clean_handle(raw)
+
+
+@pytest.mark.parametrize("raw", ["alice.smith", "j.doe", "html.fan", "the.json.guy"])
+def test_dotted_handles_that_are_not_file_names_are_fine(raw):
+    assert clean_handle(raw) == raw
+
+
+def test_a_page_claimed_before_the_rules_tightened_is_still_found():
+    assert canonical_handle("Index.HTML") == "index.html"
+    with pytest.raises(InvalidField):
+        canonical_handle("no spaces")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sam\u202egpj.exe",  # right-to-left override
+        "Sam\u2066x\u2069",  # isolates
+        "\u200epay",  # left-to-right mark
+        "pay\u200bpal",  # zero-width space
+        "pay\u2060pal",  # word joiner
+        "\ufeffpay",  # byte order mark
+        "a\u200db",  # a joiner between letters joins nothing visible
+        "a\u200c",  # a trailing non-joiner
+        "flag\U000e0067",  # a tag character with no flag before it
+    ],
+)
+def test_bidi_overrides_and_zero_width_characters_are_refused(text):
+    for clean in (clean_display_name, clean_title, clean_bio):
+        with pytest.raises(InvalidField, match=r"invisible character \(U\+"):
+            clean(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467 family",  # one emoji made of three
+        "\U0001f469\U0001f3fd\u200d\U0001f4bb dev",  # with a skin tone
+        "\u2764\ufe0f\u200d\U0001f525",  # heart on fire
+        "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f",  # England
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian: a non-joiner in a word
+    ],
+)
+def test_the_invisible_characters_real_text_needs_are_kept(text):
+    assert clean_display_name(text) == text
+    assert clean_bio(text) == text
+
+
+def test_non_ascii_link_hosts_are_also_shown_in_their_ascii_form():
+    assert ascii_host("https://\u0440\u0430\u0443\u0440\u0430l.com/x") == "xn--l-7sba6dbr.com"
+    assert ascii_host("https://b\u00fccher.example") == "xn--bcher-kva.example"
+    assert ascii_host("https://example.com") is None
+    assert ascii_host("mailto:me@example.com") is None
+    assert ascii_host("") is None
+    with pytest.raises(InvalidField, match="international domain"):
+        clean_link_url("https://ab\u0660\u06f0.com")
