@@ -49,6 +49,7 @@ KNOWN_NAMES = (
     "INBOX_WORKERS",
     "VAR_DIR",
     "LOG_LEVEL",
+    "LOG_FORMAT",
     "DB_CONNECT_TIMEOUT",
     "DB_ACQUIRE_TIMEOUT",
     "DB_STATEMENT_TIMEOUT",
@@ -109,6 +110,9 @@ class Settings:
     inbox_workers: int = 2  # webhook events processed at once per process (0: drainer only)
     var_dir: Path = field(default_factory=lambda: Path("var").resolve())  # ./var
     log_level: str = "INFO"
+    # `json`: one JSON object per line, for a log collector; `text`: for a person at a
+    # terminal. By default text on a loopback APP_URL (development), JSON anywhere else.
+    log_format: str = "text"
     log_repeat_window: float = 60.0  # seconds a repeated failure is only counted (app/logs.py)
     # Reading Whop's records back (app/payments/sweep.py). Whop documents none of the first
     # two: they are the operator's to set.
@@ -218,7 +222,11 @@ def _clean(raw: Mapping[str, str | None]) -> dict[str, str]:
 
 
 def _dev_credentials(var_dir: Path) -> dict[str, str]:
-    """Credentials for the emulator, generated on first use and kept under VAR_DIR."""
+    """Credentials for the emulator, generated on first use and kept under VAR_DIR.
+
+    The file is born private (created with mode 0600, never written and then narrowed) and
+    appears whole or not at all; when processes start together, the first file made wins
+    and the others read it, so every process holds the same secrets."""
     path = var_dir / "dev-credentials.json"
     if path.exists():
         return json.loads(path.read_text())
@@ -231,10 +239,17 @@ def _dev_credentials(var_dir: Path) -> dict[str, str]:
         "WHOP_WEBHOOK_SECRET": "ws_" + secrets.token_hex(32),
     }
     var_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(creds, indent=2))
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    tmp = var_dir / f".dev-credentials.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(creds, indent=2))
+        try:
+            os.link(tmp, path)  # fails if another process made the file first
+        except FileExistsError:
+            return json.loads(path.read_text())
+    finally:
+        tmp.unlink(missing_ok=True)
     return creds
 
 
@@ -336,6 +351,9 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
     log_level = env.get("LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError("LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
+    log_format = env.get("LOG_FORMAT", "text" if loopback_url(app_url) else "json").lower()
+    if log_format not in ("json", "text"):
+        raise SettingsError("LOG_FORMAT", "must be json or text")
 
     return Settings(
         app_url=app_url,
@@ -355,6 +373,7 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         inbox_workers=inbox_workers,
         var_dir=var_dir,
         log_level=log_level,
+        log_format=log_format,
         trusted_proxies=_networks(env, "TRUSTED_PROXIES", "127.0.0.1,::1"),
         http_concurrency_limit=_whole(env, "HTTP_CONCURRENCY_LIMIT", 500, 1, 100_000),
         **seconds,

@@ -1,4 +1,4 @@
-"""Static text assets, kept compressed: CSS, JavaScript, SVG and JSON under static/.
+"""Static text assets, kept compressed: CSS, JavaScript and SVG under static/.
 
 Pages link every asset with a content fingerprint (`asset()`, app/web/templating.py), and
 the static files router sends them with a one-year cache. The text ones shrink three- to
@@ -34,9 +34,23 @@ TEXT_TYPES = {
     "text/css",
     "text/javascript",
     "application/javascript",
-    "application/json",
     "image/svg+xml",
 }
+
+# What pages link to, by extension; everything else under static/ (the payout island's
+# package.json, lock file, build script and sources, the vendoring script and its hash list,
+# the package marker) is part of the build, not of the site, and answers 404.
+SERVED_SUFFIXES = frozenset({".css", ".js", ".svg", ".png", ".ico", ".webp", ".woff2"})
+BUILD_FOLDERS = frozenset({"src", "node_modules"})
+
+
+def servable(name: str) -> bool:
+    """Whether the file at `name` (relative to static/, POSIX) is one the site serves."""
+    folders, _, file = name.rpartition("/")
+    if BUILD_FOLDERS.intersection(folders.split("/")) or file.startswith("."):
+        return False
+    return Path(file).suffix.lower() in SERVED_SUFFIXES
+
 
 # Compressed variants by the identity's ETag, shared by every app built in this process.
 _compressed: dict[str, dict[str, Encoded]] = {}
@@ -58,7 +72,7 @@ class StaticAssets:
         for path in _files(directory):
             name = path.relative_to(directory).as_posix()
             media_type = mimetypes.guess_type(name)[0]
-            if media_type not in TEXT_TYPES:
+            if media_type not in TEXT_TYPES or not servable(name):
                 continue
             body = path.read_bytes()
             identity = Encoded(IDENTITY, body, etag_of(body))
@@ -99,8 +113,13 @@ class StaticAssets:
     async def _answer(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         asset = None
-        if path.startswith(self.prefix) and scope["method"] in ("GET", "HEAD"):
-            asset = self.files.get(path.removeprefix(self.prefix))
+        if path.startswith(self.prefix):
+            name = path.removeprefix(self.prefix)
+            if not servable(name):
+                await _not_found(send)
+                return
+            if scope["method"] in ("GET", "HEAD"):
+                asset = self.files.get(name)
         if asset is None:
             await app(scope, receive, send)
             return
@@ -128,6 +147,13 @@ class StaticAssets:
         if variant.coding != IDENTITY:
             head.append((b"content-encoding", variant.coding.encode()))
         return 200, head, variant.body
+
+
+async def _not_found(send: Send) -> None:
+    body = b"Not Found"
+    head = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"9")]
+    await send({"type": "http.response.start", "status": 404, "headers": head})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _files(directory: Path) -> Iterator[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -199,3 +200,31 @@ async def test_offline_forms_stay_on_our_origin(client):
     csp = r.headers["content-security-policy"]
     directives = dict(part.strip().split(" ", 1) for part in csp.split(";"))
     assert directives["form-action"] == "'self'"
+
+
+def test_dev_credentials_are_private_from_the_moment_they_exist(tmp_path, monkeypatch):
+    """Created 0600 even under a permissive umask, with no chmod afterwards (a file written
+    first and narrowed later is readable by anyone for a moment)."""
+    def no_chmod(*args, **kwargs):
+        raise AssertionError("the credentials file was chmod-ed after it was written")
+
+    monkeypatch.setattr(os, "chmod", no_chmod)
+    monkeypatch.setattr(Path, "chmod", no_chmod)
+    old = os.umask(0)
+    try:
+        settings_from({"VAR_DIR": str(tmp_path)})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "dev-credentials.json").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["dev-credentials.json"]  # no temp left
+
+
+def test_processes_starting_together_share_one_set_of_dev_credentials(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(
+            pool.map(lambda _: settings_from({"VAR_DIR": str(tmp_path)}).whop_api_key, range(16))
+        )
+    assert len(set(keys)) == 1
+    assert settings_from({"VAR_DIR": str(tmp_path)}).whop_api_key == keys[0]

@@ -74,3 +74,37 @@ async def test_what_compression_would_not_shrink_is_sent_as_it_is(client):
     r, _ = await as_sent(client, "/static/img/favicon.svg", "br")
     assert r.headers["content-encoding"] == "br"
     assert (await client.get("/static/nope.css")).status_code == 404
+
+
+async def test_only_what_pages_use_is_served_never_the_build(client):
+    """The payout island's npm manifest, lock file, build script and sources, the vendoring
+    script and hash list, and the package marker live under static/ but are not the site."""
+    for name in (
+        "payouts/package.json",
+        "payouts/package-lock.json",
+        "payouts/build.mjs",
+        "payouts/src/island.jsx",
+        "vendor/update.sh",
+        "vendor/SHA256SUMS",
+        "__init__.py",
+    ):
+        assert (STATIC / name).is_file(), name  # they exist: the 404 is the rule, not absence
+        for method in ("GET", "HEAD"):
+            r = await client.request(method, f"/static/{name}")
+            assert r.status_code == 404, (method, name)
+            assert not r.content or r.content == b"Not Found"
+    for path in (ISLAND, HTMX, "/static/css/page.css", "/static/img/favicon.svg"):
+        assert (await client.get(path)).status_code == 200, path
+
+
+def test_the_served_files_are_exactly_the_pages_own():
+    from app.web.assets import servable
+
+    served = sorted(
+        p.relative_to(STATIC).as_posix()
+        for p in STATIC.rglob("*")
+        if p.is_file() and "node_modules" not in p.parts and servable(p.relative_to(STATIC).as_posix())
+    )
+    assert all(name.endswith((".css", ".js", ".svg")) for name in served), served
+    assert "payouts/dist/island.js" in served and "css/page.css" in served
+    assert not any(name.startswith("payouts/src/") for name in served)
