@@ -10,6 +10,13 @@ database never needs its traceback (which line of ours was waiting says nothing)
 logged as one line with the exception's name and message.
 
 Records below WARNING (the access log among them) pass untouched.
+
+Every line is one line, whatever a request put into it: `LineFormatter` (for a person,
+`LOG_FORMAT=text`) escapes control characters, line and paragraph separators and bidi
+controls in the message (a CSP report's field could otherwise end a line and forge the
+next), and `JsonLineFormatter` (`LOG_FORMAT=json`, python-json-logger) writes one JSON
+object per line, where JSON's own escaping does the same. Both carry the request id that
+`app.web.request_id` puts in `REQUEST_ID` for the request being served ("-" outside one).
 """
 
 from __future__ import annotations
@@ -17,13 +24,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
 
 from app.db.outage import database_outage, describe
+
+REQUEST_ID: ContextVar[str] = ContextVar("linkmint_request_id", default="-")
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 _SUMMARY = "repeat_summary"  # set on the summary records, which pass the filter untouched
 
@@ -156,3 +174,91 @@ def _without_traceback_when_unreachable(record: logging.LogRecord) -> None:
     record.args = None
     record.exc_info = None
     record.exc_text = None
+
+
+# --- one line per record, with its request id -----------------------------------------------
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that could break or disguise a log line escaped."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class RequestIds(logging.Filter):
+    """Stamps each record with the id of the request it was logged in. On the handlers, so
+    it runs in the thread that logged (a queued record keeps the stamp it got there)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get()
+        return True
+
+    def install(self, loggers: tuple[str, ...] = ("", "litestar", "uvicorn", "uvicorn.access")):
+        for name in loggers:
+            for handler in logging.getLogger(name).handlers:
+                if not any(isinstance(f, RequestIds) for f in handler.filters):
+                    handler.addFilter(self)
+
+
+class LineFormatter(logging.Formatter):
+    """For a person reading a terminal: the message on one line, escaped; a traceback (ours,
+    from our own code) follows it as Python prints it."""
+
+    def __init__(self, fmt: str = TEXT_FORMAT, **kwargs: Any) -> None:
+        super().__init__(fmt, **kwargs)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.request_id = getattr(record, "request_id", "-")
+        saved = record.message
+        record.message = one_line(saved)
+        try:
+            return super().formatMessage(record)
+        finally:
+            record.message = saved
+
+
+class JsonLineFormatter(JsonFormatter):
+    """One JSON object per line: time, level, logger, request_id, message, and a traceback
+    as one string when there is one (python-json-logger: its escaping is JSON's)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            "{asctime}{levelname}{name}{request_id}{message}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            defaults={"request_id": "-"},
+            # (uvicorn's copy of the message with terminal colours is for terminals)
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
+            **kwargs,
+        )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        """ISO 8601 in UTC with milliseconds, which every log store parses."""
+        moment = datetime.fromtimestamp(record.created, UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def formatter_config(log_format: str) -> dict[str, Any]:
+    """The `logging.config` entry of the formatter `LOG_FORMAT` names."""
+    factory = JsonLineFormatter if log_format == "json" else LineFormatter
+    return {"()": f"{factory.__module__}.{factory.__qualname__}"}
+
+
+def uvicorn_log_config(log_format: str, level: str) -> dict[str, Any]:
+    """uvicorn's own loggers (start-up, errors, the access log) in the app's format."""
+    handler = {"formatter": "line", "filters": ["request_id"], "class": "logging.StreamHandler"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"line": formatter_config(log_format)},
+        "filters": {"request_id": {"()": f"{RequestIds.__module__}.RequestIds"}},
+        "handlers": {
+            "default": {**handler, "stream": "ext://sys.stderr"},
+            "access": {**handler, "stream": "ext://sys.stdout"},
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn.error": {"level": level},
+            "uvicorn.access": {"handlers": ["access"], "level": level, "propagate": False},
+        },
+    }

@@ -19,11 +19,13 @@ from piccolo.engine import engine_finder
 from app.auth.guards import current_creator, signed_in_creator
 from app.config import Settings, load_settings
 from app.db.outage import DatabaseUnavailable
-from app.logs import RepeatedFailures
+from app.logs import RepeatedFailures, RequestIds, formatter_config
 from app.web.csp_report import CSP_REPORT_PATH, csp_report
 from app.web.errors import database_unavailable, html_error
 from app.web.headers import security_headers_hook
 from app.web.health import healthz, readyz
+from app.web.refuse_nul import refuse_nul
+from app.web.request_id import request_ids
 from app.web.home import favicon, home
 from app.web.templating import STATIC, template_config
 from app.whop import provide_whop, whop_lifespan
@@ -149,6 +151,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
             exclude=["/_whop", "/webhooks/", "/static/", CSP_REPORT_PATH],
         ),
         plugins=[HTMXPlugin()],
+        middleware=[request_ids, refuse_nul],  # app/web/request_id.py, app/web/refuse_nul.py
         before_send=[security_headers_hook(settings)],
         exception_handlers={
             HTTPException: html_error,
@@ -158,8 +161,10 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
         lifespan=lifespans,
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
+            formatters={"standard": formatter_config(settings.log_format)},  # app/logs.py
             log_exceptions="always",
-            disable_stack_trace={404, 401, 403, 405, DatabaseUnavailable},
+            # A client's mistake is one line, never a stack trace.
+            disable_stack_trace={*range(400, 500), DatabaseUnavailable},
         ),
         openapi_config=None,
         request_max_body_size=1024 * 1024,
@@ -167,4 +172,5 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     )
     app.lanes = (PageLane(pages), PollLane(polls, settings))
     repeats.install()  # on the handlers configured just now, and uvicorn's
+    RequestIds().install()
     return app

@@ -41,6 +41,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from app.config import Settings
+from app.logs import uvicorn_log_config
 
 # How long a stopping worker keeps an idle keep-alive connection open for the next request:
 # a client or proxy reusing its connections sends within milliseconds.
@@ -175,6 +176,7 @@ def serve(host: str, port: int, workers: int, settings: Settings, reload: bool =
         "forwarded_allow_ips": list(settings.trusted_proxies),
         "ws": "none",  # (no WebSocket routes: an upgrade is an ordinary request)
         "server_header": False,
+        "log_config": uvicorn_log_config(settings.log_format, settings.log_level),
         "log_level": "info",
     }
     if workers > 1 and not reload:

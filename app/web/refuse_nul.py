@@ -1,0 +1,27 @@
+"""No NUL character reaches a handler: PostgreSQL cannot store one in text, and a handler
+that passes one to a query (an id in the path, a search term) fails with a 500.
+
+A request whose path or query carries one, raw or percent-encoded (once, or twice: the path
+is decoded again for its parameters), is refused here with a 400. Forms and JSON bodies are
+the handlers' to check, since they check every field anyway.
+"""
+
+from __future__ import annotations
+
+from litestar.exceptions import ClientException
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+
+def carries_nul(scope: Scope) -> bool:
+    path: str = scope["path"]
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in path or "%00" in path or b"%00" in query or b"\x00" in query
+
+
+def refuse_nul(app: ASGIApp) -> ASGIApp:
+    async def refusing(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and carries_nul(scope):
+            raise ClientException("A web address cannot contain a NUL character (%00).")
+        await app(scope, receive, send)
+
+    return refusing

@@ -1,0 +1,131 @@
+"""Every registered route, walked with hostile values in each path, query and form parameter:
+no answer is a 5xx, and a refused request (4xx) changes no stored data.
+
+The routes come from the app itself, so a route added later is walked too. Query parameters
+are the handler's own; form fields are every `name="…"` the templates post, since handlers
+read their forms whole. Each route is tried anonymously and as a signed-in creator, with the
+CSRF token a browser would send, so the hostile values reach the handlers' own checks (the
+emulator's routes, which know no creator, anonymously only).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from litestar.routes import HTTPRoute
+from piccolo.engine import engine_finder
+
+from app.resources import TEMPLATES
+
+HOSTILE = (
+    "99999999999",
+    "9223372036854775808",
+    "-1",
+    "0",
+    "1.5",
+    "",
+    "\x00",
+    "%00",
+    "a" * 5000,
+    "../../etc/passwd",
+    "<script>alert(1)</script>",
+    "' OR 1=1--",
+    "\u202eexe.gpj",
+    "[]",
+)
+HOSTILE_INTS = ("99999999999", "9223372036854775808", "-1", "0", "2147483648")
+PROVIDED = {"request", "settings", "creator", "viewer", "whop", "scope", "state", "socket"}
+# Written as a side effect of being asked at all (who asked, when): not the data a refused
+# request must leave alone.
+BOOKKEEPING = re.compile(r"rate|limit|auth_session|pending|delivery|idempotency|metric")
+SKIP_METHODS = {"OPTIONS", "HEAD"}
+
+
+def form_fields() -> list[str]:
+    names: set[str] = set()
+    for page in TEMPLATES.rglob("*.html"):
+        names.update(re.findall(r'\bname="([a-z_]+)"', page.read_text()))
+    return sorted(names)
+
+
+def walk(app) -> Iterator[tuple[str, str, dict[str, type], list[str]]]:
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        params = {p.name: p.type for p in route.path_parameters.values()} if isinstance(
+            route.path_parameters, dict
+        ) else {p.name: p.type for p in route.path_parameters}
+        for handler in route.route_handlers:
+            query = [
+                _query_name(handler, name)
+                for name in handler.parsed_fn_signature.parameters
+                if name not in PROVIDED and name not in params
+            ]
+            for method in sorted(handler.http_methods - SKIP_METHODS):
+                yield method, route.path_format, params, query
+
+
+def _query_name(handler, name: str) -> str:
+    definition = handler.parsed_fn_signature.parameters[name].kwarg_definition
+    return getattr(definition, "query", None) or name
+
+
+def fill(path_format: str, params: dict[str, type], value: str) -> str:
+    for name, kind in params.items():
+        filled = value if kind is not int or value in HOSTILE_INTS else "99999999999"
+        path_format = path_format.replace("{" + name + "}", quote(filled, safe=""))
+    return path_format
+
+
+async def stored_data() -> str:
+    """One digest of every row the app and the emulator keep, but the bookkeeping."""
+    async with engine_finder().connection() as conn:  # type: ignore[union-attr]
+        rows = await conn.fetch(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('public', 'whop_emulator') AND table_type = 'BASE TABLE' "
+            "AND table_name NOT LIKE 'migration%' ORDER BY 1, 2"
+        )
+        parts = [
+            f"(SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
+            f'FROM "{r["table_schema"]}"."{r["table_name"]}" t)'
+            for r in rows
+            if not BOOKKEEPING.search(r["table_name"])
+        ]
+        return await conn.fetchval(f"SELECT md5(concat({', '.join(parts)}))")
+
+
+@pytest.fixture
+async def signed_in(other_client, make_creator, sign_in):
+    creator = await make_creator(handle="walker", payout_enabled=True)
+    await sign_in(other_client, creator)
+    return other_client
+
+
+async def test_no_hostile_value_reaches_a_5xx_or_changes_data_when_refused(
+    app, client, signed_in
+):
+    fields = form_fields()
+    failures: list[str] = []
+    routes = list(walk(app))
+    assert len(routes) > 60, routes  # the walk found the app's routes
+    before = await stored_data()
+    for who, browser in (("anonymous", client), ("creator", signed_in)):
+        for method, path_format, params, query in routes:
+            if who == "creator" and path_format.startswith("/_whop"):
+                continue  # the emulator (another company's system) knows no creator
+            for value in HOSTILE:
+                path = fill(path_format, params, value)
+                args = {name: value for name in query}
+                data = {name: value for name in fields} if method != "GET" else None
+                r = await browser.request(method, path, params=args, data=data)
+                where = f"{who} {method} {path[:80]} = {value[:20]!r}"
+                if r.status_code >= 500:
+                    failures.append(f"{where}: {r.status_code}")
+                after = await stored_data()
+                if r.status_code >= 400 and after != before:
+                    failures.append(f"{where}: refused ({r.status_code}) but changed data")
+                before = after
+    assert not failures, "\n".join(failures[:40]) + f"\n({len(failures)} in all)"
