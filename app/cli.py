@@ -1,4 +1,4 @@
-"""The `linkmint` command: serve, migrate, dev, doctor, reconcile, replay-webhooks."""
+"""The `linkmint` command: serve, migrate, dev, emulator, doctor, reconcile, replay-webhooks."""
 
 from __future__ import annotations
 
@@ -154,6 +154,17 @@ def dev(settings: Settings, port: int, reload: bool) -> None:
             print("stopped the embedded PostgreSQL", flush=True)
 
 
+def emulator(settings: Settings, host: str, port: int, redirect_uris: list[str] | None) -> None:
+    """The Whop emulator alone (app/emulator/standalone.py), on loopback only."""
+    from app.emulator.standalone import NotLoopback, run
+
+    try:
+        run(settings, host, port, redirect_uris or [settings.redirect_uri])
+    except NotLoopback as exc:
+        print(f"linkmint emulator: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -169,6 +180,17 @@ def main(argv: list[str] | None = None) -> None:
     p_dev = sub.add_parser("dev", help="migrate, then serve on http://127.0.0.1:8000 (make run)")
     p_dev.add_argument("--port", type=int, default=8000)
     p_dev.add_argument("--reload", action="store_true", help="restart when the code changes")
+    p_emulator = sub.add_parser(
+        "emulator",
+        help="run the Whop emulator alone (API at http://HOST:PORT/_whop/api/v1), for any client",
+    )
+    p_emulator.add_argument("--host", default="127.0.0.1", help="a loopback address only")
+    p_emulator.add_argument("--port", type=int, default=8100)
+    p_emulator.add_argument(
+        "--redirect-uri", action="append", dest="redirect_uris", metavar="URI",
+        help="an OAuth redirect URI the client may use (repeatable; default: "
+        "APP_URL/auth/callback)",
+    )
     p_reconcile = sub.add_parser(
         "reconcile",
         help="match Whop's payment records with ours now (also runs every minute), or audit",
@@ -219,6 +241,8 @@ def main(argv: list[str] | None = None) -> None:
         serve(args.host, args.port, args.workers)
     elif args.command == "dev":
         dev(settings, args.port, args.reload)
+    elif args.command == "emulator":
+        emulator(settings, args.host, args.port, args.redirect_uris)
 
 
 if __name__ == "__main__":
