@@ -56,9 +56,12 @@ def _unread_bytes(transport) -> int:
     sock = transport.get_extra_info("socket")
     if sock is None:
         return 0
+    fd = sock.fileno()
+    if fd < 0:  # the connection closed before the timer fired (a stopping server, a reset)
+        return 0
     count = array.array("i", [0])
     try:
-        fcntl.ioctl(sock.fileno(), termios.FIONREAD, count)
+        fcntl.ioctl(fd, termios.FIONREAD, count)
     except OSError:
         return 0
     return count[0]
