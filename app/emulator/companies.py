@@ -214,7 +214,7 @@ async def finish_onboarding(
             f"••••{last4}",
             store.dumps(
                 {
-                    "category": "bank",
+                    "category": "next_day_bank",  # one of Whop's destination categories
                     "country_code": country,
                     "name": f"Emulator Test Bank ••••{last4} ({legal_name})",
                 }

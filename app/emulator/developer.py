@@ -115,11 +115,11 @@ async def webhooks_query(
 
 async def delete_webhook(
     conn: asyncpg.Connection, principal: Principal, webhook_id: str
-) -> dict[str, Any]:
+) -> bool:
     principal.require_api_key()
     row = await conn.fetchrow("SELECT * FROM whop_emulator.webhook WHERE id = $1", webhook_id)
     if row is None:
         raise not_found("Webhook", webhook_id)
     await visible_company(conn, principal, row["resource_id"])
     await conn.execute("DELETE FROM whop_emulator.webhook WHERE id = $1", webhook_id)
-    return {"id": webhook_id, "deleted": True}
+    return True  # Whop answers a bare `true`

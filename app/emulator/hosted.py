@@ -12,6 +12,10 @@ configuration's `redirect_url` with `payment_id` and `checkout_status=success` a
 query (whop-api.md §6.3); a decline stays on the page to try another card, with a way back
 (`checkout_status=error`). Each rendering of the form carries an attempt token, so a form
 posted twice is one payment, while two tabs are two.
+
+Each page's `form-action` names, besides 'self', the origins its own link or configuration
+returns to and no others: the redirect after a post is checked against it, and a caller
+(another app, Whop's SDK) may be on another origin than the emulator.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from app.config import Settings
 from app.emulator import companies, delivery, faults, payments, store
 from app.web.deps import SettingsDep
+from app.web.headers import allow_form_redirects
 from app.whop.money import currency_exponent
 
 COUNTRIES = (
@@ -45,7 +51,7 @@ COUNTRIES = (
     ("IE", "Ireland"),
 )
 _SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 
 
 def format_price(amount: Decimal, currency: str) -> str:
@@ -82,17 +88,21 @@ def _kyc_page(
     )
 
 
-async def _onboarding_link(token: str) -> Any:
+async def _onboarding_link(token: str, request: Request, settings: Settings) -> Any:
+    """The link, with this response's form allowed to end at its return and refresh URLs."""
     async with store.connection() as conn:
         link = await companies.account_link(conn, token)
     if link is None or link["use_case"] != "account_onboarding":
         raise NotFoundException("This verification link does not exist.")
+    allow_form_redirects(request.scope, settings.app_url, link["return_url"], link["refresh_url"])
     return link
 
 
 @get("/hosted/kyc/{token:str}", name="emulator:kyc", media_type=MediaType.HTML)
-async def kyc_page(token: FromPath[str]) -> Template | Redirect:
-    link = await _onboarding_link(token)
+async def kyc_page(
+    token: FromPath[str], request: Request, settings: SettingsDep
+) -> Template | Redirect:
+    link = await _onboarding_link(token, request, settings)
     if not link["usable"]:
         return Redirect(link["refresh_url"], status_code=303)
     return _kyc_page(link, {"legal_name": "", "country": "US", "account_number": ""}, {})
@@ -102,7 +112,7 @@ async def kyc_page(token: FromPath[str]) -> Template | Redirect:
 async def kyc_submit(
     token: FromPath[str], request: Request, settings: SettingsDep
 ) -> Template | Redirect:
-    link = await _onboarding_link(token)
+    link = await _onboarding_link(token, request, settings)
     submitted = await request.form()
     form = {
         "legal_name": (submitted.get("legal_name") or "").strip(),
@@ -141,11 +151,15 @@ async def kyc_submit(
 # --- checkout -------------------------------------------------------------------------------
 
 
-async def _session(plan_id: str, session_id: str | None) -> Any:
+async def _session(
+    plan_id: str, session_id: str | None, request: Request, settings: Settings
+) -> Any:
+    """The session, with this response's form allowed to end at its redirect URL."""
     if session_id:
         async with store.connection() as conn:
             session = await payments.checkout_session(conn, plan_id, session_id)
         if session is not None:
+            allow_form_redirects(request.scope, settings.app_url, session["redirect_url"])
             return session
     raise NotFoundException("This checkout link does not exist.")
 
@@ -191,6 +205,8 @@ def _card_errors(form: dict[str, str]) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not _EMAIL.match(form["email"]):
         errors["email"] = "Enter the email address for your receipt."
+    elif len(form["email"]) > 254:  # the longest a Whop user's email may be
+        errors["email"] = "An email address can have at most 254 characters."
     if form["country"] and form["country"] not in dict(COUNTRIES):
         errors["country"] = "Choose a country from the list."
     digits = payments.card_digits(form["card_number"])
@@ -214,8 +230,10 @@ def _card_errors(form: dict[str, str]) -> dict[str, str]:
 
 
 @get("/checkout/{plan_id:str}", name="emulator:checkout", media_type=MediaType.HTML)
-async def checkout_page(plan_id: FromPath[str], request: Request) -> Template:
-    session = await _session(plan_id, request.query_params.get("session"))
+async def checkout_page(
+    plan_id: FromPath[str], request: Request, settings: SettingsDep
+) -> Template:
+    session = await _session(plan_id, request.query_params.get("session"), request, settings)
     form = {"email": "", "country": "US", "card_number": "", "expiry": "", "cvc": ""}
     return await _checkout_page(session, form, {})
 
@@ -225,7 +243,7 @@ async def checkout_pay(
     plan_id: FromPath[str], request: Request, settings: SettingsDep
 ) -> Template | Redirect:
     submitted = await request.form()
-    session = await _session(plan_id, submitted.get("session"))
+    session = await _session(plan_id, submitted.get("session"), request, settings)
     form = {
         name: (submitted.get(name) or "").strip()
         for name in ("email", "country", "card_number", "expiry", "cvc")

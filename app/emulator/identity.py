@@ -5,16 +5,22 @@ sharing one database act as one Whop. Every one-time transition is a single cond
 UPDATE … RETURNING, so a code or refresh token is redeemed by exactly one request however
 many race for it. Codes and tokens are stored as SHA-256 hashes; the plain value exists
 only in the response that handed it out.
+
+As at Whop, an email is one account: a unique index on lower(email) holds it, a guest
+checkout pays as the user its email belongs to (made then if there is none), and a new
+user made at the consent page with a known email is that user signing in.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
+import asyncpg
 from joserfc.jwk import ECKey
 from piccolo.columns import Array, Text, Timestamptz
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
@@ -90,7 +96,7 @@ def digest(secret: str) -> str:
 
 
 class UserTaken(Exception):
-    def __init__(self, field: Literal["username", "email"]) -> None:
+    def __init__(self, field: Literal["username"]) -> None:
         super().__init__(field)
         self.field = field
 
@@ -104,7 +110,10 @@ async def user_by_id(user_id: str) -> dict[str, Any] | None:
 
 
 async def create_user(name: str, username: str, email: str) -> dict[str, Any]:
-    """A new test user; `UserTaken` names the field another user already holds."""
+    """A new test user, or the user who already has this email: at Whop an email is one
+    account, so creating it again signs in to it. `UserTaken` means another user holds the
+    username."""
+    email = email.strip()
     rows = await WhopUser.raw(
         "INSERT INTO whop_emulator.whop_user (id, name, username, email) "
         "VALUES ({}, {}, {}, {}) ON CONFLICT DO NOTHING RETURNING *",
@@ -113,11 +122,52 @@ async def create_user(name: str, username: str, email: str) -> dict[str, Any]:
         username,
         email,
     )
-    if rows:
-        return rows[0]
-    if await WhopUser.exists().where(WhopUser.username == username):
+    # Nothing inserted: a unique index said no. Were the email's owner being made by a
+    # concurrent request, the insert waited for its commit, so this read sees the row.
+    rows = rows or await WhopUser.raw(
+        "SELECT * FROM whop_emulator.whop_user WHERE lower(email) = lower({})", email
+    )
+    if not rows:
         raise UserTaken("username")
-    raise UserTaken("email")
+    return rows[0]
+
+
+def _guest_profile(email: str) -> tuple[str, str]:
+    """(name, username) of a user Whop makes at a guest checkout: the email's local part,
+    and that part cut down to what a username may hold."""
+    local = email.split("@", 1)[0]
+    username = re.sub(r"[^a-z0-9_.]", "_", local.lower())[:24].ljust(3, "_")
+    return local[:60], username
+
+
+async def user_for_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record:
+    """The Whop user `email` belongs to (case and surrounding spaces aside), made at its
+    first guest checkout, so that signing in with that email later finds the purchase.
+
+    Safe on `conn`'s transaction however many first payments with one email race: each
+    inserts, and the unique index on lower(email) makes all but one wait for that one's
+    commit, then find nothing inserted and read its row. A username that another user holds
+    gets a random suffix instead.
+    """
+    email = email.strip()
+    name, base = _guest_profile(email)
+    username = base
+    for _ in range(5):
+        row = await conn.fetchrow(
+            "INSERT INTO whop_emulator.whop_user (id, name, username, email) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING *",
+            whop_id("user_"),
+            name,
+            username,
+            email,
+        )
+        row = row or await conn.fetchrow(
+            "SELECT * FROM whop_emulator.whop_user WHERE lower(email) = lower($1)", email
+        )
+        if row is not None:
+            return row
+        username = f"{base}_{secrets.randbelow(10**5):05d}"
+    raise RuntimeError(f"no free username for a guest like {base!r}")
 
 
 # --- clients ----------------------------------------------------------------------------

@@ -67,6 +67,16 @@ async def ledger_account(
     amounts = await balances(conn, company["id"]) or {"usd": Decimal(0)}
     return {
         "id": "ldgr_" + company["id"].removeprefix("biz_"),
+        "ledger_type": "primary",  # a company's own account; "pool" accounts are Whop's
+        "owner": {
+            "typename": "Company",
+            "id": company["id"],
+            "route": shapes.route(company["title"]),
+            "title": company["title"],
+        },
+        "payments_approval_status": "approved",
+        "transfer_fee": None,
+        "treasury_balance": None,
         "balances": [
             {
                 "balance": shapes.money(amount),

@@ -5,7 +5,8 @@ and approve), `/oauth/token` (JSON or form bodies; authorization_code with S256 
 single-use codes that expire after five minutes and the exact redirect URI; rotating
 refresh tokens), `/oauth/userinfo`, `/oauth/revoke`, discovery and JWKS, and ES256
 id_tokens carrying the nonce. An unknown client or redirect URI is shown as an error here
-and never redirected to, as a real authorization server must.
+and never redirected to, as a real authorization server must; the consent form may end at
+the origin of the validated redirect URI only (its `form-action`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from litestar.response import Redirect, Template
 from app.config import Settings
 from app.emulator import identity
 from app.web.deps import SettingsDep
+from app.web.headers import allow_form_redirects
 
 CLIENT_NAME = "Linkmint"
 SCOPE_DESCRIPTIONS = {
@@ -53,7 +55,7 @@ SCOPE_TOKEN = re.compile(r"[A-Za-z0-9:_.-]{1,64}")
 CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url(SHA-256), unpadded
 VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")  # RFC 7636 §4.1
 USERNAME = re.compile(r"[a-z0-9_.]{3,30}")
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -191,6 +193,8 @@ class NewUserForm:
             errors["name"] = "Enter a name."
         elif len(self.name) > 60:
             errors["name"] = "A name can have at most 60 characters."
+        elif not self.name.isprintable():
+            errors["name"] = "A name cannot hold control characters."
         if not USERNAME.fullmatch(self.username):
             errors["username"] = "3–30 characters: lower-case letters, digits, '_' and '.'."
         if len(self.email) > 254 or not EMAIL.fullmatch(self.email):
@@ -275,6 +279,7 @@ async def authorize(request: Request, settings: SettingsDep) -> Response:
             ),
             status_code=302,
         )
+    allow_form_redirects(request.scope, settings.app_url, auth.redirect_uri)
     return await _authorize_page(request, settings, client, auth)
 
 
@@ -288,6 +293,7 @@ async def approve(request: Request, settings: SettingsDep) -> Response:
         )
     except (ShownError, ReturnedError) as exc:
         return _shown_error(str(exc))
+    allow_form_redirects(request.scope, settings.app_url, auth.redirect_uri)
     keys = await identity.emulator_keys()
     browser = request.cookies.get(BROWSER_COOKIE, "")
     if not ticket_valid(keys.form_secret, browser, auth, form.get("ticket", "")):

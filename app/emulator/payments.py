@@ -15,8 +15,6 @@ or in full) returns the tax in proportion (`tax_refunded_amount`).
 
 from __future__ import annotations
 
-import hashlib
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -26,7 +24,7 @@ import asyncpg
 from litestar import Request
 
 from app.config import Settings, whop_id
-from app.emulator import delivery, faults, ledger, shapes, store
+from app.emulator import delivery, faults, identity, ledger, shapes, store
 from app.emulator.companies import metadata_param
 from app.emulator.protocol import (
     ApiError,
@@ -45,9 +43,12 @@ from app.emulator.protocol import (
 )
 from app.whop.money import currency_exponent
 
+# The payment's `user` is a Whop user (its name and username; none for payments made before
+# every guest became one).
 PAYMENT_SELECT = """
-    SELECT p.*, c.title AS company_title
+    SELECT p.*, c.title AS company_title, u.name AS user_name, u.username AS user_username
       FROM whop_emulator.payment p JOIN whop_emulator.company c ON c.id = p.company_id
+      LEFT JOIN whop_emulator.whop_user u ON u.id = p.user_id
 """
 
 
@@ -192,18 +193,6 @@ def card_digits(number: str) -> str:
     return "".join(ch for ch in number if ch not in " -")
 
 
-def buyer_id(email: str) -> str:
-    """The same email is the same Whop user (`user_` + 13 characters); a buyer whose email
-    belongs to a Whop account (one that signs in with Whop) pays as that account."""
-    digest = int.from_bytes(hashlib.sha256(email.strip().lower().encode()).digest()[:10], "big")
-    alphabet = string.ascii_letters + string.digits
-    chars = []
-    for _ in range(13):
-        digest, rest = divmod(digest, len(alphabet))
-        chars.append(alphabet[rest])
-    return "user_" + "".join(chars)
-
-
 async def pay(
     conn: asyncpg.Connection,
     settings: Settings,
@@ -216,8 +205,10 @@ async def pay(
     country: str | None = None,
 ) -> asyncpg.Record:
     """Charge the test card once per checkout attempt (a resubmitted form is the same),
-    with the tax of the buyer's `country` on top of the price."""
+    with the tax of the buyer's `country` on top of the price. It belongs to the Whop user
+    who owns the buyer's email, however it was typed (a guest's first payment makes them)."""
     paid = card.decline is None
+    buyer = await identity.user_for_email(conn, email)
     price, currency = session["initial_price"], session["currency"]
     rate = (await faults.control_settings(conn)).tax_rate(country)
     tax = in_minor_units(price * Decimal(str(rate)) / 100, currency)
@@ -228,9 +219,7 @@ async def pay(
              substatus, currency, total, application_fee, metadata, user_id, user_email,
              card_brand, card_last4, failure_message, paid_at, tax_amount)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb,
-                COALESCE((SELECT id FROM whop_emulator.whop_user
-                           WHERE lower(email) = lower($13)), $12),
-                $13, $14, $15, $16, CASE WHEN $6 = 'paid' THEN clock_timestamp() END, $17)
+                $12, $13, $14, $15, $16, CASE WHEN $6 = 'paid' THEN clock_timestamp() END, $17)
         ON CONFLICT (attempt_token) DO NOTHING
         RETURNING id
         """,
@@ -245,8 +234,8 @@ async def pay(
         price + tax,
         session["application_fee_amount"],
         session["metadata"],
-        buyer_id(email),
-        email.strip(),
+        buyer["id"],
+        buyer["email"],
         card.brand,
         card_number[-4:],
         card.decline,

@@ -25,20 +25,22 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import uvicorn
-from litestar import Litestar, get
+from litestar import Litestar, MediaType, Request, Response, get
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.logging import LoggingConfig
 from litestar.response import File
 from piccolo.engine import engine_finder
 
 from app.config import Settings
 from app.emulator import delivery, emulator_router, identity, platform
+from app.emulator.api import whop_error
 from app.emulator.oauth import CLIENT_NAME
 from app.emulator.payments import TEST_CARDS
+from app.emulator.protocol import ApiError
 from app.resources import STATIC
-from app.web.headers import CSP_EXTRA_KEY, security_headers_hook
+from app.web.headers import security_headers_hook
 from app.web.templating import template_config
 
 # The hosted pages' looks (templates/emulator/*.html load them through `asset()`).
@@ -85,17 +87,33 @@ async def style_sheet(name: str) -> File:
     )
 
 
+JSON_PREFIXES = ("/_whop/api/", "/_whop/_control/")
+
+
+def not_served(request: Request, exc: Exception) -> Response:
+    """What no handler of the emulator answered: a path or method it does not serve, a
+    hosted page's unknown link, a failure. Under the API and the control API that is Whop's
+    JSON error body, as for every other refusal there (a client's SDK parses it); elsewhere
+    a line of text, since these pages are not Linkmint's and its error pages need its app."""
+    if request.url.path.startswith(JSON_PREFIXES):
+        status = getattr(exc, "status_code", 500)
+        if status in (404, 405):  # the router found no handler for this method and path
+            where = request.url.path.removeprefix("/_whop")
+            return ApiError(status, f"No such endpoint: {request.method} {where}").response()
+        return whop_error(request, exc)
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        status, text = exc.status_code, str(exc.detail)
+    else:
+        status, text = 500, "Something went wrong in the Whop emulator."
+    return Response(text, status_code=status, media_type=MediaType.TEXT)
+
+
 def _security_headers(settings: Settings):
-    """Linkmint's headers, except that a form here may end anywhere: the consent page and
-    the checkout answer with a redirect to the client's own origin, which a browser checks
-    against `form-action` too (mounted, that origin is the emulator's own)."""
-    linkmint_headers = security_headers_hook(settings)
-
-    async def set_headers(message, scope) -> None:
-        scope.setdefault(CSP_EXTRA_KEY, {"form-action": "http: https:"})
-        await linkmint_headers(message, scope)
-
-    return set_headers
+    """Linkmint's headers as they are: the client's origin is on another port here, and each
+    hosted page adds to `form-action` the origins its own session returns to (the
+    checkout's redirect_url, the link's return_url, the validated redirect_uri), so a form
+    never gains a way to anywhere else."""
+    return security_headers_hook(settings)
 
 
 def banner(settings: Settings, redirect_uris: Sequence[str], database: str) -> str:
@@ -165,9 +183,11 @@ def create_standalone_app(
         template_config=template_config(settings),
         before_send=[_security_headers(settings)],
         lifespan=[pool, emulator],
+        exception_handlers={HTTPException: not_served, 500: not_served},
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
             log_exceptions="always",
+            disable_stack_trace={*range(400, 500)},  # a client's mistake is not a failure
         ),
         openapi_config=None,
         request_max_body_size=1024 * 1024,

@@ -6,6 +6,9 @@ and the static files router.
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
@@ -36,6 +39,42 @@ CSP_EXTRA_KEY = "linkmint.csp_extra"
 # Likewise a route may put its own Permissions-Policy value here (the payout page: Whop's
 # identity check needs the camera, which the default policy turns off).
 PERMISSIONS_POLICY_KEY = "linkmint.permissions_policy"
+
+_HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\]")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_source(url: str) -> str | None:
+    """The origin of an http(s) `url` as a CSP source (`http://127.0.0.1:8200`), or None
+    when it has none a policy can name exactly. The value goes into a header, so a host of
+    anything but the characters of a DNS name or an IP address is never copied."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+        if ":" in host:
+            host = f"[{host}]"
+        else:
+            host = host.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not _HOST.fullmatch(host):
+        return None
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def allow_form_redirects(scope: Scope, own_url: str, *urls: str | None) -> None:
+    """Let this response's forms be answered with a redirect to the origins of `urls` (the
+    return addresses a hosted page was opened for) besides 'self': a browser checks every
+    redirect after a form is posted against `form-action`. An origin equal to `own_url`'s
+    adds nothing, so a same-origin return keeps the policy exactly `form-action 'self'`."""
+    sources = {origin_source(url) for url in urls if url} - {origin_source(own_url), None}
+    if sources:
+        extra = scope.get(CSP_EXTRA_KEY) or {}  # type: ignore[call-overload]
+        extra = {**extra, "form-action": " ".join(sorted(sources))}
+        scope[CSP_EXTRA_KEY] = extra  # type: ignore[literal-required]
 
 
 def strict_directives(settings: Settings) -> dict[str, str]:

@@ -207,7 +207,7 @@ async def test_completing_kyc_adds_a_payout_method_and_returns_to_the_app(
     methods = (await api.get("/payout_methods", params={"company_id": company["id"]})).json()
     [method] = methods["data"]
     assert method["id"].startswith("potk_") and method["is_default"] is True
-    assert method["destination"]["category"] == "bank"
+    assert method["destination"]["category"] == "next_day_bank"
     assert method["destination"]["country_code"] == "GB"
     assert method["company"] == {"id": company["id"]}
     account = (await api.get(f"/ledger_accounts/{company['id']}")).json()
