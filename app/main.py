@@ -24,9 +24,9 @@ from app.web.csp_report import CSP_REPORT_PATH, csp_report
 from app.web.errors import database_unavailable, html_error
 from app.web.headers import security_headers_hook
 from app.web.health import healthz, readyz
+from app.web.home import favicon, home
 from app.web.refuse_nul import refuse_nul
 from app.web.request_id import request_ids
-from app.web.home import favicon, home
 from app.web.templating import STATIC, template_config
 from app.whop import provide_whop, whop_lifespan
 
@@ -64,7 +64,10 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     settings = settings or load_settings()
     from app.auth.access_log import redact_access_log
     from app.auth.controller import AuthController
+    from app.auth.origin import same_origin_writes
+    from app.auth.purge import purge_lifespan
     from app.db.notify import listener_lifespan
+    from app.payments.buyer import ROUTES as BUYER_ROUTES
     from app.payments.controller import ROUTES as PAYMENT_ROUTES
     from app.payments.fastlane import PollLane
     from app.payments.inbox import InboxWorkers
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
         csp_report,
         PayoutsController,
         *PAYMENT_ROUTES,
+        *BUYER_ROUTES,  # "Forget this browser"
         create_static_files_router(
             path="/static",
             directories=[STATIC],
@@ -121,6 +125,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     period = settings.maintenance_seconds
     sweep_options = SweepOptions.from_settings(settings)
     lifespans.append(maintenance_lifespan(period, sweep_options=sweep_options))
+    lifespans.append(purge_lifespan(period))  # ended sessions, stale pending sign-ins
     # In-memory answers that PostgreSQL invalidates; both serve nothing until the listener
     # is up (app/db/notify.py), except the last known pages while the database is unreachable.
     pages, polls = PageCache(ttl=settings.page_cache_ttl), PendingPolls()
@@ -143,7 +148,8 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
         template_config=template_config(settings),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
-            cookie_name="lm_csrf",
+            # __Host- over https: Secure, Path=/ and no Domain, so no sibling host can plant one.
+            cookie_name="__Host-lm_csrf" if settings.secure_cookies else "lm_csrf",
             cookie_secure=settings.secure_cookies,
             cookie_httponly=True,  # htmx gets the token from the page, never from the cookie
             cookie_samesite="lax",
@@ -151,7 +157,8 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
             exclude=["/_whop", "/webhooks/", "/static/", CSP_REPORT_PATH],
         ),
         plugins=[HTMXPlugin()],
-        middleware=[request_ids, refuse_nul],  # app/web/request_id.py, app/web/refuse_nul.py
+        # app/web/request_id.py, app/web/refuse_nul.py; cross-origin writes: app/auth/origin.py
+        middleware=[request_ids, refuse_nul, same_origin_writes(settings)],
         before_send=[security_headers_hook(settings)],
         exception_handlers={
             HTTPException: html_error,

@@ -86,7 +86,8 @@ from app.main import create_app  # noqa: E402
 from tests.servers import linkmint_serve  # noqa: E402
 
 APP_TABLES = (
-    "creator", "link", "auth_session", "unlock", "webhook_event", "whop_sweep", "money_audit"
+    "creator", "link", "auth_session", "unlock", "webhook_event", "whop_sweep", "money_audit",
+    "rate_limit_hit", "pending_sign_in",
 )
 
 

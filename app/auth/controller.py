@@ -1,4 +1,10 @@
-"""Sign in with Whop: /auth/login, /auth/callback, /auth/logout."""
+"""Sign in with Whop: /auth/login, /auth/callback, /auth/logout, /auth/logout-everywhere.
+
+Sign-in and sign-out each rotate the CSRF token as well as the session: a token a page (or
+an attacker who planted the cookie) held before is worthless after. A failed callback ends
+only the pending sign-in: a link to `/auth/callback?error=…` from another site must not be
+a way to sign someone out.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
-from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.middleware.csrf import generate_csrf_token
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
@@ -18,27 +24,35 @@ from app.auth import oidc
 from app.auth.pending import (
     PENDING_LIFETIME,
     PendingSignIn,
+    consume,
     pending_cookie_name,
+    remember,
     safe_next,
     seal,
     unseal,
 )
 from app.auth.service import record_sign_in
-from app.auth.sessions import SESSION_LIFETIME, cookie_name, end_session, start_session
+from app.auth.sessions import (
+    SESSION_LIFETIME,
+    cookie_name,
+    creator_for_session,
+    end_all_sessions,
+    end_session,
+    start_session,
+)
 from app.config import Settings
-from app.web.deps import SettingsDep
+from app.web.deps import SettingsDep, ViewerDep
+from app.web.limits import CALLBACK, LOGIN, limited
 from app.whop import WhopOAuth
 
 log = logging.getLogger("app.auth")
 
-# Per process (Litestar's memory store): enough to blunt a flood, never felt by a person.
-LOGIN_RATE_LIMIT = RateLimitConfig(rate_limit=("minute", 120), store="rl_auth_login")
-
-# reason -> (title, what happened and what to do). Every one ends signed out.
+# reason -> (title, what happened and what to do). Each ends the pending sign-in, and only
+# that: a browser already signed in stays signed in.
 FAILURES = {
     "declined": (
         "You did not approve the sign-in",
-        "Whop reports that the sign-in was declined, so you are not signed in.",
+        "Whop reports that the sign-in was declined, so it did not happen.",
     ),
     "whop_error": (
         "Whop could not sign you in",
@@ -47,6 +61,11 @@ FAILURES = {
     "no_pending_sign_in": (
         "This sign-in has expired",
         "The sign-in was not started in this browser, or took longer than 10 minutes.",
+    ),
+    "already_used": (
+        "This sign-in was already used",
+        "Each sign-in can be finished once, and this one already was (or it expired). "
+        "Start again to sign in.",
     ),
     "state_mismatch": (
         "This sign-in does not belong to this browser",
@@ -113,13 +132,27 @@ def _expired_cookie(settings: Settings, key: str) -> Cookie:
     )
 
 
-async def _signed_out_page(
+def _fresh_csrf_cookie(request: Request) -> Cookie:
+    """A new CSRF token cookie, made as Litestar's CSRF middleware makes one."""
+    config = request.app.csrf_config
+    assert config is not None  # app/main.py always configures it
+    return Cookie(
+        key=config.cookie_name,
+        value=generate_csrf_token(secret=config.secret),
+        path=config.cookie_path,
+        secure=config.cookie_secure,
+        httponly=config.cookie_httponly,
+        samesite=config.cookie_samesite,
+        domain=config.cookie_domain,
+    )
+
+
+async def _failed_page(
     request: Request, settings: Settings, failure: oidc.SignInFailed, next_path: str
 ) -> Template:
-    """The failure's page; the browser leaves signed out, its old session ended."""
-    session = cookie_name(settings.secure_cookies)
-    if token := request.cookies.get(session):
-        await end_session(token)
+    """The failure's page. The pending sign-in is over; a session the browser had is kept,
+    since anyone can send a browser here with an error in the query."""
+    signed_in = await creator_for_session(request.cookies.get(cookie_name(settings.secure_cookies)))
     log.warning("sign-in failed: %s %s", failure.reason, failure.detail)
     title, message = FAILURES[failure.reason]
     return Template(
@@ -128,13 +161,11 @@ async def _signed_out_page(
             "title": title,
             "message": message,
             "detail": failure.detail,
+            "signed_in": signed_in is not None,
             "retry_url": "/auth/login?" + urlencode({"next": next_path}),
         },
         status_code=failure.status_code,
-        cookies=[
-            _expired_cookie(settings, session),
-            _expired_cookie(settings, pending_cookie_name(settings.secure_cookies)),
-        ],
+        cookies=[_expired_cookie(settings, pending_cookie_name(settings.secure_cookies))],
         headers={"Cache-Control": "no-store"},
     )
 
@@ -142,7 +173,7 @@ async def _signed_out_page(
 class AuthController(Controller):
     path = "/auth"
 
-    @get("/login", name="auth:login", cache=False, middleware=[LOGIN_RATE_LIMIT.middleware])
+    @get("/login", name="auth:login", cache=False, before_request=limited(LOGIN))
     async def login(
         self,
         settings: SettingsDep,
@@ -155,6 +186,7 @@ class AuthController(Controller):
             next=safe_next(next_path),
             expires_at=int(time.time()) + PENDING_LIFETIME,
         )
+        await remember(pending)
         url = oidc.authorize_url(
             settings, state=pending.state, nonce=pending.nonce, verifier=pending.verifier
         )
@@ -164,7 +196,7 @@ class AuthController(Controller):
             url, status_code=303, cookies=[cookie], headers={"Cache-Control": "no-store"}
         )
 
-    @get("/callback", name="auth:callback", cache=False)
+    @get("/callback", name="auth:callback", cache=False, before_request=limited(CALLBACK))
     async def callback(self, request: Request, settings: SettingsDep) -> Response:
         # Read by hand: `state` is a name Litestar reserves for handler arguments.
         query = request.query_params
@@ -172,6 +204,9 @@ class AuthController(Controller):
         pending_name = pending_cookie_name(settings.secure_cookies)
         pending = unseal(request.cookies.get(pending_name), settings.secret_key)
         next_path = pending.next if pending else "/dashboard"
+        # Whatever this callback brings, it ends the pending sign-in it carries, first: of
+        # any number of callbacks with one cookie (replayed or racing) one gets this far.
+        still_open = pending is not None and await consume(pending)
         try:
             if error:
                 described = error[:60] if error.replace("_", "").isalnum() else "unknown"
@@ -180,6 +215,8 @@ class AuthController(Controller):
                 raise oidc.SignInFailed("whop_error", 400, f"Whop's error code: {described}")
             if pending is None:
                 raise oidc.SignInFailed("no_pending_sign_in", 400)
+            if not still_open:
+                raise oidc.SignInFailed("already_used", 400)
             if not state or not secrets.compare_digest(state.encode(), pending.state.encode()):
                 raise oidc.SignInFailed("state_mismatch", 400)
             if not code:
@@ -189,7 +226,7 @@ class AuthController(Controller):
                     settings, whop_oauth, code=code, verifier=pending.verifier, nonce=pending.nonce
                 )
         except oidc.SignInFailed as failure:
-            return await _signed_out_page(request, settings, failure, next_path)
+            return await _failed_page(request, settings, failure, next_path)
 
         creator = await record_sign_in(
             whop_user_id=profile.whop_user_id,
@@ -206,6 +243,7 @@ class AuthController(Controller):
             cookies=[
                 _cookie(settings, session, token, int(SESSION_LIFETIME.total_seconds())),
                 _expired_cookie(settings, pending_name),
+                _fresh_csrf_cookie(request),
             ],
             headers={"Cache-Control": "no-store"},
         )
@@ -215,4 +253,26 @@ class AuthController(Controller):
         name = cookie_name(settings.secure_cookies)
         if token := request.cookies.get(name):
             await end_session(token)
-        return Redirect("/", status_code=303, cookies=[_expired_cookie(settings, name)])
+        cookies = [_expired_cookie(settings, name), _fresh_csrf_cookie(request)]
+        return Redirect("/", status_code=303, cookies=cookies)
+
+    @post("/logout-everywhere", name="auth:logout-everywhere")
+    async def logout_everywhere(
+        self, request: Request, settings: SettingsDep, viewer: ViewerDep
+    ) -> Redirect:
+        """End every session of the signed-in creator (a lost phone, a shared computer), then
+        sign this browser out too."""
+        cookies = [
+            _expired_cookie(settings, cookie_name(settings.secure_cookies)),
+            _fresh_csrf_cookie(request),
+        ]
+        if viewer is None:  # nothing to end: an expired session, or a second click
+            return Redirect("/", status_code=303, cookies=cookies)
+        ended = await end_all_sessions(viewer["id"])
+        log.info("creator %s signed out everywhere: %d session(s) ended", viewer["id"], ended)
+        return Redirect("/auth/signed-out-everywhere", status_code=303, cookies=cookies)
+
+    @get("/signed-out-everywhere", name="auth:signed-out-everywhere", cache=False)
+    async def signed_out_everywhere(self) -> Template:
+        """Where "Sign out everywhere" lands: says what happened (nothing here is private)."""
+        return Template(template_name="auth/signed_out.html")

@@ -3,13 +3,19 @@
 State, nonce and PKCE verifier (and where to go afterwards) travel in one short-lived,
 HttpOnly cookie, sealed with AES-GCM under a key derived from SECRET_KEY: the browser can
 neither read the verifier nor change any of it, and a stale cookie is refused even if a
-browser kept it past its Max-Age. Nothing about a pending sign-in is stored server-side,
-so the callback may land on any app process.
+browser kept it past its Max-Age.
+
+A sealed cookie alone could be replayed, though: anyone holding a copy could drive as many
+callbacks (and token exchanges at Whop) as they liked within its ten minutes. So PostgreSQL
+also keeps the SHA-256 of each pending sign-in's state, and the callback deletes that row
+before anything else (one `DELETE … RETURNING`, so of two racing callbacks exactly one gets
+it). The callback may still land on any app process.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import time
@@ -21,6 +27,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from app.db.tables import AuthSession
 
 PENDING_LIFETIME = 10 * 60  # seconds to finish signing in at Whop
 DEFAULT_NEXT = "/dashboard"
@@ -65,6 +73,36 @@ def unseal(value: str | None, secret_key: str, *, now: float | None = None) -> P
     if pending.expires_at < (time.time() if now is None else now):
         return None
     return pending
+
+
+def _state_digest(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+async def remember(pending: PendingSignIn) -> None:
+    """Record `pending` so that its callback can be accepted, once."""
+    await AuthSession.raw(
+        "INSERT INTO pending_sign_in (state_hash, expires_at) VALUES ({}, to_timestamp({}))",
+        _state_digest(pending.state),
+        pending.expires_at,
+    )
+
+
+async def consume(pending: PendingSignIn) -> bool:
+    """End `pending` on the server: True for the one call that found it still open."""
+    rows = await AuthSession.raw(
+        "DELETE FROM pending_sign_in WHERE state_hash = {} RETURNING expires_at > now() AS open",
+        _state_digest(pending.state),
+    )
+    return bool(rows) and rows[0]["open"]
+
+
+async def purge_stale_pending() -> int:
+    """Forget pending sign-ins nobody finished (their cookies are refused already)."""
+    gone = await AuthSession.raw(
+        "DELETE FROM pending_sign_in WHERE expires_at <= now() RETURNING 1 AS gone"
+    )
+    return len(gone)
 
 
 def safe_next(raw: str | None) -> str:

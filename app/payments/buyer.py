@@ -5,6 +5,12 @@ does not let anyone act as a buyer. The cookie can also carry the Whop user ids 
 proved it belongs to ("Restore purchases": signing in with Whop binds that account's paid
 unlocks to the browser). The cookie is signed with a key derived from SECRET_KEY, so neither
 the token nor the bound accounts can be forged or altered.
+
+"Forget this browser" (/unlocks/forget) ends all of that for a shared or borrowed computer:
+the server replaces the cookie with an expired one (it is HttpOnly, so no page could), and
+with it the token and every bound account, which live nowhere else. What was bought stays
+bought: the unlocks keep the purchase, and "Restore purchases" brings it back after signing
+in with the Whop account that paid.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ import secrets
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from litestar import Request
+from litestar import MediaType, Request, get, post
 from litestar.datastructures import Cookie
+from litestar.response import Template
 
 from app.config import Settings
+from app.web.deps import SettingsDep
 
 COOKIE_LIFETIME = 400 * 24 * 3600  # the longest Max-Age browsers honour
 MAX_BOUND_ACCOUNTS = 10
@@ -120,3 +128,59 @@ def buyer_cookie(settings: Settings, buyer: Buyer) -> Cookie:
         httponly=True,
         samesite="lax",  # sent on the top-level return from Whop's checkout
     )
+
+
+def expired_buyer_cookie(settings: Settings) -> Cookie:
+    # Same attributes as when set: a __Host- cookie is only replaced by a Secure one.
+    return Cookie(
+        key=buyer_cookie_name(settings.secure_cookies),
+        value="",
+        max_age=0,
+        expires=0,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+_BACK = re.compile(r"/[A-Za-z0-9._-]{1,40}")
+PRIVATE = {"cache-control": "private, no-store"}
+
+
+def _back(raw: object) -> str:
+    """A creator's page on this site to return to, or the home page."""
+    return raw if isinstance(raw, str) and _BACK.fullmatch(raw) else "/"
+
+
+@get("/unlocks/forget", name="payments:forget", cache=False, include_in_schema=False)
+async def forget_page(request: Request, settings: SettingsDep) -> Template:
+    """What forgetting this browser does, and the button (a POST, with the CSRF token)."""
+    buyer = read_buyer(request, settings)
+    return Template(
+        template_name="payments/forget.html",
+        context={
+            "back": _back(request.query_params.get("next")),
+            "remembered": buyer is not None,
+            "accounts": len(buyer.whop_user_ids) if buyer else 0,
+            "forgotten": False,
+        },
+        headers=PRIVATE,
+        media_type=MediaType.HTML,
+    )
+
+
+@post("/unlocks/forget", name="payments:forget-now", status_code=200, include_in_schema=False)
+async def forget(request: Request, settings: SettingsDep) -> Template:
+    """Clear this browser's buyer cookie: its token and the Whop accounts bound to it."""
+    form = await request.form()
+    return Template(
+        template_name="payments/forget.html",
+        context={"back": _back(form.get("next")), "forgotten": True},
+        cookies=[expired_buyer_cookie(settings)],
+        headers=PRIVATE,
+        media_type=MediaType.HTML,
+    )
+
+
+ROUTES = [forget_page, forget]

@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotFoundException
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
@@ -40,11 +39,10 @@ from app.payments.unlocks import (
     start_unlock,
 )
 from app.web.deps import CreatorDep, SettingsDep, ViewerDep
+from app.web.limits import CONFIRM, UNLOCK, UNLOCK_PER_LINK, limited
 from app.whop import WhopDep
 
 PRIVATE = {"cache-control": "private, no-store"}
-# Each new buyer's click makes a checkout at Whop: per process, a bound no person reaches.
-UNLOCK_RATE_LIMIT = RateLimitConfig(rate_limit=("minute", 120), store="rl_unlock")
 STOP_POLLING = 286  # htmx stops an `every` trigger on this status
 CONFIRM_RETRY_SECONDS = 3  # how soon a return the database could not answer tries again
 
@@ -88,7 +86,7 @@ class UnlockController(Controller):
         "/u/{link_id:int}/unlock",
         name="payments:unlock",
         status_code=200,
-        middleware=[UNLOCK_RATE_LIMIT.middleware],
+        before_request=limited(UNLOCK_PER_LINK, UNLOCK),
     )
     async def unlock(
         self, request: HTMXRequest, link_id: FromPath[int], settings: SettingsDep, whop: WhopDep
@@ -168,7 +166,12 @@ class UnlockController(Controller):
         settled = request.htmx and panel.settled
         return _panel(request, panel, status=STOP_POLLING if settled else 200)
 
-    @get("/checkout/confirm", name="payments:confirm", cache=False)
+    @get(
+        "/checkout/confirm",
+        name="payments:confirm",
+        cache=False,
+        before_request=limited(CONFIRM),
+    )
     async def confirm(
         self,
         whop: WhopDep,

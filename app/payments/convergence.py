@@ -27,9 +27,12 @@ win, and the loser is refunded as a duplicate.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -112,6 +115,24 @@ UPDATE duplicate_payment SET refunded_at = now(), last_error = NULL
 """
 _DUPLICATE_FAILED_SQL = """
 UPDATE duplicate_payment SET last_error = {} WHERE payment_id = {} AND refunded_at IS NULL
+"""
+# The buyer's return asks Whop about an unlock at most once per RETURN_ASK_EVERY, in all
+# processes together (a double load, two tabs, a refresh loop), and never about a payment
+# that is settled: the one that paid (or was refunded from) an unlock, or a second charge
+# already recorded (the reconciler retries a refund Whop has not taken yet).
+RETURN_ASK_EVERY = timedelta(seconds=3)
+_CLAIM_ASK_SQL = """
+UPDATE unlock u SET confirm_asked_at = clock_timestamp()
+ WHERE u.id = {}
+   AND (u.confirm_asked_at IS NULL OR u.confirm_asked_at <= clock_timestamp() - {}::interval)
+   AND NOT EXISTS (SELECT 1 FROM unlock paid
+                    WHERE paid.provider_payment_id = {}
+                      AND paid.status IN ('COMPLETED', 'REFUNDED'))
+   AND NOT EXISTS (SELECT 1 FROM duplicate_payment d WHERE d.payment_id = {})
+RETURNING u.confirm_asked_at
+"""
+_RELEASE_ASK_SQL = """
+UPDATE unlock SET confirm_asked_at = NULL WHERE id = {} AND confirm_asked_at = {}
 """
 
 
@@ -423,3 +444,28 @@ async def converge_unlock(whop: WhopClient, unlock_id: str, path: str) -> Outcom
     if outcomes:
         return Outcome(outcomes[0].result, unlock_id, status)
     return Outcome("not_paid", unlock_id, status)
+
+
+async def converge_return(
+    whop: WhopClient, unlock_id: str, payment_id: str | None
+) -> Outcome | None:
+    """The buyer's return from checkout: ask Whop about `payment_id` (without one, about the
+    unlock's checkout) and apply the answer, unless another return asked about this unlock
+    less than RETURN_ASK_EVERY ago, in any process, or the payment is settled; then None, and
+    the page the buyer goes back to shows the unlock as it stands (and polls while pending).
+
+    The claim is one conditional UPDATE, so of any number of returns at once exactly one asks.
+    An ask that fails (Whop unreachable, or slower than the return may wait) gives the claim
+    back: the next return asks at once instead of finding the unlock throttled.
+    """
+    rows = await Unlock.raw(_CLAIM_ASK_SQL, unlock_id, RETURN_ASK_EVERY, payment_id, payment_id)
+    if not rows:
+        return None
+    try:
+        if payment_id:
+            return await converge_payment(whop, payment_id, "redirect")
+        return await converge_unlock(whop, unlock_id, "redirect")
+    except (WhopError, TimeoutError, asyncio.CancelledError):
+        with suppress(Exception):  # at worst the claim lapses by itself in a few seconds
+            await Unlock.raw(_RELEASE_ASK_SQL, unlock_id, rows[0]["confirm_asked_at"])
+        raise

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from app.db.outage import database_outage
 from app.db.tables import Unlock
 from app.payments.buyer import Buyer
-from app.payments.convergence import converge_payment, converge_unlock
+from app.payments.convergence import converge_return
 from app.payments.fees import PriceRefused, format_money, money_rules
 from app.studio.rules import is_safe_href
 from app.whop import WhopClient, WhopError, WhopRejected
@@ -388,10 +388,7 @@ async def _converge_by(
 ) -> None:
     try:
         async with asyncio.timeout_at(deadline) as budget:
-            if payment_id:
-                await converge_payment(whop, payment_id, "redirect")
-            else:
-                await converge_unlock(whop, unlock_id, "redirect")
+            await converge_return(whop, unlock_id, payment_id)  # at most once in a few seconds
     except WhopError as exc:
         log.warning("buyer back for unlock %s before Whop could confirm: %s", unlock_id, exc)
     except TimeoutError:

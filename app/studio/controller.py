@@ -38,6 +38,7 @@ from app.studio.forms import (
 from app.studio.pricing import Pricing, check_premium, preview_for_input, pricing_for
 from app.studio.rules import InvalidField, clean_handle
 from app.web.deps import CreatorDep
+from app.web.limits import HANDLE_CHECK, limited
 
 LIMITS = {
     "handle_min": rules.HANDLE_MIN,
@@ -183,7 +184,7 @@ class StudioController(Controller):
 
     # --- handle ---------------------------------------------------------------------------
 
-    @get("/handle/check", name="studio:check_handle")
+    @get("/handle/check", name="studio:check_handle", before_request=limited(HANDLE_CHECK))
     async def check_handle(self, creator: CreatorDep, handle: FromQuery[str] = "") -> Template:
         """The live availability line under the handle field (runs while the creator types)."""
         error = None

@@ -23,6 +23,8 @@ from litestar import Request, post
 from litestar.exceptions import ClientException
 from prometheus_client import Counter
 
+from app.web.limits import CSP_REPORT, limited
+
 log = logging.getLogger("app.csp")
 
 CSP_REPORT_PATH = "/csp-report"
@@ -143,6 +145,7 @@ def record(violation: Violation) -> None:
     status_code=204,
     include_in_schema=False,
     request_max_body_size=64 * 1024,
+    before_request=limited(CSP_REPORT),
 )
 async def csp_report(request: Request) -> None:
     try:

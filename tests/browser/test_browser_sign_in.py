@@ -26,7 +26,7 @@ async def test_a_new_whop_user_signs_in_and_is_asked_for_a_handle(
     await expect(page.get_by_role("textbox", name="Your handle")).to_be_focused()
     await shot(page, "claim")
 
-    await page.get_by_role("button", name="Sign out").click()
+    await page.get_by_role("button", name="Sign out", exact=True).click()
     await expect(page).to_have_url(f"{live_server}/")
     await expect(page.get_by_role("link", name="Sign in with Whop")).to_be_visible()
     # Signed out for real: the studio asks to sign in again (it sends you to Whop).

@@ -95,24 +95,23 @@ async def session_rows() -> int:
 
 
 async def plant_existing_session(browser: httpx.AsyncClient, make_creator) -> str:
-    """The browser is already signed in as someone; a failed sign-in must end that too."""
+    """The browser is already signed in as someone; a failed sign-in must not end that."""
     creator = await make_creator(handle=None)
     token = await start_session(creator["id"])
     plant_cookie(browser, token)
     return token
 
 
-async def assert_signed_out_page(
-    response: httpx.Response, status: int, words: str, token: str
-) -> None:
+async def assert_failed_page(response: httpx.Response, status: int, words: str, token: str) -> None:
+    """The failure's page: the pending sign-in is over, the session `token` is untouched."""
     assert response.status_code == status, response.text
     assert "text/html" in response.headers["content-type"]
     assert words in response.text
     assert 'href="/auth/login?next=' in response.text and "Try again" in response.text
-    assert "Max-Age=0" in set_cookie_header(response, SESSION)
     assert "Max-Age=0" in set_cookie_header(response, PENDING)
-    assert not await AuthSession.exists().where(AuthSession.token_hash == _digest(token))
-    assert await session_rows() == 0
+    assert not any(h.startswith(f"{SESSION}=") for h in response.headers.get_list("set-cookie"))
+    assert await AuthSession.exists().where(AuthSession.token_hash == _digest(token))
+    assert "You are still signed in as before." in response.text
 
 
 # --- /auth/login ----------------------------------------------------------------------
@@ -309,21 +308,19 @@ async def test_a_session_started_on_one_process_is_honoured_by_another(live_serv
     assert callback_code not in log  # the access log never carries Whop's code
 
 
-# --- failures: each ends on a clear page, signed out ----------------------------------
+# --- failures: each ends on a clear page, a session kept ----------------------------------
 
 
-async def test_declining_at_whop_ends_signed_out(live_server, make_creator):
+async def test_declining_at_whop_fails_cleanly(live_server, make_creator):
     async with browser_on(live_server) as browser:
         token = await plant_existing_session(browser, make_creator)
         page = await open_authorize_page(browser, await start_login(browser))
         r = await page.deny()
         r = await browser.get(r.headers["location"])
-        await assert_signed_out_page(r, 403, "You did not approve the sign-in", token)
+        await assert_failed_page(r, 403, "You did not approve the sign-in", token)
 
 
-async def test_an_error_callback_ends_signed_out_without_echoing_the_description(
-    live_server, make_creator
-):
+async def test_an_error_callback_fails_without_echoing_the_description(live_server, make_creator):
     async with browser_on(live_server) as browser:
         token = await plant_existing_session(browser, make_creator)
         state = query_of(await start_login(browser))["state"]
@@ -333,24 +330,24 @@ async def test_an_error_callback_ends_signed_out_without_echoing_the_description
                 {"error": "server_error", "error_description": "Call +1 555 0100", "state": state}
             )
         )
-        await assert_signed_out_page(r, 400, "Whop could not sign you in", token)
+        await assert_failed_page(r, 400, "Whop could not sign you in", token)
         assert "server_error" in r.text and "555 0100" not in r.text
 
 
-async def test_a_mismatched_state_ends_signed_out(live_server, make_creator):
+async def test_a_mismatched_state_fails_cleanly(live_server, make_creator):
     async with browser_on(live_server) as browser:
         token = await plant_existing_session(browser, make_creator)
         callback = await approve_at_whop(browser, await start_login(browser))
         r = await browser.get(with_query(callback, state="forged-state"))
-        await assert_signed_out_page(r, 400, "does not belong to this browser", token)
+        await assert_failed_page(r, 400, "does not belong to this browser", token)
 
 
-async def test_a_missing_state_ends_signed_out(live_server, make_creator):
+async def test_a_missing_state_fails_cleanly(live_server, make_creator):
     async with browser_on(live_server) as browser:
         token = await plant_existing_session(browser, make_creator)
         callback = await approve_at_whop(browser, await start_login(browser))
         r = await browser.get(with_query(callback, state=None))
-        await assert_signed_out_page(r, 400, "does not belong to this browser", token)
+        await assert_failed_page(r, 400, "does not belong to this browser", token)
 
 
 async def test_a_callback_in_a_browser_that_never_started_signing_in_is_refused(
@@ -361,25 +358,25 @@ async def test_a_callback_in_a_browser_that_never_started_signing_in_is_refused(
     async with browser_on(live_server) as victim:  # e.g. a login-CSRF link
         token = await plant_existing_session(victim, make_creator)
         r = await victim.get(callback)
-        await assert_signed_out_page(r, 400, "This sign-in has expired", token)
+        await assert_failed_page(r, 400, "This sign-in has expired", token)
 
 
-async def test_a_missing_code_ends_signed_out(live_server, make_creator):
+async def test_a_missing_code_fails_cleanly(live_server, make_creator):
     async with browser_on(live_server) as browser:
         token = await plant_existing_session(browser, make_creator)
         callback = await approve_at_whop(browser, await start_login(browser))
         r = await browser.get(with_query(callback, code=None))
-        await assert_signed_out_page(r, 400, "without a sign-in code", token)
+        await assert_failed_page(r, 400, "without a sign-in code", token)
 
 
-async def test_a_replayed_code_is_refused_and_ends_signed_out(live_server):
+async def test_a_replayed_code_is_refused(live_server):
     async with browser_on(live_server) as browser:
         callback = await approve_at_whop(browser, await start_login(browser))
         assert (await browser.get(callback)).status_code == 303
         token = browser.cookies[SESSION]
         state = query_of(await start_login(browser))["state"]  # a fresh sign-in, the old code
         r = await browser.get(with_query(callback, state=state))
-        await assert_signed_out_page(r, 400, "Whop did not accept this sign-in", token)
+        await assert_failed_page(r, 400, "Whop did not accept this sign-in", token)
         assert "already been used" in r.text
 
 
@@ -389,7 +386,7 @@ async def test_a_code_bound_to_another_verifier_is_refused(live_server, make_cre
         authorize = await start_login(browser)
         swapped = with_query(authorize, code_challenge=pkce_pair()[1])  # an injected challenge
         r = await browser.get(await approve_at_whop(browser, swapped))
-        await assert_signed_out_page(r, 400, "Whop did not accept this sign-in", token)
+        await assert_failed_page(r, 400, "Whop did not accept this sign-in", token)
         assert "code_verifier does not match" in r.text
 
 
@@ -398,7 +395,7 @@ async def test_an_id_token_with_another_nonce_is_refused(live_server, make_creat
         token = await plant_existing_session(browser, make_creator)
         authorize = with_query(await start_login(browser), nonce="someone-elses-nonce")
         r = await browser.get(await approve_at_whop(browser, authorize))
-        await assert_signed_out_page(r, 400, "was not meant for this browser", token)
+        await assert_failed_page(r, 400, "was not meant for this browser", token)
 
 
 async def test_an_expired_code_is_refused(live_server, make_creator):
@@ -410,7 +407,7 @@ async def test_an_expired_code_is_refused(live_server, make_creator):
             {AuthorizationCode.expires_at: datetime.now(UTC) - timedelta(seconds=1)}
         ).where(AuthorizationCode.code_hash == code_hash)
         r = await browser.get(callback)
-        await assert_signed_out_page(r, 400, "Whop did not accept this sign-in", token)
+        await assert_failed_page(r, 400, "Whop did not accept this sign-in", token)
         assert "expired" in r.text
 
 
@@ -464,15 +461,15 @@ async def _callback_against(settings, make_creator, whop_origin: str) -> tuple[h
     return r, token
 
 
-async def test_whop_unreachable_ends_on_a_502_page_signed_out(settings, make_creator):
+async def test_whop_unreachable_ends_on_a_502_page(settings, make_creator):
     r, token = await _callback_against(settings, make_creator, f"http://127.0.0.1:{_closed_port()}")
-    await assert_signed_out_page(r, 502, "Whop is not answering", token)
+    await assert_failed_page(r, 502, "Whop is not answering", token)
 
 
-async def test_whop_failing_ends_on_a_502_page_signed_out(settings, make_creator):
+async def test_whop_failing_ends_on_a_502_page(settings, make_creator):
     with whop_answering(503) as whop:
         r, token = await _callback_against(settings, make_creator, whop)
-    await assert_signed_out_page(r, 502, "Whop had a problem", token)
+    await assert_failed_page(r, 502, "Whop had a problem", token)
 
 
 # --- the creator record ---------------------------------------------------------------

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.auth.controller import LOGIN_RATE_LIMIT
+from app.web.limits import LOGIN
 from tests.servers import linkmint_serve
 
 REMOTE = "203.0.113.7"  # (TEST-NET-3: documentation addresses)
 OTHER_REMOTE = "198.51.100.23"
-PER_MINUTE = LOGIN_RATE_LIMIT.rate_limit[1]
+PER_MINUTE = LOGIN.hits  # in one window of LOGIN.seconds
 
 
 @pytest.fixture(scope="module")

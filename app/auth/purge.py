@@ -1,0 +1,58 @@
+"""Housekeeping for sign-in: expired or idle sessions and abandoned pending sign-ins.
+
+Neither is ever honoured once stale (every read checks the times), so this only keeps the
+tables small. Each pass is two idempotent DELETEs: processes running it at once delete
+nothing twice and need no lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+
+from app.auth.pending import purge_stale_pending
+from app.auth.sessions import purge_expired_sessions
+
+log = logging.getLogger("app.auth")
+
+
+async def purge_once() -> tuple[int, int]:
+    """(sessions, pending sign-ins) deleted."""
+    sessions = await purge_expired_sessions()
+    pending = await purge_stale_pending()
+    if sessions or pending:
+        log.info("purged %d ended session(s), %d stale pending sign-in(s)", sessions, pending)
+    return sessions, pending
+
+
+async def _loop(period: float) -> None:
+    # Jittered like the maintenance pass, so processes started together do not knock at once.
+    await asyncio.sleep(random.uniform(0.2, 1.0) * period)  # noqa: S311 (jitter)
+    while True:
+        try:
+            await purge_once()
+        except Exception:
+            log.exception("purging sessions failed; trying again next period")
+        await asyncio.sleep(period * random.uniform(0.8, 1.2))  # noqa: S311
+
+
+def purge_lifespan(period: float):
+    """While the app is up: `purge_once()` about every `period` seconds."""
+
+    @asynccontextmanager
+    async def run(app: Litestar) -> AsyncIterator[None]:
+        task = asyncio.create_task(_loop(period), name="linkmint-session-purge")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return run
