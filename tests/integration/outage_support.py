@@ -31,7 +31,8 @@ from tests.integration.unlock_support import PAYS
 HX = {"HX-Request": "true"}
 _HIDDEN = re.compile(r'name="(session|attempt)" value="([^"]+)"')
 _ACTION = re.compile(r'<form method="post" action="([^"]+)"')
-_ACCESS_LINE = re.compile(r'^[-\d :,]+ INFO uvicorn\.access ')  # uvicorn's access log: not a failure
+# uvicorn's access log: not a failure
+_ACCESS_LINE = re.compile(r'^[-\d :,]+ INFO uvicorn\.access ')
 
 
 class EmbeddedPostgres:

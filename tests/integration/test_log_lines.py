@@ -59,7 +59,9 @@ def test_json_lines_are_one_object_each_with_the_request_id():
 @pytest.fixture
 async def seller_link(whop, make_creator) -> dict:
     company = await whop.create_connected_company(title="Logs", email="logs@example.com")
-    creator = await make_creator(handle="logsseller", whop_company_id=company.id, payout_enabled=True)
+    creator = await make_creator(
+        handle="logsseller", whop_company_id=company.id, payout_enabled=True
+    )
     return await add_premium(creator, url="https://secret.example/logs")
 
 

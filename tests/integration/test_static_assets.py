@@ -100,10 +100,11 @@ async def test_only_what_pages_use_is_served_never_the_build(client):
 def test_the_served_files_are_exactly_the_pages_own():
     from app.web.assets import servable
 
+    names = (p.relative_to(STATIC) for p in STATIC.rglob("*") if p.is_file())
     served = sorted(
-        p.relative_to(STATIC).as_posix()
-        for p in STATIC.rglob("*")
-        if p.is_file() and "node_modules" not in p.parts and servable(p.relative_to(STATIC).as_posix())
+        name.as_posix()
+        for name in names
+        if "node_modules" not in name.parts and servable(name.as_posix())
     )
     assert all(name.endswith((".css", ".js", ".svg")) for name in served), served
     assert "payouts/dist/island.js" in served and "css/page.css" in served
