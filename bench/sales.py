@@ -345,6 +345,8 @@ def payment_row(sale: Sale, payment: Payment) -> dict[str, Any]:
         "metadata": _metadata(sale),
         "user_id": sale.buyer_user_id,
         "user_email": f"{sale.buyer_user_id.removeprefix('user_').lower()}@example.net",
+        "user_name": None,  # no whop_user row stands behind the buyer: the join reads NULL
+        "user_username": None,
         "card_brand": "visa",
         "card_last4": "4242" if paid else "0002",
         "failure_message": None if paid else "Your card was declined.",

@@ -140,6 +140,9 @@ def build_pool(
             "metadata": metadata,
             "user_id": make_id(rng, "user_"),
             "user_email": buyer,
+            # No whop_user row stands behind the buyer: the emulator's join reads NULL here.
+            "user_name": None,
+            "user_username": None,
             "card_brand": "visa",
             "card_last4": "4242",
             "failure_message": None,
