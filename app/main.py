@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
@@ -18,6 +16,7 @@ from piccolo.engine import engine_finder
 
 from app.auth.guards import current_creator, signed_in_creator
 from app.config import Settings, load_settings
+from app.db.engine import pool_lifespan
 from app.db.outage import DatabaseUnavailable
 from app.logs import RepeatedFailures, RequestIds, formatter_config
 from app.web.csp_report import CSP_REPORT_PATH, csp_report
@@ -31,23 +30,6 @@ from app.web.templating import STATIC, template_config
 from app.whop import provide_whop, whop_lifespan
 
 log = logging.getLogger("app")
-
-
-def _db_lifespan(settings: Settings):
-    @asynccontextmanager
-    async def db_pool(app: Litestar) -> AsyncIterator[None]:
-        engine = engine_finder()
-        if settings.db_pool_size == 0 or engine is None:
-            yield  # tests: a connection per query, on whichever loop asks
-            return
-        # min_size=0: start even while the database is down; connections open on first use.
-        await engine.start_connection_pool(min_size=0, max_size=settings.db_pool_size)
-        try:
-            yield
-        finally:
-            await engine.close_connection_pool()
-
-    return db_pool
 
 
 def _listen_dsn() -> str | None:
@@ -109,7 +91,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     redact_access_log()  # /auth/callback's request line carries Whop's code
     # One log line per kind of failure, then a count (app/logs.py).
     repeats = RepeatedFailures(window=settings.log_repeat_window)
-    lifespans = [repeats.lifespan(), _db_lifespan(settings), whop_lifespan(settings)]
+    lifespans = [repeats.lifespan(), pool_lifespan(settings), whop_lifespan(settings)]
     lifespans.append(assets.lifespan())  # compresses them, in a thread of its own
     if settings.emulator_enabled:  # on a loopback APP_URL, or WHOP_EMULATOR=1 (app/config.py)
         from app.emulator import emulator_lifespan, emulator_router

@@ -41,6 +41,7 @@ from app.auth.sessions import (
     start_session,
 )
 from app.config import Settings
+from app.web.cookies import expired_cookie
 from app.web.deps import SettingsDep, ViewerDep
 from app.web.limits import CALLBACK, LOGIN, limited
 from app.whop import WhopOAuth
@@ -118,20 +119,6 @@ def _cookie(settings: Settings, key: str, value: str, max_age: int) -> Cookie:
     )
 
 
-def _expired_cookie(settings: Settings, key: str) -> Cookie:
-    # Same attributes as when set: a __Host- cookie is only replaced by a Secure one.
-    return Cookie(
-        key=key,
-        value="",
-        max_age=0,
-        expires=0,
-        path="/",
-        secure=settings.secure_cookies,
-        httponly=True,
-        samesite="lax",
-    )
-
-
 def _fresh_csrf_cookie(request: Request) -> Cookie:
     """A new CSRF token cookie, made as Litestar's CSRF middleware makes one."""
     config = request.app.csrf_config
@@ -165,7 +152,7 @@ async def _failed_page(
             "retry_url": "/auth/login?" + urlencode({"next": next_path}),
         },
         status_code=failure.status_code,
-        cookies=[_expired_cookie(settings, pending_cookie_name(settings.secure_cookies))],
+        cookies=[expired_cookie(settings, pending_cookie_name(settings.secure_cookies))],
         headers={"Cache-Control": "no-store"},
     )
 
@@ -242,7 +229,7 @@ class AuthController(Controller):
             status_code=303,
             cookies=[
                 _cookie(settings, session, token, int(SESSION_LIFETIME.total_seconds())),
-                _expired_cookie(settings, pending_name),
+                expired_cookie(settings, pending_name),
                 _fresh_csrf_cookie(request),
             ],
             headers={"Cache-Control": "no-store"},
@@ -253,7 +240,7 @@ class AuthController(Controller):
         name = cookie_name(settings.secure_cookies)
         if token := request.cookies.get(name):
             await end_session(token)
-        cookies = [_expired_cookie(settings, name), _fresh_csrf_cookie(request)]
+        cookies = [expired_cookie(settings, name), _fresh_csrf_cookie(request)]
         return Redirect("/", status_code=303, cookies=cookies)
 
     @post("/logout-everywhere", name="auth:logout-everywhere")
@@ -263,7 +250,7 @@ class AuthController(Controller):
         """End every session of the signed-in creator (a lost phone, a shared computer), then
         sign this browser out too."""
         cookies = [
-            _expired_cookie(settings, cookie_name(settings.secure_cookies)),
+            expired_cookie(settings, cookie_name(settings.secure_cookies)),
             _fresh_csrf_cookie(request),
         ]
         if viewer is None:  # nothing to end: an expired session, or a second click

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +17,7 @@ from litestar import Litestar
 
 from app.auth.pending import purge_stale_pending
 from app.auth.sessions import purge_expired_sessions
+from app.periodic import every
 
 log = logging.getLogger("app.auth")
 
@@ -31,23 +31,14 @@ async def purge_once() -> tuple[int, int]:
     return sessions, pending
 
 
-async def _loop(period: float) -> None:
-    # Jittered like the maintenance pass, so processes started together do not knock at once.
-    await asyncio.sleep(random.uniform(0.2, 1.0) * period)  # noqa: S311 (jitter)
-    while True:
-        try:
-            await purge_once()
-        except Exception:
-            log.exception("purging sessions failed; trying again next period")
-        await asyncio.sleep(period * random.uniform(0.8, 1.2))  # noqa: S311
-
-
 def purge_lifespan(period: float):
     """While the app is up: `purge_once()` about every `period` seconds."""
 
     @asynccontextmanager
     async def run(app: Litestar) -> AsyncIterator[None]:
-        task = asyncio.create_task(_loop(period), name="linkmint-session-purge")
+        task = asyncio.create_task(
+            every(period, purge_once, "purging sessions", log), name="linkmint-session-purge"
+        )
         try:
             yield
         finally:

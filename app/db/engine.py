@@ -226,3 +226,24 @@ class BoundedTransaction(PostgresTransaction):
             await self.engine.give_back(self.connection, failure)
             self.engine.current_transaction.reset(self.context)
         return exception is None
+
+
+def pool_lifespan(settings: Settings):
+    """The process's connection pool, opened with the app and closed after it."""
+
+    @asynccontextmanager
+    async def db_pool(app: Any) -> AsyncIterator[None]:
+        from piccolo.engine import engine_finder
+
+        engine = engine_finder()
+        if settings.db_pool_size == 0 or engine is None:
+            yield  # tests: a connection per query, on whichever loop asks
+            return
+        # min_size=0: start even while the database is down; connections open on first use.
+        await engine.start_connection_pool(min_size=0, max_size=settings.db_pool_size)
+        try:
+            yield
+        finally:
+            await engine.close_connection_pool()
+
+    return db_pool

@@ -34,6 +34,7 @@ from litestar.response import File
 from piccolo.engine import engine_finder
 
 from app.config import Settings
+from app.db.engine import pool_lifespan
 from app.emulator import delivery, emulator_router, identity, platform
 from app.emulator.api import whop_error
 from app.emulator.oauth import CLIENT_NAME
@@ -152,18 +153,6 @@ def create_standalone_app(
     """The emulator alone; `settings` are already `standalone_settings`."""
 
     @asynccontextmanager
-    async def pool(app: Litestar) -> AsyncIterator[None]:
-        engine = engine_finder()
-        if settings.db_pool_size == 0 or engine is None:
-            yield
-            return
-        await engine.start_connection_pool(min_size=0, max_size=settings.db_pool_size)
-        try:
-            yield
-        finally:
-            await engine.close_connection_pool()
-
-    @asynccontextmanager
     async def emulator(app: Litestar) -> AsyncIterator[None]:
         for uri in redirect_uris:  # the client's registered set (each call adds one)
             await identity.register_client(
@@ -182,7 +171,7 @@ def create_standalone_app(
         },
         template_config=template_config(settings),
         before_send=[_security_headers(settings)],
-        lifespan=[pool, emulator],
+        lifespan=[pool_lifespan(settings), emulator],
         exception_handlers={HTTPException: not_served, 500: not_served},
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},

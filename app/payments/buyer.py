@@ -30,6 +30,7 @@ from litestar.datastructures import Cookie
 from litestar.response import Template
 
 from app.config import Settings
+from app.web.cookies import expired_cookie
 from app.web.deps import SettingsDep
 
 COOKIE_LIFETIME = 400 * 24 * 3600  # the longest Max-Age browsers honour
@@ -130,20 +131,6 @@ def buyer_cookie(settings: Settings, buyer: Buyer) -> Cookie:
     )
 
 
-def expired_buyer_cookie(settings: Settings) -> Cookie:
-    # Same attributes as when set: a __Host- cookie is only replaced by a Secure one.
-    return Cookie(
-        key=buyer_cookie_name(settings.secure_cookies),
-        value="",
-        max_age=0,
-        expires=0,
-        path="/",
-        secure=settings.secure_cookies,
-        httponly=True,
-        samesite="lax",
-    )
-
-
 _BACK = re.compile(r"/[A-Za-z0-9._-]{1,40}")
 PRIVATE = {"cache-control": "private, no-store"}
 
@@ -177,7 +164,7 @@ async def forget(request: Request, settings: SettingsDep) -> Template:
     return Template(
         template_name="payments/forget.html",
         context={"back": _back(form.get("next")), "forgotten": True},
-        cookies=[expired_buyer_cookie(settings)],
+        cookies=[expired_cookie(settings, buyer_cookie_name(settings.secure_cookies))],
         headers=PRIVATE,
         media_type=MediaType.HTML,
     )

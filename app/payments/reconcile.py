@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from app.payments.audit import audit_yesterday_if_due
 from app.payments.convergence import refund_duplicate
 from app.payments.inbox import DRAIN_MIN_AGE, DrainReport, drain_inbox
 from app.payments.sweep import SweepReport, sweep
+from app.periodic import every
 from app.whop import WhopClient, WhopError
 
 log = logging.getLogger("app.payments.reconcile")
@@ -191,21 +191,6 @@ async def run_daily_audit(whop: WhopClient, calls_per_minute: int) -> None:
         await conn.close()
 
 
-async def _every(period: float, work, what: str) -> None:
-    """`work()` about every `period` seconds from one start to the next, with jitter, so
-    processes started together do not knock at once."""
-    await asyncio.sleep(random.uniform(0.2, 1.0) * period)  # noqa: S311 (jitter)
-    loop = asyncio.get_running_loop()
-    while True:
-        began = loop.time()
-        try:
-            await work()
-        except Exception:
-            log.exception("%s failed; trying again next period", what)
-        spent = loop.time() - began
-        await asyncio.sleep(max(0.0, period * random.uniform(0.8, 1.2) - spent))  # noqa: S311
-
-
 def maintenance_lifespan(
     period: float = PERIOD_SECONDS, sweep_options: SweepOptions | None = None, **options: timedelta
 ):
@@ -217,18 +202,20 @@ def maintenance_lifespan(
     async def run(app: Litestar) -> AsyncIterator[None]:
         tasks = [
             asyncio.create_task(
-                _every(
+                every(
                     period,
                     lambda: run_maintenance(app.state.whop, sweep_options, **options),
                     "maintenance pass",
+                    log,
                 ),
                 name="linkmint-maintenance",
             ),
             asyncio.create_task(
-                _every(
+                every(
                     period,
                     lambda: run_daily_audit(app.state.whop, sweep_options.calls_per_minute),
                     "daily money audit",
+                    log,
                 ),
                 name="linkmint-daily-audit",
             ),
