@@ -19,6 +19,13 @@ from piccolo.constraints import Unique
 from piccolo.table import Table
 
 LINK_KINDS = ("link", "header", "premium")
+SERIAL_MAX = 2**31 - 1  # a `Serial` id is a PostgreSQL integer
+
+
+def is_serial_id(value: int) -> bool:
+    """Whether any row could have this id: a larger one is as missing as a deleted one, and
+    must not reach a query (PostgreSQL would refuse the parameter, not find no row)."""
+    return 0 < value <= SERIAL_MAX
 
 
 class Creator(Table):

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.db.outage import database_outage
-from app.db.tables import Unlock
+from app.db.tables import Unlock, is_serial_id
 from app.payments.buyer import Buyer
 from app.payments.convergence import converge_return
 from app.payments.fees import PriceRefused, format_money, money_rules
@@ -146,7 +146,7 @@ def new_unlock_id() -> str:
 
 async def premium_link(link_id: int) -> PremiumLink | None:
     """A premium link visible on its creator's page now, or None."""
-    if not 0 < link_id < 2**31:
+    if not is_serial_id(link_id):
         return None
     rows = await Unlock.raw(_PREMIUM_SQL, link_id)
     if not rows:

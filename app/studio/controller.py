@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
+from app.db.tables import is_serial_id
 from app.payments.earnings import earnings_for
 from app.payments.fees import money_rules
 from app.payouts.onboarding import NOTICES
@@ -168,9 +169,17 @@ def _out_of_date(verdict: service.Verdict) -> Response:
     )
 
 
+def _link_id_in_range(request: Request) -> None:
+    """A link id no row can have is a missing link, before any handler asks the database."""
+    link_id = request.path_params.get("link_id")
+    if link_id is not None and not is_serial_id(link_id):
+        raise NotFoundException("No such link.")
+
+
 class StudioController(Controller):
     path = "/dashboard"
     include_in_schema = False
+    before_request = _link_id_in_range
     # Signed-in pages: never stored by a shared cache; htmx and full-page answers differ.
     cache_control = CacheControlHeader(no_store=True)
     response_headers = [ResponseHeader(name="Vary", value="HX-Request, Cookie")]

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from asyncpg.exceptions import UniqueViolationError
 
-from app.db.tables import Creator, Link
+from app.db.tables import Creator, Link, is_serial_id
 from app.payments.fees import format_money
 from app.studio.pricing import LOCKED
 from app.studio.rules import MAX_LINKS, InvalidField, ascii_host, clean_handle
@@ -258,6 +258,8 @@ async def reorder_links(creator_id: int, ids: list[int]) -> Verdict:
     """
     if len(ids) > MAX_LINKS:
         return "mismatch"
+    if not all(map(is_serial_id, ids)):
+        return "foreign"
     rows = await Link.raw(_REORDER_SQL, ids, creator_id, creator_id)
     return rows[0]["verdict"]
 
