@@ -159,7 +159,9 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
         request_max_body_size=1024 * 1024,
         debug=False,
     )
-    app.lanes = (PageLane(pages), PollLane(polls, settings))
+    # Cached pages and unchanged polls are answered before routing (app/web/fastlane.py):
+    # refused if a middleware above is not known to be safe to skip for them.
+    app.open_lanes(PageLane(pages), PollLane(polls, settings))
     repeats.install()  # on the handlers configured just now, and uvicorn's
     RequestIds().install()
     return app

@@ -23,6 +23,7 @@ from litestar.middleware._utils import build_exclude_path_pattern, should_bypass
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
+from app.web.fastlane import skipped_by_lanes
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REFUSED = (
@@ -76,6 +77,7 @@ def same_origin_writes(settings: Settings):
             exempt.append(build_exclude_path_pattern(exclude=csrf.exclude if csrf else None))
         return exempt[0]
 
+    @skipped_by_lanes("lanes answer GETs only; this refuses writes")
     def middleware(app: ASGIApp) -> ASGIApp:
         async def checking(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http" and scope["method"] in UNSAFE:

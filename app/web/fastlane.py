@@ -10,18 +10,51 @@ kind of answer (captured from the wire after every `before_send` hook, so the se
 headers are exactly the slow path's), and until it has seen one, everything goes the whole
 way through the app. A head that sets a cookie is never captured. Anything a lane is not
 sure about (another method, a conditional request, a miss) goes through the app as usual.
+
+What a lane skips: the app-wide middleware and request hooks. `before_send` hooks are safe
+(their headers are in the replayed head); a middleware is safe to skip only where someone has
+said why with `@skipped_by_lanes("why")`. `LinkmintApp.open_lanes` refuses to open a lane
+while an app-wide middleware or request hook lacks that mark, so a middleware added later
+cannot be silently left out of the hottest answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from litestar import Litestar
 from litestar.types import Message, Receive, Scope, Send
 
 Head = list[tuple[bytes, bytes]]
+# Set per routed request (app/web/request_id.py): never part of a replayed head.
+REQUEST_ID_HEADER = b"x-request-id"
+F = TypeVar("F", bound=Callable[..., Any])
+SKIP_MARK = "skipped_by_lanes"
+
+
+def skipped_by_lanes(reason: str) -> Callable[[F], F]:
+    """Mark an app-wide middleware as safe to leave out of fast-lane answers, and say why."""
+
+    def mark(middleware: F) -> F:
+        setattr(middleware, SKIP_MARK, reason)
+        return middleware
+
+    return mark
+
+
+def unmarked(app: Litestar) -> list[str]:
+    """The app-wide middleware and request hooks a lane would skip with nobody having said
+    it is safe to."""
+    found = [
+        getattr(m, "__qualname__", repr(m))
+        for m in app.middleware
+        if not getattr(m, SKIP_MARK, None)
+    ]
+    hooks = ("before_request", "after_request", "after_response")
+    found += [f"{name} hook" for name in hooks if getattr(app, name, None) is not None]
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +76,17 @@ class LinkmintApp(Litestar):
     """Litestar, asking its fast lanes before routing a GET (see the module docstring)."""
 
     lanes: Sequence[Lane] = ()
+
+    def open_lanes(self, *lanes: Lane) -> None:
+        """Answer from `lanes` before routing, once every app-wide middleware is known to be
+        safe to skip (see the module docstring)."""
+        if missing := unmarked(self):
+            raise RuntimeError(
+                "fast lanes would skip " + ", ".join(missing) + ": mark a middleware with "
+                "@skipped_by_lanes('why') if the cached answers may go without it, or make "
+                "the lanes do its work"
+            )
+        self.lanes = lanes
 
     async def __call__(self, scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         if scope["type"] == "http" and scope["method"] == "GET" and self.lanes:
