@@ -17,6 +17,7 @@ Chromium is `/usr/bin/chromium` (Debian's package; `.ci/run` installs it). Witho
 browser tests are skipped on a laptop, and fail loudly in CI (`CI=true`).
 """
 
+# ruff: noqa: F811 (fixtures are imported, then named as arguments)
 from __future__ import annotations
 
 import contextlib
@@ -37,6 +38,17 @@ from playwright.async_api import (
     Response,
     async_playwright,
     expect,
+)
+
+from tests.support.database import (  # noqa: F401 (fixtures: registered by being named here)
+    _clean,
+    _migrated,
+    app,
+    client,
+    live_server,
+    make_creator,
+    other_client,
+    sign_in,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,0 +1,1 @@
+"""What the suites share: fixtures, servers on loopback, fakes of the outside world."""
