@@ -6,16 +6,27 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeVar
 
 from app.config import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:  # the commands import what they run when they run it
+    from app.payments.audit import AuditReport
+    from app.payments.inbox import DrainReport
+    from app.payments.reconcile import ReconcileReport
+    from app.whop import WhopClient
+
+T = TypeVar("T")
 
 
 async def _migrate() -> None:
     from piccolo.apps.migrations.commands.forwards import run_forwards
-    from piccolo.engine import engine_finder
 
-    engine_finder().without_statement_timeout()  # building an index may take minutes
+    from app.db.engine import app_engine
+
+    app_engine().without_statement_timeout()  # building an index may take minutes
     result = await run_forwards(app_name="all")
     if not result.success:
         raise SystemExit(f"migrations failed: {result.message}")
@@ -26,10 +37,10 @@ def migrate() -> None:
     print("migrations applied")
 
 
-async def _with_whop(work):
+async def _with_whop(work: Callable[[WhopClient], Awaitable[T]]) -> T:
     """Run `work(whop)` with a Whop client for this process's settings; Whop errors are
     reported in a sentence, not a traceback."""
-    from app.whop import WhopClient, WhopError
+    from app.whop import WhopError
 
     settings = load_settings()
     async with WhopClient.connect(settings) as whop:
@@ -54,7 +65,7 @@ def reconcile(calls: int, expire_after: float) -> None:
         refund_window=timedelta(days=settings.whop_refund_window_days),
     )
 
-    async def work(whop):
+    async def work(whop: WhopClient) -> ReconcileReport:
         return await run(whop, options, expire_after=timedelta(seconds=expire_after))
 
     report = asyncio.run(_with_whop(work))
@@ -79,7 +90,7 @@ def audit(start: datetime, end: datetime) -> None:
 
     settings = load_settings()
 
-    async def work(whop):
+    async def work(whop: WhopClient) -> AuditReport:
         report = await run(
             whop, start, end, calls_per_minute=settings.whop_list_calls_per_minute
         )
@@ -98,7 +109,7 @@ def replay_webhooks() -> None:
 
     from app.payments.inbox import drain_inbox
 
-    async def work(whop):
+    async def work(whop: WhopClient) -> DrainReport:
         return await drain_inbox(whop, min_age=timedelta(0), max_attempts=None, limit=10_000)
 
     report = asyncio.run(_with_whop(work))
@@ -114,13 +125,12 @@ def doctor() -> None:
     """The preflight before going live (app/doctor.py); exit 1 unless every check passes."""
     import warnings
 
-    from piccolo.engine import engine_finder
-
+    from app.db.engine import app_engine
     from app.doctor import diagnose, report
 
     with warnings.catch_warnings():  # Piccolo's on an unreachable database: doctor says it
         warnings.simplefilter("ignore")
-        engine = engine_finder()
+        engine = app_engine()
     findings = asyncio.run(diagnose(load_settings(), engine))
     print(report(findings))
     if not all(finding.ok for finding in findings):

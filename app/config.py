@@ -20,6 +20,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -229,7 +230,7 @@ def _dev_credentials(var_dir: Path) -> dict[str, str]:
     and the others read it, so every process holds the same secrets."""
     path = var_dir / "dev-credentials.json"
     if path.exists():
-        return json.loads(path.read_text())
+        return _credentials(path)
     creds = {
         "SECRET_KEY": secrets.token_urlsafe(48),
         "WHOP_API_KEY": "apik_" + secrets.token_urlsafe(32),
@@ -247,7 +248,7 @@ def _dev_credentials(var_dir: Path) -> dict[str, str]:
         try:
             os.link(tmp, path)  # fails if another process made the file first
         except FileExistsError:
-            return json.loads(path.read_text())
+            return _credentials(path)
     finally:
         tmp.unlink(missing_ok=True)
     return creds
@@ -325,7 +326,8 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         raise SettingsError("INBOX_WORKERS", "must be a whole number") from None
     if not 0 <= inbox_workers <= 64:
         raise SettingsError("INBOX_WORKERS", "must be between 0 and 64")
-    sweep = {
+    # Each set goes to Settings by name: typed Any here, checked by the dataclass's fields.
+    sweep: dict[str, Any] = {
         name.lower(): _whole(env, name, default, low, high)
         for name, default, low, high in (
             ("WHOP_REFUND_WINDOW_DAYS", 30, 1, 3650),
@@ -335,7 +337,7 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
             ("MAINTENANCE_SECONDS", 60, 1, 3600),
         )
     }
-    seconds = {
+    seconds: dict[str, Any] = {
         name.lower(): _seconds(env, name, default, low, high)
         for name, default, low, high in (
             ("DB_CONNECT_TIMEOUT", 3.0, 0.1, 600),
@@ -379,6 +381,10 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         **seconds,
         **sweep,
     )
+
+
+def _credentials(path: Path) -> dict[str, str]:
+    return {str(k): str(v) for k, v in json.loads(path.read_text()).items()}
 
 
 def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -95,7 +95,9 @@ class RepeatedFailures(logging.Filter):
             due = self._take_due(now, everything)
         self._summarize(due, now)
 
-    def lifespan(self, every: float = 1.0):
+    def lifespan(
+        self, every: float = 1.0
+    ) -> Callable[[object], contextlib.AbstractAsyncContextManager[None]]:
         """Flush about every `every` seconds while the app runs, so a count is written soon
         after its window ends even when nothing else is logged."""
 
@@ -193,7 +195,9 @@ class RequestIds(logging.Filter):
             record.request_id = REQUEST_ID.get()
         return True
 
-    def install(self, loggers: tuple[str, ...] = ("", "litestar", "uvicorn", "uvicorn.access")):
+    def install(
+        self, loggers: tuple[str, ...] = ("", "litestar", "uvicorn", "uvicorn.access")
+    ) -> None:
         for name in loggers:
             for handler in logging.getLogger(name).handlers:
                 if not any(isinstance(f, RequestIds) for f in handler.filters):

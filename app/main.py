@@ -12,13 +12,14 @@ from litestar.exceptions import HTTPException
 from litestar.logging import LoggingConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
-from piccolo.engine import engine_finder
+from litestar.types import ControllerRouterHandler
 
 from app.auth.guards import current_creator, signed_in_creator
 from app.config import Settings, load_settings
-from app.db.engine import pool_lifespan
+from app.db.engine import app_engine, pool_lifespan
 from app.db.outage import DatabaseUnavailable
 from app.logs import RepeatedFailures, RequestIds, formatter_config
+from app.resources import STATIC
 from app.web.csp_report import CSP_REPORT_PATH, csp_report
 from app.web.errors import database_unavailable, html_error
 from app.web.headers import security_headers_hook
@@ -26,15 +27,15 @@ from app.web.health import healthz, readyz
 from app.web.home import favicon, home
 from app.web.refuse_nul import refuse_nul
 from app.web.request_id import request_ids
-from app.web.templating import STATIC, template_config
+from app.web.templating import template_config
 from app.whop import provide_whop, whop_lifespan
 
 log = logging.getLogger("app")
 
 
 def _listen_dsn() -> str | None:
-    engine = engine_finder()
-    return engine.config.get("dsn") if engine is not None else None
+    dsn = app_engine().config.get("dsn")
+    return str(dsn) if dsn else None
 
 
 def create_app(settings: Settings | None = None, *, caches: bool | None = None) -> Litestar:
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
 
     year = CacheControlHeader(max_age=31536000, public=True)
     assets = StaticAssets(STATIC, "/static/", year.to_header())  # app/web/assets.py
-    route_handlers: list = [
+    route_handlers: list[ControllerRouterHandler] = [
         healthz,
         readyz,
         home,

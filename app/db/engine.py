@@ -247,3 +247,13 @@ def pool_lifespan(settings: Settings):
             await engine.close_connection_pool()
 
     return db_pool
+
+
+def app_engine() -> BoundedPostgresEngine:
+    """The engine piccolo_conf.py built for this process (`make_engine`)."""
+    from piccolo.engine import engine_finder
+
+    engine = engine_finder()
+    if not isinstance(engine, BoundedPostgresEngine):
+        raise RuntimeError(f"piccolo_conf.py gives {engine!r}, not Linkmint's engine")
+    return engine

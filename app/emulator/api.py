@@ -16,10 +16,11 @@ from typing import Any, ParamSpec
 import asyncpg
 from litestar import Request, Response, Router, delete, get, post, route
 from litestar.datastructures import Headers
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.params import FromPath
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
 from app.emulator import (
     companies,
@@ -52,13 +53,16 @@ API_PREFIX = "/api/v1"
 
 async def send_error(send: Send, error: ApiError) -> None:
     body = json.dumps(error.body()).encode()
-    headers = [
+    headers: list[tuple[bytes, bytes]] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         *((k.lower().encode(), v.encode()) for k, v in error.headers.items()),
     ]
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start", "status": error.status, "headers": headers
+    }
+    await send(start)
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _seconds(value: float) -> str:
@@ -93,7 +97,7 @@ class Gateway:
         self.only_key_hash = store.secret_hash(only_key) if only_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         headers = Headers.from_scope(scope)

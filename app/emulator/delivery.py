@@ -27,6 +27,7 @@ registered endpoints are delivered over the network by any process.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -409,12 +410,15 @@ class DeliveryWorker:
         for row in claimed:
             task = asyncio.create_task(self._attempt(row, control))
             self._inflight[row["id"]] = task
-            task.add_done_callback(lambda _t, i=row["id"]: self._inflight.pop(i, None))
+            task.add_done_callback(functools.partial(self._landed, row["id"]))
         if len(claimed) == BATCH:
             return 0.0
         if next_due is None:
             return IDLE_POLL
         return min(IDLE_POLL, max(0.0, float(next_due)))
+
+    def _landed(self, delivery_id: int, _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(delivery_id, None)
 
     async def _attempt(self, row: asyncpg.Record, control: faults.ControlSettings) -> None:
         attempt = row["attempts"]

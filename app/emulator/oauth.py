@@ -308,6 +308,7 @@ async def approve(request: Request, settings: SettingsDep) -> Response:
 
     account = form.get("account", "")
     new_user = _clean_form(form)
+    user: dict[str, Any] | None
     if account == "new" or new_user.filled_in:
         if errors := new_user.errors():
             return await _authorize_page(

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -178,6 +178,12 @@ async def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
+# The `*_param` readers below return a str when the parameter is required (a missing one
+# is a 400 already), and str | None when it is optional.
+@overload
+def text(body: Mapping[str, Any], key: str, *, required: Literal[True] = True) -> str: ...
+@overload
+def text(body: Mapping[str, Any], key: str, *, required: bool) -> str | None: ...
 def text(body: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
     value = body.get(key)
     if value is None or value == "":
@@ -189,6 +195,10 @@ def text(body: Mapping[str, Any], key: str, *, required: bool = True) -> str | N
     return value
 
 
+@overload
+def company_param(data: Mapping[str, Any], *, required: Literal[True] = True) -> str: ...
+@overload
+def company_param(data: Mapping[str, Any], *, required: bool) -> str | None: ...
 def company_param(data: Mapping[str, Any], *, required: bool = True) -> str | None:
     """`company_id` (legacy shape), or `account_id` (the 2026 shape) — both are accepted."""
     value = data.get("company_id") or data.get("account_id")
@@ -201,6 +211,10 @@ def company_param(data: Mapping[str, Any], *, required: bool = True) -> str | No
     return value
 
 
+@overload
+def url_param(body: Mapping[str, Any], key: str, *, required: Literal[True] = True) -> str: ...
+@overload
+def url_param(body: Mapping[str, Any], key: str, *, required: bool) -> str | None: ...
 def url_param(body: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
     value = text(body, key, required=required)
     if value is None:
@@ -211,6 +225,14 @@ def url_param(body: Mapping[str, Any], key: str, *, required: bool = True) -> st
     return value
 
 
+@overload
+def return_url_param(
+    body: Mapping[str, Any], key: str, *, own_origin: str, required: Literal[True] = True
+) -> str: ...
+@overload
+def return_url_param(
+    body: Mapping[str, Any], key: str, *, own_origin: str, required: bool
+) -> str | None: ...
 def return_url_param(
     body: Mapping[str, Any], key: str, *, own_origin: str, required: bool = True
 ) -> str | None:
@@ -251,6 +273,12 @@ def currency_param(value: Any, key: str = "currency") -> str:
         raise invalid(key, "must be a three-letter ISO 4217 code such as usd") from None
 
 
+@overload
+def amount_param(
+    value: Any, key: str, currency: str, *, required: Literal[True] = True
+) -> Decimal: ...
+@overload
+def amount_param(value: Any, key: str, currency: str, *, required: bool) -> Decimal | None: ...
 def amount_param(value: Any, key: str, currency: str, *, required: bool = True) -> Decimal | None:
     """A positive major-unit amount with no more decimals than the currency has."""
     if value is None:

@@ -31,10 +31,9 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.logging import LoggingConfig
 from litestar.response import File
-from piccolo.engine import engine_finder
 
 from app.config import Settings
-from app.db.engine import pool_lifespan
+from app.db.engine import app_engine, pool_lifespan
 from app.emulator import delivery, emulator_router, identity, platform
 from app.emulator.api import whop_error
 from app.emulator.oauth import CLIENT_NAME
@@ -76,7 +75,11 @@ def standalone_settings(settings: Settings, url: str) -> Settings:
     )
 
 
-@get("/static/css/{name:str}", include_in_schema=False)
+@get(
+    "/static/css/{name:str}",
+    include_in_schema=False,
+    cache_control=CacheControlHeader(max_age=31536000, public=True),
+)
 async def style_sheet(name: str) -> File:
     if name not in STYLE_SHEETS:
         raise NotFoundException()
@@ -84,7 +87,6 @@ async def style_sheet(name: str) -> File:
         STATIC / "css" / name,
         content_disposition_type="inline",
         media_type="text/css",
-        cache_control=CacheControlHeader(max_age=31536000, public=True),
     )
 
 
@@ -188,7 +190,7 @@ async def migrate() -> None:
     """The emulator's migrations only (its schema; Linkmint's tables are not touched)."""
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
-    engine_finder().without_statement_timeout()
+    app_engine().without_statement_timeout()
     result = await run_forwards(app_name="emulator")
     if not result.success:
         raise SystemExit(f"migrations failed: {result.message}")

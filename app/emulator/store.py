@@ -16,15 +16,13 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from piccolo.engine import engine_finder
+
+from app.db.engine import app_engine
 
 
 @asynccontextmanager
 async def connection() -> AsyncIterator[asyncpg.Connection]:
-    engine = engine_finder()
-    if engine is None:
-        raise RuntimeError("no Piccolo engine configured (piccolo_conf.py)")
-    async with engine.connection() as conn:  # bounded, and failing fast in an outage
+    async with app_engine().connection() as conn:  # bounded, and failing fast in an outage
         yield conn
 
 

@@ -446,3 +446,11 @@ def test_sigterm_stops_it_cleanly():
     assert status == 128 + signal.SIGTERM, log
     assert "Traceback" not in log and "ERROR" not in log
     assert not listening(port)
+
+
+def test_its_style_sheets_are_served_for_a_year_and_others_are_not(emulator):
+    for name in ("emulator.css", "emulator-hosted.css"):
+        r = httpx.get(f"{emulator.url}/static/css/{name}", timeout=5)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/css")
+        assert r.headers["cache-control"] == "max-age=31536000, public"
+    assert httpx.get(f"{emulator.url}/static/css/app.css", timeout=5).status_code == 404
