@@ -40,7 +40,7 @@ def migrate() -> None:
 async def _with_whop(work: Callable[[WhopClient], Awaitable[T]]) -> T:
     """Run `work(whop)` with a Whop client for this process's settings; Whop errors are
     reported in a sentence, not a traceback."""
-    from app.whop import WhopError
+    from app.whop import WhopClient, WhopError
 
     settings = load_settings()
     async with WhopClient.connect(settings) as whop:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -57,17 +58,23 @@ async def _ensure_database(url: str) -> None:
 
 
 def _test_database_url() -> str:
+    # Under pytest-xdist (`-n 2`) each worker has a database of its own: `<name>_gw0`, ….
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    suffix = f"_{worker}" if re.fullmatch(r"gw\d+", worker) else ""
     if url := os.environ.get("TEST_DATABASE_URL"):
-        asyncio.run(_ensure_database(url))
-        return url
+        return _ensured(url, suffix)
     if url := os.environ.get("DATABASE_URL"):
-        parts = urlsplit(url)
-        url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_test"))
-        asyncio.run(_ensure_database(url))
-        return url
+        return _ensured(url, "_test" + suffix)
     from app.db.engine import embedded_database_url
 
-    return embedded_database_url(ROOT / "var", database="linkmint_test")
+    return embedded_database_url(ROOT / "var", database="linkmint_test" + suffix)
+
+
+def _ensured(url: str, suffix: str) -> str:
+    parts = urlsplit(url)
+    url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + suffix))
+    asyncio.run(_ensure_database(url))
+    return url
 
 
 # Where unit tests point: refused at once, never a database.
