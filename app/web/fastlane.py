@@ -25,7 +25,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from litestar import Litestar
-from litestar.types import Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import (
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 
 Head = list[tuple[bytes, bytes]]
 # Set per routed request (app/web/request_id.py): never part of a replayed head.
@@ -88,23 +96,28 @@ class LinkmintApp(Litestar):
             )
         self.lanes = lanes
 
-    async def __call__(self, scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
-        if scope["type"] == "http" and scope["method"] == "GET" and self.lanes:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        if scope["type"] == ScopeType.HTTP and scope["method"] == "GET" and self.lanes:
             for lane in self.lanes:
                 answer = lane.answer(scope)
                 if answer is not None:
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": answer.status,
-                            "headers": answer.head,
-                        }
-                    )
-                    await send({"type": "http.response.body", "body": answer.body})
+                    await send_whole(send, answer.status, answer.head, answer.body)
                     return
             for lane in self.lanes:
                 send = lane.observe(scope, send)
         await super().__call__(scope, receive, send)
+
+
+async def send_whole(send: Send, status: int, head: Head, body: bytes) -> None:
+    """A whole response, in its two ASGI messages."""
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": head,
+    }
+    await send(start)
+    last: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(last)
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:
@@ -114,14 +127,15 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def capture(send: Send, keep) -> Send:
+def capture(send: Send, keep: Callable[[int, Head], None]) -> Send:
     """`send`, handing the response head to `keep(status, headers)` unless it sets a cookie."""
 
     async def capturing(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = list(message.get("headers", ()))
             if not any(name == b"set-cookie" for name, _ in headers):
-                keep(message["status"], headers)
+                # An id names one routed request; replayed, it would name every hit.
+                keep(message["status"], [h for h in headers if h[0] != REQUEST_ID_HEADER])
         await send(message)
 
     return capturing

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.logs import REQUEST_ID
@@ -16,10 +17,10 @@ from app.web.fastlane import REQUEST_ID_HEADER as HEADER
 from app.web.fastlane import skipped_by_lanes
 
 
-@skipped_by_lanes("a lane logs nothing, so its answer needs no id of its own")
+@skipped_by_lanes("a lane logs nothing, so its answer needs no id (`capture` drops it)")
 def request_ids(app: ASGIApp) -> ASGIApp:
     async def with_request_id(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         request_id = secrets.token_hex(8)
