@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate lint lock bench bench-pinned bench-scaleout bench-sweep vendor clean
+.PHONY: run test test-unit install migrate lint lock bench bench-pinned bench-scaleout bench-sweep vendor clean
 
 # The runtime dependencies exactly as production installs them (requirements.lock), then
 # Linkmint itself, editable, with the test tools (unpinned beyond pyproject.toml).
@@ -23,11 +23,17 @@ run: install            ## install, migrate and serve on http://127.0.0.1:8000
 test: install           ## the whole suite (TEST_DATABASE_URL/DATABASE_URL, else the embedded server)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+test-unit: install      ## the unit tests alone: no database, a few seconds
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
 migrate: install
 	$(BIN)/linkmint migrate
 
-lint: install
-	$(BIN)/ruff check app tests
+lint: install           ## ruff (lint and format), mypy, and the rooms' import contracts
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Re-pins pyproject.toml's runtime dependencies, for every platform, with the hashes of their
 # files on PyPI. Pins already in the file are kept when they still fit; LOCK_ARGS=--upgrade

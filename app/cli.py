@@ -91,9 +91,7 @@ def audit(start: datetime, end: datetime) -> None:
     settings = load_settings()
 
     async def work(whop: WhopClient) -> AuditReport:
-        report = await run(
-            whop, start, end, calls_per_minute=settings.whop_list_calls_per_minute
-        )
+        report = await run(whop, start, end, calls_per_minute=settings.whop_list_calls_per_minute)
         await store(report)
         return report
 
@@ -107,7 +105,10 @@ def replay_webhooks() -> None:
     """Process every stored webhook event not processed yet, whatever its attempts."""
     from datetime import timedelta
 
+    from app.main import register_webhook_handlers
     from app.payments.inbox import drain_inbox
+
+    register_webhook_handlers()
 
     async def work(whop: WhopClient) -> DrainReport:
         return await drain_inbox(whop, min_age=timedelta(0), max_attempts=None, limit=10_000)
@@ -197,7 +198,10 @@ def main(argv: list[str] | None = None) -> None:
     p_emulator.add_argument("--host", default="127.0.0.1", help="a loopback address only")
     p_emulator.add_argument("--port", type=int, default=8100)
     p_emulator.add_argument(
-        "--redirect-uri", action="append", dest="redirect_uris", metavar="URI",
+        "--redirect-uri",
+        action="append",
+        dest="redirect_uris",
+        metavar="URI",
         help="an OAuth redirect URI the client may use (repeatable; default: "
         "APP_URL/auth/callback)",
     )
@@ -206,15 +210,24 @@ def main(argv: list[str] | None = None) -> None:
         help="match Whop's payment records with ours now (also runs every minute), or audit",
     )
     p_reconcile.add_argument(
-        "--calls", type=int, default=10_000, metavar="N",
+        "--calls",
+        type=int,
+        default=10_000,
+        metavar="N",
         help="at most this many list calls to Whop (default 10000)",
     )
     p_reconcile.add_argument(
-        "--expire-after", type=float, default=3600, metavar="SECONDS",
+        "--expire-after",
+        type=float,
+        default=3600,
+        metavar="SECONDS",
         help="expire unpaid unlocks older than this (default 3600)",
     )
     p_reconcile.add_argument(
-        "--audit", nargs=2, type=_moment, metavar=("FROM", "TO"),
+        "--audit",
+        nargs=2,
+        type=_moment,
+        metavar=("FROM", "TO"),
         help="instead: per creator and currency, our totals beside Whop's for the payments "
         "made from FROM to TO (dates or ISO times, UTC); exit 1 if anything differs",
     )

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-# The variables Linkmint reads (DESIGN.md §4), plus the operational knobs.
+# The variables Linkmint reads (docs/design.md §4), plus the operational knobs.
 SECRET_NAMES = (
     "SECRET_KEY",
     "WHOP_API_KEY",

@@ -91,8 +91,7 @@ def app_url_finding(settings: Settings) -> Finding:
     return Finding(
         "APP_URL",
         False,
-        f"{url} is public but not https: sessions and CSRF tokens would cross the network "
-        "in clear",
+        f"{url} is public but not https: sessions and CSRF tokens would cross the network in clear",
         "set APP_URL to the https:// URL your TLS-terminating proxy serves",
     )
 
@@ -161,9 +160,10 @@ async def database_findings(settings: Settings, engine: BoundedPostgresEngine) -
             version = await conn.fetchval("SHOW server_version")
             has_table = await conn.fetchval("SELECT to_regclass('migration') IS NOT NULL")
             applied = (
-                {(r["app_name"], r["name"]) for r in await conn.fetch(
-                    "SELECT app_name, name FROM migration"
-                )}
+                {
+                    (r["app_name"], r["name"])
+                    for r in await conn.fetch("SELECT app_name, name FROM migration")
+                }
                 if has_table
                 else set()
             )
@@ -284,7 +284,9 @@ def _api_trouble(settings: Settings, key: str, exc: WhopError) -> tuple[str, str
 def _clock_finding(answered_at: datetime | None, received_at: datetime) -> Finding:
     if answered_at is None:
         return Finding(
-            "clock", False, "Whop's answer carried no readable Date header",
+            "clock",
+            False,
+            "Whop's answer carried no readable Date header",
             "check that WHOP_API_BASE reaches Whop itself, not a proxy that strips headers",
         )
     # Date is cut to the whole second: half a second is the likeliest part it left out.
@@ -325,7 +327,9 @@ async def sign_in_finding(settings: Settings) -> Finding:
             )
     if not keys.keys:
         return Finding(
-            "sign-in", False, f"issuer {issuer} publishes no signing keys",
+            "sign-in",
+            False,
+            f"issuer {issuer} publishes no signing keys",
             "check WHOP_OAUTH_BASE: its issuer's jwks_uri should list Whop's keys",
         )
     algorithms = sorted({key.alg or key.key_type for key in keys.keys})

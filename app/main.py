@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 from litestar import Litestar
@@ -19,11 +20,12 @@ from app.config import Settings, load_settings
 from app.db.engine import app_engine, pool_lifespan
 from app.db.outage import DatabaseUnavailable
 from app.logs import RepeatedFailures, RequestIds, formatter_config
+from app.ops.csp_report import CSP_REPORT_PATH, csp_report
+from app.ops.health import healthz, readyz
+from app.ops.metrics import metrics
 from app.resources import STATIC
-from app.web.csp_report import CSP_REPORT_PATH, csp_report
 from app.web.errors import database_unavailable, html_error
 from app.web.headers import security_headers_hook
-from app.web.health import healthz, readyz
 from app.web.home import favicon, home
 from app.web.refuse_nul import refuse_nul
 from app.web.request_id import request_ids
@@ -38,6 +40,17 @@ def _listen_dsn() -> str | None:
     return str(dsn) if dsn else None
 
 
+# The modules whose `@handles(...)` register each room's webhook handlers (app/whop/
+# events.py). Whatever processes stored events imports them first: an event whose handler
+# was never registered would be marked processed as "ignored".
+WEBHOOK_HANDLERS = ("app.payments.events", "app.payouts.service")
+
+
+def register_webhook_handlers() -> None:
+    for module in WEBHOOK_HANDLERS:
+        importlib.import_module(module)
+
+
 def create_app(settings: Settings | None = None, *, caches: bool | None = None) -> Litestar:
     """`caches`: keep rendered public pages (app/profiles/cache.py) and pending unlock polls
     (app/payments/polls.py) in memory. Default: on when the app has a connection pool
@@ -45,6 +58,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     tests write to the database and read back at once, sooner than an invalidation travels
     through LISTEN/NOTIFY."""
     settings = settings or load_settings()
+    register_webhook_handlers()
     from app.auth.access_log import redact_access_log
     from app.auth.controller import AuthController
     from app.auth.origin import same_origin_writes
@@ -78,6 +92,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
         csp_report,
         PayoutsController,
         *PAYMENT_ROUTES,
+        metrics,
         *BUYER_ROUTES,  # "Forget this browser"
         create_static_files_router(
             path="/static",

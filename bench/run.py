@@ -258,9 +258,7 @@ class Bench:
         self.routes = scenarios.app_routes(create_bench_app())
         kind = available_server(args.server)
         log = self.workdir / "server.log"
-        server = BenchServer(
-            kind, port, args.workers, dict(os.environ), log, cpus=args.server_cpus
-        )
+        server = BenchServer(kind, port, args.workers, dict(os.environ), log, cpus=args.server_cpus)
         whop = BenchServer(
             kind,
             whop_port,
@@ -311,7 +309,7 @@ class Bench:
         import asyncpg
 
         from app.auth.sessions import start_session
-        from app.payments.fees import MoneyRules
+        from app.shared.fees import MoneyRules
         from bench.dataset import build_dataset, write_dataset
 
         conn = await asyncpg.connect(database_url)
@@ -551,7 +549,6 @@ class Bench:
         ) + webhooks.sent_deliveries(measure.deliveries, figures.sent_per_thread)
         verdict = asyncio.run(self._check_webhooks([warm, measure], sent))
         return entry, verdict.as_dict()
-
 
     async def _check_webhooks(self, pools: list, sent: list):
         """Let processing settle, re-send what wrk cut off (as Whop would retry), judge."""

@@ -257,7 +257,7 @@ class ScaleOut:
     async def _seed(self, url: str):
         import asyncpg
 
-        from app.payments.fees import MoneyRules
+        from app.shared.fees import MoneyRules
         from bench.dataset import build_dataset, write_dataset
 
         conn = await asyncpg.connect(url)
@@ -560,7 +560,6 @@ class ScaleOut:
             "revealed through every process after"
             + (f"; {'; '.join(problems[:5])}" if problems else ""),
         )
-
 
     async def _confirm_concurrently(self, pool) -> list[str]:
         import asyncpg

@@ -294,7 +294,7 @@ async def seed(
     """The data set, written into the freshly migrated database; returns it."""
     import asyncpg
 
-    from app.payments.fees import MoneyRules
+    from app.shared.fees import MoneyRules
     from bench.sales import build_sales, write_sales
 
     conn = await asyncpg.connect(database_url)

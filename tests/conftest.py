@@ -104,4 +104,3 @@ def settings():
     from app.config import load_settings
 
     return load_settings()
-

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
@@ -119,7 +119,7 @@ def _cookie(settings: Settings, key: str, value: str, max_age: int) -> Cookie:
     )
 
 
-def _fresh_csrf_cookie(request: Request) -> Cookie:
+def _fresh_csrf_cookie(request: Request[Any, Any, Any]) -> Cookie:
     """A new CSRF token cookie, made as Litestar's CSRF middleware makes one."""
     config = request.app.csrf_config
     assert config is not None  # app/main.py always configures it
@@ -135,7 +135,7 @@ def _fresh_csrf_cookie(request: Request) -> Cookie:
 
 
 async def _failed_page(
-    request: Request, settings: Settings, failure: oidc.SignInFailed, next_path: str
+    request: Request[Any, Any, Any], settings: Settings, failure: oidc.SignInFailed, next_path: str
 ) -> Template:
     """The failure's page. The pending sign-in is over; a session the browser had is kept,
     since anyone can send a browser here with an error in the query."""
@@ -184,7 +184,9 @@ class AuthController(Controller):
         )
 
     @get("/callback", name="auth:callback", cache=False, before_request=limited(CALLBACK))
-    async def callback(self, request: Request, settings: SettingsDep) -> Response:
+    async def callback(
+        self, request: Request[Any, Any, Any], settings: SettingsDep
+    ) -> Response[Any]:
         # Read by hand: `state` is a name Litestar reserves for handler arguments.
         query = request.query_params
         code, state, error = query.get("code"), query.get("state"), query.get("error")
@@ -223,7 +225,7 @@ class AuthController(Controller):
             picture=profile.picture,
         )
         session = cookie_name(settings.secure_cookies)
-        token = await start_session(creator["id"], replacing=request.cookies.get(session))
+        token = await start_session(creator.id, replacing=request.cookies.get(session))
         return Redirect(
             pending.next,
             status_code=303,
@@ -236,7 +238,7 @@ class AuthController(Controller):
         )
 
     @post("/logout", name="auth:logout")
-    async def logout(self, request: Request, settings: SettingsDep) -> Redirect:
+    async def logout(self, request: Request[Any, Any, Any], settings: SettingsDep) -> Redirect:
         name = cookie_name(settings.secure_cookies)
         if token := request.cookies.get(name):
             await end_session(token)
@@ -245,7 +247,7 @@ class AuthController(Controller):
 
     @post("/logout-everywhere", name="auth:logout-everywhere")
     async def logout_everywhere(
-        self, request: Request, settings: SettingsDep, viewer: ViewerDep
+        self, request: Request[Any, Any, Any], settings: SettingsDep, viewer: ViewerDep
     ) -> Redirect:
         """End every session of the signed-in creator (a lost phone, a shared computer), then
         sign this browser out too."""
@@ -255,8 +257,8 @@ class AuthController(Controller):
         ]
         if viewer is None:  # nothing to end: an expired session, or a second click
             return Redirect("/", status_code=303, cookies=cookies)
-        ended = await end_all_sessions(viewer["id"])
-        log.info("creator %s signed out everywhere: %d session(s) ended", viewer["id"], ended)
+        ended = await end_all_sessions(viewer.id)
+        log.info("creator %s signed out everywhere: %d session(s) ended", viewer.id, ended)
         return Redirect("/auth/signed-out-everywhere", status_code=303, cookies=cookies)
 
     @get("/signed-out-everywhere", name="auth:signed-out-everywhere", cache=False)

@@ -1,4 +1,4 @@
-"""Sign in with Whop, Linkmint's side of OpenID Connect (whop-api.md §1).
+"""Sign in with Whop, Linkmint's side of OpenID Connect (docs/whop-contract.md §1).
 
 The authorize URL (PKCE S256, state, nonce), the code exchange, the id_token check
 (signature against Whop's published keys, issuer, audience, expiry, nonce) and the

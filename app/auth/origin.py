@@ -14,6 +14,7 @@ untouched, and the fast lanes (app/web/fastlane.py) answer their GETs before thi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from re import Pattern
 from urllib.parse import urlsplit
 
@@ -66,12 +67,12 @@ def cross_origin(scope: Scope, own_origin: str) -> bool:
     return origin is not None and origin_of(origin) != own_origin
 
 
-def same_origin_writes(settings: Settings):
+def same_origin_writes(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
     """The middleware (for `Litestar(middleware=[...])`) refusing cross-origin writes."""
     own_origin = origin_of(settings.app_url) or ""
-    exempt: list[Pattern | None] = []  # CSRFConfig's `exclude`, compiled on first use
+    exempt: list[Pattern[str] | None] = []  # CSRFConfig's `exclude`, compiled on first use
 
-    def exempt_path(scope: Scope) -> Pattern | None:
+    def exempt_path(scope: Scope) -> Pattern[str] | None:
         if not exempt:
             csrf = scope["litestar_app"].csrf_config
             exempt.append(build_exclude_path_pattern(exclude=csrf.exclude if csrf else None))
@@ -80,7 +81,7 @@ def same_origin_writes(settings: Settings):
     @skipped_by_lanes("lanes answer GETs only; this refuses writes")
     def middleware(app: ASGIApp) -> ASGIApp:
         async def checking(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http" and scope["method"] in UNSAFE:
+            if scope["type"] == ScopeType.HTTP and scope["method"] in UNSAFE:
                 csrf = scope["litestar_app"].csrf_config
                 bypass = csrf is not None and should_bypass_middleware(
                     scope=scope,

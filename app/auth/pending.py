@@ -21,6 +21,7 @@ import os
 import time
 import unicodedata
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
 from cryptography.exceptions import InvalidTag
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from app.db.tables import AuthSession
+from app.db import tables
 
 PENDING_LIFETIME = 10 * 60  # seconds to finish signing in at Whop
 DEFAULT_NEXT = "/dashboard"
@@ -81,25 +82,29 @@ def _state_digest(state: str) -> str:
 
 async def remember(pending: PendingSignIn) -> None:
     """Record `pending` so that its callback can be accepted, once."""
-    await AuthSession.raw(
-        "INSERT INTO pending_sign_in (state_hash, expires_at) VALUES ({}, to_timestamp({}))",
-        _state_digest(pending.state),
-        pending.expires_at,
+    await tables.PendingSignIn.insert(
+        tables.PendingSignIn(
+            state_hash=_state_digest(pending.state),
+            expires_at=datetime.fromtimestamp(pending.expires_at, UTC),
+        )
     )
 
 
 async def consume(pending: PendingSignIn) -> bool:
     """End `pending` on the server: True for the one call that found it still open."""
-    rows = await AuthSession.raw(
+    # Hand-written: one DELETE both ends it and says whether it was still open, on the
+    # database's clock, so that of two racing callbacks exactly one is told yes.
+    rows = await tables.PendingSignIn.raw(
         "DELETE FROM pending_sign_in WHERE state_hash = {} RETURNING expires_at > now() AS open",
         _state_digest(pending.state),
     )
-    return bool(rows) and rows[0]["open"]
+    return bool(rows) and bool(rows[0]["open"])
 
 
 async def purge_stale_pending() -> int:
     """Forget pending sign-ins nobody finished (their cookies are refused already)."""
-    gone = await AuthSession.raw(
+    # Hand-written: expiry is judged on the database's clock, as `consume` judges it.
+    gone = await tables.PendingSignIn.raw(
         "DELETE FROM pending_sign_in WHERE expires_at <= now() RETURNING 1 AS gone"
     )
     return len(gone)

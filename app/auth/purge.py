@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from litestar import Litestar
 
@@ -31,7 +31,7 @@ async def purge_once() -> tuple[int, int]:
     return sessions, pending
 
 
-def purge_lifespan(period: float):
+def purge_lifespan(period: float) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """While the app is up: `purge_once()` about every `period` seconds."""
 
     @asynccontextmanager

@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
 from app.db.tables import Creator
-from app.studio.rules import DISPLAY_NAME_MAX, InvalidField, clean_avatar_url
+from app.shared.rules import DISPLAY_NAME_MAX, InvalidField, clean_avatar_url
 
 EMAIL_MAX = 320
+
+
+@dataclass(frozen=True, slots=True)
+class CreatorRecord:
+    """A creator's row: who is signed in (`CreatorDep`), and what the studio edits."""
+
+    id: int
+    whop_user_id: str
+    handle: str | None
+    email: str | None
+    display_name: str
+    bio: str
+    avatar_url: str
+    theme: str
+    accent_color: str
+    whop_company_id: str | None
+    payout_enabled: bool
+    currency: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> CreatorRecord:
+        """From a `creator` row (extra columns, such as a join's, are ignored)."""
+        return cls(**{name: row[name] for name in _CREATOR_COLUMNS})
+
+
+_CREATOR_COLUMNS = tuple(f.name for f in fields(CreatorRecord))
+
+
+async def creator_by_id(creator_id: int) -> CreatorRecord | None:
+    """The creator's row as it is now."""
+    row = await Creator.select().where(Creator.id == creator_id).first()
+    return CreatorRecord.from_row(row) if row else None
 
 
 def _display_name(name: str | None, username: str | None) -> str:
@@ -30,7 +67,7 @@ async def record_sign_in(
     name: str | None,
     username: str | None,
     picture: str | None,
-) -> dict[str, Any]:
+) -> CreatorRecord:
     """The creator for this Whop user, created on first sign-in.
 
     The email follows Whop's on every sign-in; the display name and the (https) avatar are
@@ -39,6 +76,7 @@ async def record_sign_in(
     """
     if email is not None and len(email) > EMAIL_MAX:
         email = None
+    # Hand-written: ON CONFLICT with a different update than insert is the whole point.
     rows = await Creator.raw(
         "INSERT INTO creator (whop_user_id, email, display_name, avatar_url) "
         "VALUES ({}, {}, {}, {}) "
@@ -50,4 +88,4 @@ async def record_sign_in(
         _display_name(name, username),
         _avatar(picture),
     )
-    return rows[0]
+    return CreatorRecord.from_row(rows[0])

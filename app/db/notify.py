@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
-from typing import Protocol
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -99,7 +99,9 @@ class Listener:
             handler(payload)
 
 
-def listener_lifespan(subscribers: Sequence[Subscriber], dsn: Callable[[], str | None]):
+def listener_lifespan(
+    subscribers: Sequence[Subscriber], dsn: Callable[[], str | None]
+) -> Callable[[Any], AbstractAsyncContextManager[None]]:
     """Runs one listener for the app's lifetime; with no DSN the caches simply stay off."""
 
     @asynccontextmanager

@@ -71,6 +71,15 @@ class AuthSession(Table, tablename="auth_session"):
     creator = ForeignKey(references=Creator, on_delete=OnDelete.cascade, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()
+    # (last_used_at, for the idle timeout, is written by SQL only: see app/auth/sessions.py.)
+
+
+class PendingSignIn(Table, tablename="pending_sign_in"):
+    """A sign-in started at /auth/login and not yet finished: the SHA-256 of its state, so
+    that its callback is accepted once (app/auth/pending.py)."""
+
+    state_hash = Varchar(length=64, primary_key=True)
+    expires_at = Timestamptz()
 
 
 UNLOCK_STATUSES = ("PENDING", "COMPLETED", "REFUNDED", "FAILED", "EXPIRED")

@@ -7,7 +7,7 @@ its own module and contributes routes and a start-up step:
 
 - `oauth`: Sign in with Whop (authorize page, token, userinfo, discovery, JWKS).
 - `platform`: the REST API under /api/v1, hosted pages, webhook delivery and the stand-in
-  for Whop's payout elements loader at /_whop/elements.js (issue 3).
+  for Whop's payout elements loader at /_whop/elements.js.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The emulated REST API under /_whop/api/v1 (legacy `company_id` shapes, whop-api.md §3–§9).
+"""The emulated REST API under /_whop/api/v1 (legacy `company_id` shapes,
+docs/whop-contract.md §3–§9).
 
 Handlers parse, call a service function in the module that owns the resource, and answer
 JSON. The `Gateway` middleware stands at the door the way Whop's does: bearer auth first
@@ -59,7 +60,9 @@ async def send_error(send: Send, error: ApiError) -> None:
         *((k.lower().encode(), v.encode()) for k, v in error.headers.items()),
     ]
     start: HTTPResponseStartEvent = {
-        "type": "http.response.start", "status": error.status, "headers": headers
+        "type": "http.response.start",
+        "status": error.status,
+        "headers": headers,
     }
     await send(start)
     await send({"type": "http.response.body", "body": body, "more_body": False})

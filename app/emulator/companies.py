@@ -4,7 +4,7 @@ A company created with the platform's API key is a child of the platform (the pa
 it starts unverified (`kyc_status = not_started`) with no payout method. An
 `account_onboarding` link opens the hosted KYC page (`hosted.py`); completing it marks the
 company `connected` and adds a default bank payout method — which is what Linkmint checks
-(whop-api.md §5a). Failing it marks the company `verification_failed`.
+(docs/whop-contract.md §5a). Failing it marks the company `verification_failed`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Webhook events and their delivery, the way Whop does it (whop-api.md §8).
+"""Webhook events and their delivery, the way Whop does it (docs/whop-contract.md §8).
 
 `emit` records an event and one delivery per receiving endpoint in the caller's transaction
 (an outbox), so an event exists exactly when the change it describes was committed. The

@@ -1,7 +1,7 @@
 """What a developer mints and registers: access tokens and webhook endpoints.
 
 Access tokens let Whop's embedded payout components act for one company; they default to
-an hour and may last at most three (whop-api.md §9.1), or less when the control setting
+an hour and may last at most three (docs/whop-contract.md §9.1), or less when the control setting
 `access_token_lifetime` caps them. They are opaque here (Whop's are JWTs) and stored
 hashed; the API and the elements stand-in (`elements.py`) accept them as bearer
 credentials for their own company, until `expires_at`.
@@ -113,9 +113,7 @@ async def webhooks_query(
     return "SELECT * FROM whop_emulator.webhook WHERE resource_id = $1", [company["id"]]
 
 
-async def delete_webhook(
-    conn: asyncpg.Connection, principal: Principal, webhook_id: str
-) -> bool:
+async def delete_webhook(conn: asyncpg.Connection, principal: Principal, webhook_id: str) -> bool:
     principal.require_api_key()
     row = await conn.fetchrow("SELECT * FROM whop_emulator.webhook WHERE id = $1", webhook_id)
     if row is None:

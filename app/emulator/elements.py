@@ -1,6 +1,6 @@
 """A stand-in for Whop's embedded payout components: the loader script and the API it calls.
 
-Whop's loader (`https://apollo.elements.whop.com/release/elements.js`, whop-api.md §9.2)
+Whop's loader (`https://apollo.elements.whop.com/release/elements.js`, docs/whop-contract.md §9.2)
 defines `window.WhopElements`, which the official vanilla and React packages drive:
 `createPayoutsSession({token, companyId, redirectUrl, currency})` → `createElement(type)` →
 `mount`. The emulator serves a small replacement at `/_whop/elements.js` (`static/`) that

@@ -9,7 +9,7 @@ Checkout (`/_whop/checkout/{plan}?session={ch_…}`, a configuration's `purchase
 4242 4242 4242 4242 pays and 4000 0000 0000 0002 is declined. The buyer's country sets the
 tax Whop adds on top of the price (the control setting `tax_rates`). Paying redirects to the
 configuration's `redirect_url` with `payment_id` and `checkout_status=success` added to its
-query (whop-api.md §6.3); a decline stays on the page to try another card, with a way back
+query (docs/whop-contract.md §6.3); a decline stays on the page to try another card, with a way back
 (`checkout_status=error`). Each rendering of the form carries an attempt token, so a form
 posted twice is one payment, while two tabs are two.
 

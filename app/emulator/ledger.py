@@ -62,7 +62,8 @@ async def balances(conn: asyncpg.Connection, company_id: str) -> dict[str, Decim
 async def ledger_account(
     conn: asyncpg.Connection, principal: Principal, company_id: str
 ) -> dict[str, Any]:
-    """`GET /ledger_accounts/{biz}`: balances and the payout account's status (§5b)."""
+    """`GET /ledger_accounts/{biz}`: balances and the payout account's status
+    (docs/whop-contract.md §5b)."""
     company = await visible_company(conn, principal, company_id)
     amounts = await balances(conn, company["id"]) or {"usd": Decimal(0)}
     return {

@@ -1,6 +1,6 @@
 """The emulator's Sign in with Whop: OAuth 2.1 with PKCE, and OpenID Connect.
 
-Faithful to `whop-api.md` §1: `/oauth/authorize` (a page to choose or create a test user
+Faithful to docs/whop-contract.md §1: `/oauth/authorize` (a page to choose or create a test user
 and approve), `/oauth/token` (JSON or form bodies; authorization_code with S256 PKCE,
 single-use codes that expire after five minutes and the exact redirect URI; rotating
 refresh tokens), `/oauth/userinfo`, `/oauth/revoke`, discovery and JWKS, and ES256

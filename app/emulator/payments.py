@@ -58,7 +58,7 @@ class SandboxCard:
     decline: str | None  # the failure message, or None when the card pays
 
 
-# whop-api.md §9.5: 4242… succeeds, 4000 0000 0000 0002 declines.
+# docs/whop-contract.md §9.5: 4242… succeeds, 4000 0000 0000 0002 declines.
 TEST_CARDS = {
     "4242424242424242": SandboxCard("visa", None),
     "5555555555554444": SandboxCard("mastercard", None),
@@ -337,8 +337,10 @@ async def refund_payment(
         raise invalid("partial_amount", f"exceeds the refundable {remaining} {currency}")
     # The tax goes back in proportion; the last refund takes whatever tax is left.
     tax_left: Decimal = row["tax_amount"] - row["tax_refunded_amount"]
-    tax = tax_left if amount == remaining else in_minor_units(
-        amount * row["tax_amount"] / row["total"], currency
+    tax = (
+        tax_left
+        if amount == remaining
+        else in_minor_units(amount * row["tax_amount"] / row["total"], currency)
     )
     tax = min(tax, tax_left)
     refund = await conn.fetchrow(

@@ -1,7 +1,7 @@
 """How the emulated API speaks: Whop's error body, bearer auth, parameters, cursors, replays.
 
 - Errors are `{"error": {"type", "code", "message", "param"}}` with Whop's status meanings
-  (whop-api.md §11); `ApiError` carries one and the routers render it.
+  (docs/whop-contract.md §11); `ApiError` carries one and the routers render it.
 - Every request needs `Authorization: Bearer <key>`: an API key (acting for its company and
   that company's connected companies) or an access token (its own company only).
 - Bodies are JSON objects; numbers are parsed as `Decimal` so money stays exact.

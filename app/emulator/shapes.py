@@ -1,4 +1,4 @@
-"""Whop's JSON objects, built from the emulator's rows (legacy shapes, whop-api.md §3–§9).
+"""Whop's JSON objects, built from the emulator's rows (legacy shapes, docs/whop-contract.md §3–§9).
 
 Amounts are major-unit numbers, as Whop sends them; timestamps are ISO 8601 UTC with a Z.
 Each object carries every field of its model in Whop's own SDK (whop-sdk 0.0.40, which a

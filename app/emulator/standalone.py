@@ -123,7 +123,7 @@ def banner(settings: Settings, redirect_uris: Sequence[str], database: str) -> s
     """What a developer needs to point a client at this emulator."""
     base = f"{settings.app_url}/_whop"
     cards = [
-        f"  {' '.join(number[i:i + 4] for i in range(0, 16, 4))}  "
+        f"  {' '.join(number[i : i + 4] for i in range(0, 16, 4))}  "
         f"{card.brand:<10} {card.decline or 'pays'}"
         for number, card in TEST_CARDS.items()
     ]
@@ -211,9 +211,7 @@ def run(settings: Settings, host: str, port: int, redirect_uris: Sequence[str]) 
     try:
         asyncio.run(migrate())
         app = create_standalone_app(standalone_settings(settings, url), redirect_uris, database)
-        uvicorn.run(
-            app, host=host, port=port, log_level="warning", ws="none", server_header=False
-        )
+        uvicorn.run(app, host=host, port=port, log_level="warning", ws="none", server_header=False)
     except KeyboardInterrupt:  # Ctrl-C before the server was up
         raise SystemExit(128 + signal.SIGINT) from None
     finally:
@@ -223,4 +221,3 @@ def run(settings: Settings, host: str, port: int, redirect_uris: Sequence[str]) 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
-

@@ -1,7 +1,7 @@
 """Connections to the emulator's tables, and the little conversions its SQL needs.
 
 The emulator shares Linkmint's database (its own schema) and Piccolo's engine: the pool when
-the app started one, otherwise a connection per use (tests, see DESIGN.md §10). Queries are
+the app started one, otherwise a connection per use (tests, see docs/design.md §10). Queries are
 plain asyncpg SQL with `$n` parameters; JSON goes in as text and comes out parsed.
 """
 

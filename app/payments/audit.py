@@ -24,21 +24,23 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
-from typing import Any
+from typing import Any, Self
 
 from app.db.tables import MoneyAudit, Unlock
-from app.payments.convergence import UNLOCK_COLUMNS, mismatch, provider_state
-from app.payments.fees import format_money
+from app.payments.convergence import UNLOCK_COLUMNS, UnlockTerms, mismatch, provider_state
+from app.shared.money import format_money
 from app.whop import Payment, WhopBadResponse, WhopClient, WhopNotFound
 
 log = logging.getLogger("app.payments.audit")
 
 SETTLE_AFTER = timedelta(hours=1)  # the daily audit waits this long after midnight (UTC)
 
+# Hand-written: an audit reads thousands of payments, so each statement takes every id of a
+# pass at once (`= ANY`) with the creator joined in; rows become the records below.
 _COMPANIES_SQL = """
 SELECT DISTINCT c.whop_company_id AS company_id
   FROM creator c
@@ -84,6 +86,61 @@ _LATEST_SQL = """
 SELECT ran_at, period_from, period_to, whop_calls, totals, differences
   FROM money_audit ORDER BY ran_at DESC, id DESC LIMIT 1
 """
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedUnlock(UnlockTerms):
+    """An unlock a listed payment names, with whose it is."""
+
+    creator: int
+    handle: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SecondCharge:
+    """A recorded second charge (`duplicate_payment`), with whose unlock it was for."""
+
+    payment_id: str
+    unlock: str
+    amount_cents: int
+    currency: str
+    refunded_at: datetime | None
+    creator: int
+    handle: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(*(row[name] for name in cls.__match_args__))
+
+
+@dataclass(frozen=True, slots=True)
+class PaidUnlock:
+    """An unlock by the payment that paid it (one Whop did not list)."""
+
+    id: str
+    creator: int
+    status: str
+    price_cents: int
+    currency: str
+    provider_payment_id: str
+    refunded_cents: int
+    handle: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(*(row[name] for name in cls.__match_args__))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAudit:
+    """The latest audit as stored, its JSON columns parsed (what /metrics shows)."""
+
+    ran_at: datetime
+    period_from: datetime
+    period_to: datetime
+    whop_calls: int
+    totals: tuple[Books, ...]
+    differences: tuple[Difference, ...]
 
 
 @dataclass
@@ -139,12 +196,21 @@ class AuditReport:
         if not self.books:
             out.append("No payments in this period.")
         else:
-            header = ("creator", "cur", "paid here", "paid at Whop", "refunded here",
-                      "refunded at Whop", "")
-            rows = [header]
+            header = (
+                "creator",
+                "cur",
+                "paid here",
+                "paid at Whop",
+                "refunded here",
+                "refunded at Whop",
+                "",
+            )
+            rows: list[tuple[str, ...]] = [header]
             for b in sorted(self.books.values(), key=lambda b: (b.creator, b.currency)):
-                money = [format_money(v, b.currency)
-                         for v in (b.paid, b.whop_paid, b.refunded, b.whop_refunded)]
+                money = [
+                    format_money(v, b.currency)
+                    for v in (b.paid, b.whop_paid, b.refunded, b.whop_refunded)
+                ]
                 rows.append((b.creator, b.currency, *money, "" if b.agree else "DIFFERS"))
             widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
             for r in rows:
@@ -234,9 +300,10 @@ async def audit(
             cursor = page.next_cursor
 
     by_unlock = {p.id: uid for p in listed.values() if (uid := _unlock_id(p)) is not None}
-    unlocks = {r["id"]: r for r in await Unlock.raw(_UNLOCKS_SQL, sorted(set(by_unlock.values())))}
+    rows = await Unlock.raw(_UNLOCKS_SQL, sorted(set(by_unlock.values())))
+    unlocks = {u.id: u for u in map(AuditedUnlock.from_row, rows)}
     ours = {pid: p for pid, p in listed.items() if by_unlock.get(pid) in unlocks}
-    duplicates = {r["payment_id"]: r for r in await Unlock.raw(_DUPLICATES_SQL, list(ours))}
+    duplicates = await _second_charges(list(ours))
     for payment in ours.values():
         _compare(report, payment, unlocks[by_unlock[payment.id]], duplicates.get(payment.id))
 
@@ -246,52 +313,54 @@ async def audit(
     return report
 
 
+async def _second_charges(payment_ids: list[str]) -> dict[str, SecondCharge]:
+    rows = await Unlock.raw(_DUPLICATES_SQL, payment_ids)
+    return {d.payment_id: d for d in map(SecondCharge.from_row, rows)}
+
+
 def _compare(
     report: AuditReport,
     payment: Payment,
-    unlock: Mapping[str, Any],
-    duplicate: Mapping[str, Any] | None,
+    unlock: AuditedUnlock,
+    duplicate: SecondCharge | None,
 ) -> None:
     state = provider_state(payment)
-    creator = unlock["handle"] or f"creator {unlock['creator']}"
+    creator = unlock.handle or f"creator {unlock.creator}"
     books = report.book(creator, payment.currency)
     books.whop_paid += payment.price_paid
     books.whop_refunded += payment.price_paid if state == "refunded" else payment.price_refunded
 
     def differs(ours: str) -> None:
         report.differences.append(
-            Difference(payment.id, creator, payment.currency, _whop_story(payment), ours,
-                       unlock["id"])
+            Difference(payment.id, creator, payment.currency, _whop_story(payment), ours, unlock.id)
         )
 
     if duplicate is not None:
-        books.paid += duplicate["amount_cents"]
-        if duplicate["refunded_at"] is not None:
-            books.refunded += duplicate["amount_cents"]
+        books.paid += duplicate.amount_cents
+        if duplicate.refunded_at is not None:
+            books.refunded += duplicate.amount_cents
         if state != "refunded":
             differs(
                 "a second charge, refunded"
-                if duplicate["refunded_at"] is not None
+                if duplicate.refunded_at is not None
                 else "a second charge whose refund Whop has not taken yet"
             )
         return
-    if unlock["provider_payment_id"] != payment.id:
+    if unlock.provider_payment_id != payment.id:
         # Refused as convergence refuses it (a plan not learnt yet is not held against it).
-        known = unlock if unlock["plan_id"] else {**unlock, "plan_id": payment.plan_id}
+        known = unlock if unlock.plan_id else replace(unlock, plan_id=payment.plan_id)
         problem = mismatch(payment, known)
         why = f"; it does not match the unlock: {problem}" if problem else ""
-        differs(f"no unlock paid by it (unlock is {unlock['status']}){why}")
+        differs(f"no unlock paid by it (unlock is {unlock.status}){why}")
         return
-    books.paid += unlock["price_cents"]
-    refunded = (
-        unlock["price_cents"] if unlock["status"] == "REFUNDED" else unlock["refunded_cents"]
-    )
+    books.paid += unlock.price_cents
+    refunded = unlock.price_cents if unlock.status == "REFUNDED" else unlock.refunded_cents
     books.refunded += refunded
-    if unlock["price_cents"] != payment.price_paid:
-        differs(f"the unlock cost {format_money(unlock['price_cents'], payment.currency)}")
-    elif state == "refunded" and unlock["status"] != "REFUNDED":
-        differs(f"{unlock['status']}, not refunded")
-    elif state == "paid" and unlock["status"] == "REFUNDED":
+    if unlock.price_cents != payment.price_paid:
+        differs(f"the unlock cost {format_money(unlock.price_cents, payment.currency)}")
+    elif state == "refunded" and unlock.status != "REFUNDED":
+        differs(f"{unlock.status}, not refunded")
+    elif state == "paid" and unlock.status == "REFUNDED":
         differs("REFUNDED")
     elif state == "paid" and refunded != payment.price_refunded:
         differs(f"{format_money(refunded, payment.currency)} refunded")
@@ -303,10 +372,12 @@ async def _ours_not_listed(
     """Our records of the period that Whop's list left out: each payment asked about."""
     if not payment_ids:
         return
-    unlocks = {r["provider_payment_id"]: r for r in await Unlock.raw(_BY_PAYMENT_SQL, payment_ids)}
-    duplicates = {r["payment_id"]: r for r in await Unlock.raw(_DUPLICATES_SQL, payment_ids)}
+    rows = await Unlock.raw(_BY_PAYMENT_SQL, payment_ids)
+    unlocks = {u.provider_payment_id: u for u in map(PaidUnlock.from_row, rows)}
+    duplicates = await _second_charges(payment_ids)
     for payment_id in payment_ids:
-        record = duplicates.get(payment_id) or unlocks.get(payment_id)
+        record: SecondCharge | PaidUnlock | None = duplicates.get(payment_id)
+        record = record or unlocks.get(payment_id)
         if record is None:
             continue
         await pacer.call()
@@ -320,22 +391,22 @@ async def _ours_not_listed(
             payment, whop_says = None, f"a record Linkmint cannot read ({exc.reason})"
         if payment is not None and not report.start <= payment.created_at < report.end:
             continue  # made before the period, recorded during it
-        creator = record["handle"] or f"creator {record['creator']}"
-        currency = record["currency"]
+        creator = record.handle or f"creator {record.creator}"
+        currency = record.currency
         books = report.book(creator, currency)
-        if payment_id in duplicates:
-            books.paid += record["amount_cents"]
-            books.refunded += record["amount_cents"] if record["refunded_at"] else 0
+        if isinstance(record, SecondCharge):
+            books.paid += record.amount_cents
+            books.refunded += record.amount_cents if record.refunded_at else 0
             ours = "a second charge"
-            unlock_id = record["unlock"]
+            unlock_id = record.unlock
         else:
-            refunded = record["refunded_cents"]
-            if record["status"] == "REFUNDED":
-                refunded = record["price_cents"]
-            books.paid += record["price_cents"]
+            refunded = record.refunded_cents
+            if record.status == "REFUNDED":
+                refunded = record.price_cents
+            books.paid += record.price_cents
             books.refunded += refunded
-            ours = f"it paid unlock {record['id']} ({record['status']})"
-            unlock_id = record["id"]
+            ours = f"it paid unlock {record.id} ({record.status})"
+            unlock_id = record.id
         if payment is not None:
             whop_says = _whop_story(payment)
         report.differences.append(
@@ -353,19 +424,29 @@ async def store(report: AuditReport, *, scheduled: bool = False) -> int:
         json.dumps(report.totals_json()),
         json.dumps([asdict(d) for d in report.differences]),
     )
-    return rows[0]["id"]
+    audit_id: int = rows[0]["id"]
+    return audit_id
 
 
-async def latest() -> dict[str, Any] | None:
-    """The latest stored audit (for /metrics), its JSON columns parsed."""
+def _json(value: object) -> list[dict[str, Any]]:
+    parsed = json.loads(value) if isinstance(value, str) else value  # asyncpg: jsonb as text
+    return parsed if isinstance(parsed, list) else []
+
+
+async def latest() -> StoredAudit | None:
+    """The latest stored audit (for /metrics)."""
     rows = await MoneyAudit.raw(_LATEST_SQL)
     if not rows:
         return None
-    row = dict(rows[0])
-    for key in ("totals", "differences"):
-        if isinstance(row[key], str):
-            row[key] = json.loads(row[key])
-    return row
+    row = rows[0]
+    return StoredAudit(
+        ran_at=row["ran_at"],
+        period_from=row["period_from"],
+        period_to=row["period_to"],
+        whop_calls=row["whop_calls"],
+        totals=tuple(Books(**books) for books in _json(row["totals"])),
+        differences=tuple(Difference(**d) for d in _json(row["differences"])),
+    )
 
 
 async def audit_yesterday_if_due(
@@ -386,12 +467,15 @@ async def audit_yesterday_if_due(
     return report
 
 
-def per_currency(totals: list[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+def per_currency(totals: Iterable[Books]) -> dict[str, dict[str, int]]:
     """An audit's totals summed per currency (what /metrics shows)."""
     sums: dict[str, dict[str, int]] = defaultdict(
         lambda: {"paid": 0, "refunded": 0, "whop_paid": 0, "whop_refunded": 0}
     )
     for books in totals:
-        for key in ("paid", "refunded", "whop_paid", "whop_refunded"):
-            sums[books["currency"]][key] += int(books[key])
+        per = sums[books.currency]
+        per["paid"] += books.paid
+        per["refunded"] += books.refunded
+        per["whop_paid"] += books.whop_paid
+        per["whop_refunded"] += books.whop_refunded
     return dict(sums)

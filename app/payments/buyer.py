@@ -24,6 +24,7 @@ import re
 import secrets
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 from litestar import MediaType, Request, get, post
 from litestar.datastructures import Cookie
@@ -113,7 +114,7 @@ def open_buyer(value: str | None, secret_key: str) -> Buyer | None:
     return Buyer(token=token, whop_user_ids=tuple(users[:MAX_BOUND_ACCOUNTS]))
 
 
-def read_buyer(request: Request, settings: Settings) -> Buyer | None:
+def read_buyer(request: Request[Any, Any, Any], settings: Settings) -> Buyer | None:
     return open_buyer(
         request.cookies.get(buyer_cookie_name(settings.secure_cookies)), settings.secret_key
     )
@@ -141,7 +142,7 @@ def _back(raw: object) -> str:
 
 
 @get("/unlocks/forget", name="payments:forget", cache=False, include_in_schema=False)
-async def forget_page(request: Request, settings: SettingsDep) -> Template:
+async def forget_page(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
     """What forgetting this browser does, and the button (a POST, with the CSRF token)."""
     buyer = read_buyer(request, settings)
     return Template(
@@ -158,7 +159,7 @@ async def forget_page(request: Request, settings: SettingsDep) -> Template:
 
 
 @post("/unlocks/forget", name="payments:forget-now", status_code=200, include_in_schema=False)
-async def forget(request: Request, settings: SettingsDep) -> Template:
+async def forget(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
     """Clear this browser's buyer cookie: its token and the Whop accounts bound to it."""
     form = await request.form()
     return Template(

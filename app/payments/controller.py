@@ -1,4 +1,4 @@
-"""Buying premium links, Whop's webhooks and the operator's metrics.
+"""Buying premium links, and Whop's webhooks.
 
 The public page is cached and carries no token, so it cannot hold the Unlock form itself.
 Each premium card loads `/u/<link id>` (htmx, right after the page): a private, no-store
@@ -10,7 +10,6 @@ buyer is `Cache-Control: private, no-store`.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -21,10 +20,10 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
+from litestar.types import ControllerRouterHandler
 
 from app.payments.buyer import buyer_cookie, new_buyer, read_buyer
 from app.payments.inbox import MAX_BODY_BYTES, receive_webhook
-from app.payments.metrics import CONTENT_TYPE, render_metrics
 from app.payments.polls import PendingPolls
 from app.payments.unlocks import (
     CheckoutUnavailable,
@@ -90,7 +89,7 @@ class UnlockController(Controller):
     )
     async def unlock(
         self, request: HTMXRequest, link_id: FromPath[int], settings: SettingsDep, whop: WhopDep
-    ) -> Response:
+    ) -> Response[Any]:
         link = await premium_link(link_id)
         if link is None:
             raise NotFoundException("There is no such premium link.")
@@ -122,16 +121,16 @@ class UnlockController(Controller):
 
     @get("/unlocks/{unlock_id:str}/checkout", name="payments:to-checkout", cache=False)
     async def to_checkout(
-        self, request: Request, unlock_id: FromPath[str], settings: SettingsDep
-    ) -> Response:
+        self, request: Request[Any, Any, Any], unlock_id: FromPath[str], settings: SettingsDep
+    ) -> Response[Any]:
         unlock = await owned_unlock(unlock_id, read_buyer(request, settings))
         if unlock is None:
             raise NotFoundException("There is no such purchase.")
-        if unlock["status"] != "PENDING" or not unlock["purchase_url"]:
-            return Redirect(f"/u/{unlock['link']}", status_code=303, headers=PRIVATE)
+        if unlock.status != "PENDING" or not unlock.purchase_url:
+            return Redirect(f"/u/{unlock.link}", status_code=303, headers=PRIVATE)
         return Template(
             template_name="payments/to_checkout.html",
-            context={"purchase_url": unlock["purchase_url"]},
+            context={"purchase_url": unlock.purchase_url},
             headers=PRIVATE,
             media_type=MediaType.HTML,
         )
@@ -139,7 +138,7 @@ class UnlockController(Controller):
     @get("/unlocks/{unlock_id:str}/status", name="payments:status", cache=False)
     async def status(
         self, request: HTMXRequest, unlock_id: FromPath[str], settings: SettingsDep
-    ) -> Response:
+    ) -> Response[Any]:
         """htmx polls this every second while the buyer waits. "Still pending, nothing new"
         is `204 No Content` (htmx keeps the panel and goes on polling) and, once this
         process has seen the unlock pending, needs no query (app/payments/polls.py); any
@@ -150,7 +149,7 @@ class UnlockController(Controller):
             return Response(b"", status_code=204, headers=PRIVATE)
         generation = polls.generation  # read before loading: see PendingPolls.remember
         unlock = await owned_unlock(unlock_id, buyer)
-        link = await premium_link(unlock["link"]) if unlock and unlock["link"] else None
+        link = await premium_link(unlock.link) if unlock and unlock.link else None
         if link is None or buyer is None:
             raise NotFoundException("There is no such purchase.")
         panel = await panel_for(link, buyer)
@@ -177,7 +176,7 @@ class UnlockController(Controller):
         whop: WhopDep,
         unlock: FromQuery[str] = "",
         payment_id: FromQuery[str | None] = None,
-    ) -> Response:
+    ) -> Response[Any]:
         """The buyer's way back from Whop's checkout. While the database cannot be reached,
         a page that loads this same address again by itself (a meta refresh: no script)."""
         try:
@@ -195,25 +194,25 @@ class UnlockController(Controller):
         return Redirect(page, status_code=303, headers=PRIVATE)
 
     @get("/unlocks/restore", name="payments:restore", cache=False)
-    async def restore_page(self, viewer: ViewerDep, next: FromQuery[str] = "/") -> Response:
+    async def restore_page(self, viewer: ViewerDep, next: FromQuery[str] = "/") -> Response[Any]:
         back = _back_to(next)
         if viewer is None:
             here = "/unlocks/restore?" + urlencode({"next": back})
             return Redirect("/auth/login?" + urlencode({"next": here}), status_code=303)
         return Template(
             template_name="payments/restore.html",
-            context={"purchases": await purchases_of(viewer["whop_user_id"]), "back": back},
+            context={"purchases": await purchases_of(viewer.whop_user_id), "back": back},
             headers=PRIVATE,
             media_type=MediaType.HTML,
         )
 
     @post("/unlocks/restore", name="payments:restore-now", status_code=303)
     async def restore(
-        self, request: Request, creator: CreatorDep, settings: SettingsDep
+        self, request: Request[Any, Any, Any], creator: CreatorDep, settings: SettingsDep
     ) -> Redirect:
         """Bind what this Whop account bought to this browser (the cookie says so, signed)."""
         form = await request.form()
-        buyer = (read_buyer(request, settings) or new_buyer()).bound_to(creator["whop_user_id"])
+        buyer = (read_buyer(request, settings) or new_buyer()).bound_to(creator.whop_user_id)
         return Redirect(
             _back_to(form.get("next")),
             status_code=303,
@@ -229,7 +228,7 @@ class UnlockController(Controller):
     include_in_schema=False,
     request_max_body_size=MAX_BODY_BYTES,
 )
-async def whop_webhook(request: Request, settings: SettingsDep) -> Response:
+async def whop_webhook(request: Request[Any, Any, Any], settings: SettingsDep) -> Response[Any]:
     """Whop's events: verified, stored in the inbox, answered, then processed by this
     process's inbox workers (see app.payments.inbox)."""
     body = await request.body()
@@ -239,36 +238,4 @@ async def whop_webhook(request: Request, settings: SettingsDep) -> Response:
     return Response(receipt.text, status_code=receipt.status, media_type=MediaType.TEXT)
 
 
-def _from_this_host(request: Request) -> bool:
-    """The real client is this host: a loopback address once uvicorn has applied a trusted
-    proxy's X-Forwarded-For (TRUSTED_PROXIES), and no RFC 7239 `Forwarded` header, which
-    nothing reads: a proxy sending only that would pass every client off as itself."""
-    if request.client is None or "forwarded" in request.headers:
-        return False
-    try:
-        return ipaddress.ip_address(request.client.host).is_loopback
-    except ValueError:
-        return False
-
-
-@get(
-    "/metrics",
-    name="payments:metrics",
-    include_in_schema=False,
-    cache=False,
-    opt={"exclude_from_csrf": True},
-)
-async def metrics(request: Request) -> Response:
-    """Prometheus metrics, for a scraper on this host only: asked directly, or through a
-    trusted proxy that says the client is this host. (The proxy should refuse /metrics too:
-    deploy/nginx/linkmint.conf does.)"""
-    if not _from_this_host(request):
-        raise NotFoundException()
-    return Response(
-        await render_metrics(),
-        media_type=CONTENT_TYPE,
-        headers={"cache-control": "no-store"},
-    )
-
-
-ROUTES = [UnlockController, whop_webhook, metrics]
+ROUTES: list[ControllerRouterHandler] = [UnlockController, whop_webhook]

@@ -31,9 +31,9 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Self
 
 import asyncpg
 
@@ -47,7 +47,7 @@ log = logging.getLogger("app.payments.convergence")
 TRANSITIONS = frozenset({"completed", "refunded", "failed", "partially_refunded"})
 ONE_COMPLETED_PER_BUYER = "unlock_one_completed_per_buyer"  # the partial unique index
 
-# What a payment is matched against (`mismatch`); the sweep reads the same for many.
+# What a payment is matched against (`mismatch`, `UnlockTerms`); the audit reads the same.
 UNLOCK_COLUMNS = """
 u.id, u.status, u.price_cents, u.fee_cents, u.currency, u.provider_payment_id, u.checkout_id,
 u.plan_id, u.refunded_cents, c.whop_company_id AS company_id
@@ -57,13 +57,15 @@ SELECT {UNLOCK_COLUMNS}
   FROM unlock u JOIN creator c ON c.id = u.creator
  WHERE u.id = {{}}
 """  # noqa: S608 (the columns are a constant)
+_STATUS_SQL = "SELECT status, provider_payment_id FROM unlock WHERE id = {}"
 _LEARNT_PLAN_SQL = """
 UPDATE unlock SET plan_id = {}, updated_at = now()
  WHERE id = {} AND checkout_id = {} AND plan_id IS NULL
 """
 
-# The conditional updates: each names the states it may leave, so a concurrent caller that
-# lost the race (READ COMMITTED re-checks the WHERE after the winner commits) changes nothing.
+# The conditional updates, written by hand because their shape is the rule: each names the
+# states it may leave, so a concurrent caller that lost the race (READ COMMITTED re-checks
+# the WHERE after the winner commits) changes nothing.
 # (The buyer must not own the link already through another unlock: a checkout opened before
 # the first one was paid — a declined card, "Try again", then both tabs paid.)
 _COMPLETE_SQL = """
@@ -137,6 +139,33 @@ UPDATE unlock SET confirm_asked_at = NULL WHERE id = {} AND confirm_asked_at = {
 
 
 @dataclass(frozen=True, slots=True)
+class UnlockTerms:
+    """What an unlock was sold for, and where it stands: what a payment is matched against
+    (UNLOCK_COLUMNS, read with the creator's company)."""
+
+    id: str
+    status: str
+    price_cents: int
+    fee_cents: int
+    currency: str
+    provider_payment_id: str | None
+    checkout_id: str | None
+    plan_id: str | None
+    refunded_cents: int
+    company_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        """From a row with (at least) a column for each field, of the same name."""
+        return cls(*(row[name] for name in cls.__match_args__))
+
+
+async def unlock_terms(unlock_id: str) -> UnlockTerms | None:
+    rows = await Unlock.raw(_UNLOCK_SQL, unlock_id)
+    return UnlockTerms.from_row(rows[0]) if rows else None
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What converging one payment did. `status` is the unlock's status afterwards."""
 
@@ -175,39 +204,39 @@ for _reason in MISMATCH_REASONS:
     metrics.MISMATCHES.labels(_reason)  # every reason shows on /metrics, at 0 until it happens
 
 
-def mismatch(payment: Payment, unlock: Mapping[str, Any]) -> Mismatch | None:
+def mismatch(payment: Payment, unlock: UnlockTerms) -> Mismatch | None:
     """Why this payment cannot pay for this unlock, or None when it matches exactly: charged
     on the creator's company, from the checkout we created for this unlock and its plan, in
     the unlock's currency, with our platform fee on it, for the unlock's price before tax."""
-    if not unlock["company_id"] or payment.company_id != unlock["company_id"]:
+    if not unlock.company_id or payment.company_id != unlock.company_id:
         return Mismatch("company", "the payment is on another company")
-    checkout_id = unlock["checkout_id"]
+    checkout_id = unlock.checkout_id
     if checkout_id is None or payment.checkout_configuration_id != checkout_id:
         came_from = payment.checkout_configuration_id or "no checkout"
         return Mismatch(
             "checkout", f"the payment came from {came_from}, the unlock's checkout is {checkout_id}"
         )
-    if unlock["plan_id"] is None:
+    if unlock.plan_id is None:
         return Mismatch("plan", f"the plan of checkout {checkout_id} is not known")
-    if payment.plan_id != unlock["plan_id"]:
+    if payment.plan_id != unlock.plan_id:
         return Mismatch(
             "plan",
-            f"the payment is for plan {payment.plan_id}, the checkout's is {unlock['plan_id']}",
+            f"the payment is for plan {payment.plan_id}, the checkout's is {unlock.plan_id}",
         )
-    if payment.currency != unlock["currency"]:
+    if payment.currency != unlock.currency:
         return Mismatch(
-            "currency", f"the payment is in {payment.currency}, the unlock in {unlock['currency']}"
+            "currency", f"the payment is in {payment.currency}, the unlock in {unlock.currency}"
         )
-    if (payment.application_fee or 0) != unlock["fee_cents"]:
+    if (payment.application_fee or 0) != unlock.fee_cents:
         fee = "no" if payment.application_fee is None else payment.application_fee
         return Mismatch(
-            "fee", f"the payment carries {fee} platform fee, ours is {unlock['fee_cents']}"
+            "fee", f"the payment carries {fee} platform fee, ours is {unlock.fee_cents}"
         )
-    if payment.price_paid != unlock["price_cents"]:
+    if payment.price_paid != unlock.price_cents:
         return Mismatch(
             "amount",
             f"the payment is for {payment.price_paid} before tax, the unlock costs "
-            f"{unlock['price_cents']}",
+            f"{unlock.price_cents}",
         )
     return None
 
@@ -257,16 +286,15 @@ async def apply_payment(
     unlock_id = payment.metadata.get("unlock_id")
     if not isinstance(unlock_id, str) or not unlock_id or len(unlock_id) > 64:
         return _done(path, Outcome("not_ours"), payment.id)
-    rows = await Unlock.raw(_UNLOCK_SQL, unlock_id)
-    if not rows:
+    unlock = await unlock_terms(unlock_id)
+    if unlock is None:
         return _done(path, Outcome("not_ours", unlock_id), payment.id)
-    unlock = rows[0]
     if Unlock._meta.db.current_transaction.get() is None:  # (a transaction must not wait)
         unlock = await _with_plan(whop, unlock, payment)
     if problem := mismatch(payment, unlock):
         metrics.MISMATCHES.labels(problem.reason).inc()
         log.warning("payment %s does not match unlock %s: %s", payment.id, unlock_id, problem)
-        return _done(path, Outcome("mismatch", unlock_id, unlock["status"]), payment.id)
+        return _done(path, Outcome("mismatch", unlock_id, unlock.status), payment.id)
 
     state = provider_state(payment)
     if state == "paid":
@@ -276,7 +304,7 @@ async def apply_payment(
     elif state == "failed":
         outcome = await _fail(unlock)
     else:
-        outcome = Outcome("not_paid", unlock_id, unlock["status"])
+        outcome = Outcome("not_paid", unlock_id, unlock.status)
     return _done(path, outcome, payment.id)
 
 
@@ -285,18 +313,16 @@ async def learn_plan(whop: WhopClient, payment: Payment) -> None:
     `apply_payment` runs inside a transaction (which must not wait on Whop)."""
     unlock_id = payment.metadata.get("unlock_id")
     if isinstance(unlock_id, str) and 0 < len(unlock_id) <= 64:
-        if rows := await Unlock.raw(_UNLOCK_SQL, unlock_id):
-            await _with_plan(whop, rows[0], payment)
+        if unlock := await unlock_terms(unlock_id):
+            await _with_plan(whop, unlock, payment)
 
 
-async def _with_plan(
-    whop: WhopClient, unlock: Mapping[str, Any], payment: Payment
-) -> Mapping[str, Any]:
+async def _with_plan(whop: WhopClient, unlock: UnlockTerms, payment: Payment) -> UnlockTerms:
     """The unlock, with the plan of its checkout read from Whop and kept when it was made
     before Linkmint kept plans. Only for a payment from that checkout: any other is a
     mismatch whatever the plan. Whop being unreachable raises `WhopError` (retried)."""
-    checkout_id = unlock["checkout_id"]
-    if unlock["plan_id"] is not None or checkout_id is None:
+    checkout_id = unlock.checkout_id
+    if unlock.plan_id is not None or checkout_id is None:
         return unlock
     if payment.checkout_configuration_id != checkout_id:
         return unlock
@@ -304,9 +330,9 @@ async def _with_plan(
         checkout = await whop.retrieve_checkout_configuration(checkout_id)
     except WhopNotFound:
         return unlock  # the plan stays unknown: a mismatch
-    await Unlock.raw(_LEARNT_PLAN_SQL, checkout.plan_id, unlock["id"], checkout_id)
-    log.info("unlock %s: checkout %s is for plan %s", unlock["id"], checkout_id, checkout.plan_id)
-    return {**unlock, "plan_id": checkout.plan_id}
+    await Unlock.raw(_LEARNT_PLAN_SQL, checkout.plan_id, unlock.id, checkout_id)
+    log.info("unlock %s: checkout %s is for plan %s", unlock.id, checkout_id, checkout.plan_id)
+    return replace(unlock, plan_id=checkout.plan_id)
 
 
 def _buyer(payment: Payment) -> tuple[str | None, str | None]:
@@ -316,22 +342,22 @@ def _buyer(payment: Payment) -> tuple[str | None, str | None]:
 
 
 async def _status(unlock_id: str) -> tuple[str, str | None]:
-    row = (await Unlock.raw("SELECT status, provider_payment_id FROM unlock WHERE id = {}",
-                            unlock_id))[0]
+    """The unlock's status now, and the payment that paid it (after a race was lost)."""
+    [row] = await Unlock.raw(_STATUS_SQL, unlock_id)  # (unlocks are never deleted)
     return row["status"], row["provider_payment_id"]
 
 
 async def _complete(
-    whop: WhopClient, unlock: Mapping[str, Any], payment: Payment, path: str, *, refund_now: bool
+    whop: WhopClient, unlock: UnlockTerms, payment: Payment, path: str, *, refund_now: bool
 ) -> Outcome:
-    unlock_id = unlock["id"]
+    unlock_id = unlock.id
     user, email = _buyer(payment)
     refunded = payment.price_refunded
     if await _won(_COMPLETE_SQL, payment.id, path, refunded, user, email, unlock_id):
         return Outcome("completed", unlock_id, "COMPLETED")
     status, paid_by = await _status(unlock_id)
     if paid_by == payment.id:
-        if status == "COMPLETED" and refunded > unlock["refunded_cents"]:
+        if status == "COMPLETED" and refunded > unlock.refunded_cents:
             if await Unlock.raw(_PARTIAL_SQL, refunded, unlock_id, payment.id, refunded):
                 return Outcome("partially_refunded", unlock_id, status)
         return Outcome(
@@ -367,8 +393,8 @@ async def _won(sql: str, *args: Any) -> bool:
     return bool(rows)
 
 
-async def _refund(unlock: Mapping[str, Any], payment: Payment, path: str) -> Outcome:
-    unlock_id = unlock["id"]
+async def _refund(unlock: UnlockTerms, payment: Payment, path: str) -> Outcome:
+    unlock_id = unlock.id
     user, email = _buyer(payment)
     won = await Unlock.raw(_REFUND_SQL, payment.id, path, user, email, unlock_id, payment.id)
     if won:
@@ -381,8 +407,8 @@ async def _refund(unlock: Mapping[str, Any], payment: Payment, path: str) -> Out
     return Outcome("duplicate_refund_seen", unlock_id, status)
 
 
-async def _fail(unlock: Mapping[str, Any]) -> Outcome:
-    unlock_id = unlock["id"]
+async def _fail(unlock: UnlockTerms) -> Outcome:
+    unlock_id = unlock.id
     if await Unlock.raw(_FAIL_SQL, unlock_id):
         return Outcome("failed", unlock_id, "FAILED")
     status, _ = await _status(unlock_id)
@@ -422,16 +448,15 @@ async def converge_unlock(whop: WhopClient, unlock_id: str, path: str) -> Outcom
     For when no payment id is at hand: the buyer came back without one, or the reconciler
     looks at an unlock whose redirect and webhook were both lost.
     """
-    rows = await Unlock.raw(_UNLOCK_SQL, unlock_id)
-    if not rows:
+    unlock = await unlock_terms(unlock_id)
+    if unlock is None:
         return Outcome("not_ours", unlock_id)
-    unlock = rows[0]
-    if not unlock["checkout_id"] or not unlock["company_id"]:
-        return Outcome("no_checkout", unlock_id, unlock["status"])
+    if not unlock.checkout_id or not unlock.company_id:
+        return Outcome("no_checkout", unlock_id, unlock.status)
     payments = [
         p
         async for p in whop.list_payments(
-            unlock["company_id"], checkout_configuration_ids=[unlock["checkout_id"]]
+            unlock.company_id, checkout_configuration_ids=[unlock.checkout_id]
         )
     ]
     # Money first (paid or refunded, the oldest winning), then failures.

@@ -10,30 +10,34 @@ COMPLETED (the buyer keeps the link) and its refund comes off its net.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from app.db.tables import Unlock
-from app.payments.fees import format_money
+from app.shared.money import format_money
 
 PAGE_SIZE = 25
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # One row per sale on the page (NULL sale columns when there are none), each carrying the
 # per-currency totals of every completed sale. Pages are keyset-paginated on (paid_at, id).
+# Hand-written: one statement reads the page and the totals at one moment. Its columns are
+# named as `Sale`'s and `CurrencyTotal`'s fields.
 _EARNINGS_SQL = """
 WITH page AS (
-    SELECT id, link_title, status, price_cents, fee_cents, refunded_cents, currency,
-           COALESCE(completed_at, created_at) AS paid_at
+    SELECT id, COALESCE(completed_at, created_at) AS paid_at, link_title, status,
+           price_cents AS gross_cents, fee_cents, currency,
+           CASE WHEN status = 'COMPLETED' THEN refunded_cents ELSE 0 END AS refunded_cents
       FROM unlock
      WHERE creator = {} AND status IN ('COMPLETED', 'REFUNDED')
        AND ({}::timestamptz IS NULL OR (COALESCE(completed_at, created_at), id) < ({}, {}))
      ORDER BY paid_at DESC, id DESC
      LIMIT {}
 ), totals AS (
-    SELECT currency, count(*) AS sales, sum(price_cents) AS gross, sum(fee_cents) AS fees,
-           sum(refunded_cents) AS refunded
+    SELECT currency, count(*) AS sales, sum(price_cents) AS gross_cents,
+           sum(fee_cents) AS fee_cents, sum(refunded_cents) AS refunded_cents
       FROM unlock
      WHERE creator = {} AND status = 'COMPLETED'
      GROUP BY currency
@@ -57,6 +61,10 @@ class Sale:
     fee_cents: int
     currency: str
     refunded_cents: int = 0  # a partial refund, while the sale stays COMPLETED
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(*(row[name] for name in cls.__match_args__))
 
     @property
     def refunded(self) -> bool:
@@ -84,6 +92,10 @@ class CurrencyTotal:
     gross_cents: int
     fee_cents: int
     refunded_cents: int = 0  # partial refunds of completed sales
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(*(row[name] for name in cls.__match_args__))
 
     @property
     def net_cents(self) -> int:
@@ -121,23 +133,8 @@ async def earnings_for(
     """A page of the creator's sales, newest first (after `older_than`, a cursor from a
     previous page), and their totals. Raises ValueError for a malformed cursor."""
     at, after_id = parse_cursor(older_than) if older_than else (None, None)
-    rows: list[dict[str, Any]] = await Unlock.raw(
-        _EARNINGS_SQL, creator_id, at, at, after_id, page_size + 1, creator_id
-    )
-    sales = [
-        Sale(
-            id=row["id"],
-            paid_at=row["paid_at"],
-            link_title=row["link_title"],
-            status=row["status"],
-            gross_cents=row["price_cents"],
-            fee_cents=row["fee_cents"],
-            currency=row["currency"],
-            refunded_cents=row["refunded_cents"] if row["status"] == "COMPLETED" else 0,
-        )
-        for row in rows
-        if row["id"] is not None
-    ]
+    rows = await Unlock.raw(_EARNINGS_SQL, creator_id, at, at, after_id, page_size + 1, creator_id)
+    sales = [Sale.from_row(row) for row in rows if row["id"] is not None]
     totals = rows[0]["totals"] if rows else "[]"
     if isinstance(totals, str):  # asyncpg hands jsonb over as text
         totals = json.loads(totals)
@@ -145,15 +142,6 @@ async def earnings_for(
     sales = sales[:page_size]
     return Earnings(
         sales=tuple(sales),
-        totals=tuple(
-            CurrencyTotal(
-                currency=t["currency"],
-                sales=t["sales"],
-                gross_cents=t["gross"],
-                fee_cents=t["fees"],
-                refunded_cents=t["refunded"],
-            )
-            for t in totals
-        ),
+        totals=tuple(map(CurrencyTotal.from_row, totals)),
         older=cursor_of(sales[-1]) if more else None,
     )

@@ -24,22 +24,19 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.db.engine import app_engine
 from app.db.tables import WebhookEvent
+from app.payments import events as _payment_events  # noqa: F401 (registers its handlers)
 from app.payments import metrics
-from app.payments.convergence import (
-    apply_payment,
-    learn_plan,
-    refund_duplicate,
-    unknown_payment,
-)
 from app.whop import WebhookEvent as VerifiedEvent
-from app.whop import WebhookVerificationError, WhopClient, WhopNotFound, verify_webhook
+from app.whop import WebhookVerificationError, WhopClient, verify_webhook
+from app.whop.events import AfterCommit, Change, done, handler_for
 
 log = logging.getLogger("app.payments.inbox")
 
@@ -48,15 +45,8 @@ MAX_ATTEMPTS = 20  # the drainer's attempts per event; `linkmint replay-webhooks
 DRAIN_MIN_AGE = timedelta(seconds=30)  # leave fresh events to their own delivery and retries
 LEFTOVERS_LOCK = 0x4C4D_494E_4258  # "LMINBX": one process at a time drains what others left
 
-PAYMENT_EVENTS = frozenset({"payment.succeeded", "payment.failed"})
-REFUND_EVENTS = frozenset({"refund.created", "refund.updated"})
-PAYOUT_EVENTS = frozenset(
-    {"payout_method.created", "verification.succeeded", "payout_account.status_updated"}
-)
-
-# What processing an event will change, once its row is claimed; returns a word for metrics.
-Change = Callable[[], Awaitable[str]]
-
+# Hand-written: each statement is one of the inbox's guarantees (a redelivery recognised by
+# ON CONFLICT, a claim that only one transaction can win).
 _STORE_SQL = """
 INSERT INTO webhook_event (id, type, payload) VALUES ({}, {}, {}::jsonb)
 ON CONFLICT (id) DO NOTHING
@@ -159,15 +149,13 @@ async def process_event(whop: WhopClient, event_id: str) -> str:
     Whop is asked first, with no transaction open; then the row is claimed by setting its
     `processed_at`, and that and the change are committed together.
     """
-    rows = await WebhookEvent.raw(_UNPROCESSED_SQL, event_id)
-    if not rows:
+    event = await _unprocessed(event_id)
+    if event is None:
         return "skipped"  # already processed
-    event_type = rows[0]["type"]
-    after_commit: list[Callable[[], Awaitable[object]]] = []
+    event_type = event.type
+    after_commit: AfterCommit = []
     try:
-        change = await prepare_event(
-            whop, event_type, _payload(rows[0]["payload"]), after_commit
-        )
+        change = await prepare_event(whop, event_type, event.payload, after_commit)
         async with WebhookEvent._meta.db.transaction():
             if not await WebhookEvent.raw(_CLAIM_SQL, event_id):
                 return "skipped"  # processed meanwhile
@@ -186,74 +174,40 @@ async def process_event(whop: WhopClient, event_id: str) -> str:
     return "processed"
 
 
-def _payload(raw: Any) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event in the inbox that nobody has processed yet."""
+
+    type: str
+    payload: dict[str, Any]  # Whop's whole envelope, as stored
+
+
+async def _unprocessed(event_id: str) -> StoredEvent | None:
+    rows = await WebhookEvent.raw(_UNPROCESSED_SQL, event_id)
+    return StoredEvent(rows[0]["type"], _payload(rows[0]["payload"])) if rows else None
+
+
+def _payload(raw: object) -> dict[str, Any]:
     if isinstance(raw, str):  # jsonb comes back as text from raw queries
         raw = json.loads(raw)
     return raw if isinstance(raw, dict) else {}
-
-
-def _id_of(value: Any) -> str | None:
-    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
-
-
-def _done(result: str) -> Change:
-    async def nothing_to_change() -> str:
-        return result
-
-    return nothing_to_change
 
 
 async def prepare_event(
     whop: WhopClient,
     event_type: str,
     payload: dict[str, Any],
-    after_commit: list[Callable[[], Awaitable[object]]] | None = None,
+    after_commit: AfterCommit | None = None,
 ) -> Change:
-    """Ask Whop what the event is about; returns the change to make (a word for the metrics
-    when called). Raises when Whop cannot answer, to be retried later. The change may add
-    to `after_commit` what it needs done once its transaction is committed (refunding a
+    """Ask Whop what the event is about, through the handler its room registered for its
+    type (`app.whop.events`); returns the change to make (a word for the metrics when
+    called). Raises when Whop cannot answer, to be retried later. The change may add to
+    `after_commit` what it needs done once its transaction is committed (refunding a
     second charge through Whop)."""
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    if event_type in PAYMENT_EVENTS:
-        payment_id = _id_of(data.get("id"))
-    elif event_type in REFUND_EVENTS:
-        payment = data.get("payment")
-        payment_id = _id_of(payment.get("id") if isinstance(payment, dict) else None)
-        payment_id = payment_id or _id_of(data.get("payment_id"))
-    elif event_type in PAYOUT_EVENTS:
-        # `payout_method.created` names it at `data.company.id`, top-level `company_id` null.
-        company = data.get("company")
-        company_id = (
-            _id_of(payload.get("company_id"))
-            or _id_of(data.get("company_id"))
-            or _id_of(company.get("id") if isinstance(company, dict) else None)
-        )
-        if company_id is None:
-            log.warning("%s event without a company id; nothing to re-check", event_type)
-            return _done("no_company")
-        from app.payouts.service import refresh_payout_status  # the payouts room owns this
-
-        # Sets the creator's flag from Whop's answer: the same whenever it is repeated.
-        enabled = await refresh_payout_status(whop, company_id)
-        return _done("payout_enabled" if enabled else "payout_not_ready")
-    else:
-        return _done("ignored")
-    if payment_id is None:
-        log.warning("%s event without a payment id; nothing to converge", event_type)
-        return _done("no_payment")
-    try:
-        found = await whop.retrieve_payment(payment_id)
-    except WhopNotFound:
-        return _done(unknown_payment(payment_id, "webhook").result)
-    await learn_plan(whop, found)  # asks Whop, so before the transaction
-
-    async def converge() -> str:
-        outcome = await apply_payment(whop, found, "webhook", refund_now=after_commit is None)
-        if outcome.result == "duplicate_refund_pending" and after_commit is not None:
-            after_commit.append(lambda: refund_duplicate(whop, found.id))
-        return outcome.result
-
-    return converge
+    handler = handler_for(event_type)
+    if handler is None:
+        return done("ignored")
+    return await handler(whop, event_type, payload, after_commit)
 
 
 @dataclass(eq=False, slots=True)
@@ -262,7 +216,7 @@ class _Lane:
 
     queue: asyncio.Queue[str]
     unfinished: int = 0  # queued or being processed
-    busy: set[asyncio.Task] = field(default_factory=set)  # the workers holding an event
+    busy: set[asyncio.Task[None]] = field(default_factory=set)  # the workers holding an event
     stopping: bool = False
 
 
@@ -318,6 +272,8 @@ class InboxWorkers:
 
     async def _work(self, lane: _Lane, state: Any) -> None:
         worker = asyncio.current_task()
+        if worker is None:  # (never: each worker is a task)
+            raise RuntimeError("an inbox worker must run as a task")
         while not lane.stopping:
             event_id = await lane.queue.get()
             self._waiting.discard(event_id)
@@ -337,7 +293,7 @@ class InboxWorkers:
         except Exception as exc:  # the database is down: the periodic drainer comes later
             log.warning("could not process the webhook events a stopped process left: %s", exc)
 
-    def lifespan(self, *, grace: float = 5.0):
+    def lifespan(self, *, grace: float = 5.0) -> Callable[[Any], AbstractAsyncContextManager[None]]:
         """Run the workers while the app is up (with `app.state.whop`), starting with what
         stopped processes left unprocessed (in the background: start-up does not wait).
 
@@ -427,8 +383,7 @@ async def drain_leftovers(whop: WhopClient, *, batch: int = 500) -> int | None:
     drainer's minute. One process at a time (an advisory lock; processes started together
     would only ask Whop the same questions); None when another one is at it. Goes on while
     batches make progress, so a long backlog is finished and a Whop outage is not hammered."""
-    engine = WebhookEvent._meta.db
-    conn = await engine.get_new_connection()  # the lock lives as long as this session
+    conn = await app_engine().get_new_connection()  # the lock lives as long as this session
     try:
         row = await conn.fetchrow(
             "SELECT pg_try_advisory_lock($1) AS mine, now() AS started", LEFTOVERS_LOCK

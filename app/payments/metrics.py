@@ -10,12 +10,16 @@ current number.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from app.db.tables import Unlock
+
+if TYPE_CHECKING:  # (imported where used: the audit imports this module)
+    from app.payments.audit import StoredAudit
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -84,7 +88,7 @@ def _gauge(name: str, doc: str, value: float | None) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=float(value or 0))
 
 
-def _audit_gauges(audit: dict | None) -> list[GaugeMetricFamily]:
+def _audit_gauges(audit: StoredAudit | None) -> list[GaugeMetricFamily]:
     """The latest money audit: per currency, our paid and refunded totals beside Whop's (in
     minor units), and how many payments and creators differ. Per creator is in the audit
     itself (`linkmint reconcile --audit`), not here: one series per creator would not scale."""
@@ -103,23 +107,19 @@ def _audit_gauges(audit: dict | None) -> list[GaugeMetricFamily]:
     differing = _gauge(
         "linkmint_audit_differing_payments",
         "Payments whose state differs between our records and Whop's in the latest audit.",
-        len(audit["differences"]) if audit else 0,
+        len(audit.differences) if audit else 0,
     )
     creators = _gauge(
         "linkmint_audit_differing_creators",
         "Creators whose totals differ from Whop's in the latest audit.",
-        sum(
-            1
-            for b in (audit["totals"] if audit else [])
-            if (b["paid"], b["refunded"]) != (b["whop_paid"], b["whop_refunded"])
-        ),
+        sum(1 for books in (audit.totals if audit else ()) if not books.agree),
     )
     ran = _gauge(
         "linkmint_audit_last_run_timestamp_seconds",
         "When the latest money audit ran (0: never).",
-        audit["ran_at"].timestamp() if audit else 0,
+        audit.ran_at.timestamp() if audit else 0,
     )
-    for currency, sums in sorted(per_currency(audit["totals"] if audit else []).items()):
+    for currency, sums in sorted(per_currency(audit.totals if audit else ()).items()):
         paid.add_metric([currency, "ours"], sums["paid"])
         paid.add_metric([currency, "whop"], sums["whop_paid"])
         refunded.add_metric([currency, "ours"], sums["refunded"])
@@ -165,7 +165,7 @@ async def render_metrics(refund_window: timedelta = timedelta(days=30)) -> bytes
     ]
 
     class _Snapshot:
-        def collect(self):
+        def collect(self) -> list[GaugeMetricFamily]:
             return gauges
 
     snapshot = CollectorRegistry(auto_describe=False)

@@ -21,7 +21,7 @@ notification is not stored (`generation`), and entries end when the unlock stops
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from app.db.notify import EVERYTHING, Listener
@@ -57,7 +57,10 @@ class PendingPolls:
         self.generation = 0  # bumped by every invalidation
         self.live = False
         self.listener: Listener | None = None
-        self.channels = {UNLOCK_CHANNEL: self.link_changed, PAGE_CHANNEL: self.creator_changed}
+        self.channels: Mapping[str, Callable[[str], None]] = {
+            UNLOCK_CHANNEL: self.link_changed,
+            PAGE_CHANNEL: self.creator_changed,
+        }
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -20,14 +20,16 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from litestar import Litestar
 
 from app.config import Settings
+from app.db.engine import app_engine
 from app.db.tables import ReconcileClock, Unlock
 from app.payments import metrics
 from app.payments.audit import audit_yesterday_if_due
@@ -44,6 +46,8 @@ PERIOD_SECONDS = 60.0
 MAINTENANCE_LOCK = 0x4C4D_5041_5931  # "LMPAY1": one maintenance pass at a time
 AUDIT_LOCK = 0x4C4D_4155_4431  # "LMAUD1": one daily audit at a time
 
+# Hand-written: expiring is one conditional UPDATE over a batch that skips the rows a
+# converging transaction holds (SKIP LOCKED), and the clock is the database's.
 _EXPIRE_SQL = """
 UPDATE unlock SET status = 'EXPIRED', updated_at = now()
  WHERE id IN (SELECT id FROM unlock
@@ -106,7 +110,7 @@ class ReconcileReport:
     duplicates_refunded: int = 0
 
     @property
-    def results(self):
+    def results(self) -> Counter[str]:
         return self.sweep.results
 
     def summary(self) -> str:
@@ -150,8 +154,7 @@ async def run_maintenance(
     min_age: timedelta = DRAIN_MIN_AGE,
 ) -> tuple[DrainReport, ReconcileReport] | None:
     """One background pass, or None when another process holds the maintenance lock."""
-    engine = Unlock._meta.db
-    conn = await engine.get_new_connection()  # the lock lives as long as this session
+    conn = await app_engine().get_new_connection()  # the lock lives as long as this session
     try:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINTENANCE_LOCK):
             return None
@@ -176,8 +179,7 @@ async def run_daily_audit(whop: WhopClient, calls_per_minute: int) -> None:
     """The daily money audit, when due, in one process at a time. It has its own lock (it
     may take minutes at Whop's pace, and the maintenance pass must not wait for it) and
     half the reconciler's pace (the sweep goes on meanwhile, sharing Whop's limit)."""
-    engine = Unlock._meta.db
-    conn = await engine.get_new_connection()
+    conn = await app_engine().get_new_connection()
     try:
         if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", AUDIT_LOCK):
             return
@@ -193,7 +195,7 @@ async def run_daily_audit(whop: WhopClient, calls_per_minute: int) -> None:
 
 def maintenance_lifespan(
     period: float = PERIOD_SECONDS, sweep_options: SweepOptions | None = None, **options: timedelta
-):
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """While the app is up: `run_maintenance(sweep_options, **options)` and the daily audit
     check, each about every `period` seconds."""
     sweep_options = sweep_options or SweepOptions()

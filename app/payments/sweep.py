@@ -31,8 +31,8 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Self
 
 from app.db.tables import Unlock, WhopSweep
 from app.payments.convergence import apply_payment, provider_state
@@ -43,6 +43,9 @@ log = logging.getLogger("app.payments.sweep")
 OVERLAP = timedelta(minutes=2)
 DORMANT_FACTOR = 12  # a company with no checkout inside the refund window: read this much less
 
+# Hand-written: which companies are due is one ranking over every seller, windows move by the
+# database's clock (`now()` in the statement), and a page of listed payments is matched to
+# our records in two queries (`= ANY`), whatever its length. Rows become the records below.
 _DUE_SQL = """
 WITH selling AS (
     SELECT c.whop_company_id AS company_id, bool_or(last.at > now() - {}::interval) AS active
@@ -95,6 +98,47 @@ SELECT COALESCE(extract(epoch FROM max(now() - COALESCE(w.swept_to, s.since))), 
 """
 
 
+@dataclass(frozen=True, slots=True)
+class DueCompany:
+    """A selling company due for a sweep, and where its last window stands."""
+
+    company_id: str
+    swept_to: datetime | None
+    window_from: datetime | None
+    window_to: datetime | None
+    cursor: str | None  # set while a window is read part way
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(*(row[name] for name in cls.__match_args__))
+
+
+@dataclass(frozen=True, slots=True)
+class SweptUnlock:
+    """What the sweep compares a listed payment with, before converging it."""
+
+    id: str
+    status: str
+    provider_payment_id: str | None
+    refunded_cents: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(*(row[name] for name in cls.__match_args__))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedDuplicate:
+    """A second charge we recorded, and whether Whop took its refund."""
+
+    payment_id: str
+    refunded_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(*(row[name] for name in cls.__match_args__))
+
+
 @dataclass
 class SweepReport:
     companies: int = 0  # companies whose payments were read, in full or in part
@@ -122,7 +166,7 @@ def _unlock_id(payment: Payment) -> str | None:
 
 
 def in_step(
-    payment: Payment, unlock: Mapping[str, Any] | None, duplicate: Mapping[str, Any] | None
+    payment: Payment, unlock: SweptUnlock | None, duplicate: RecordedDuplicate | None
 ) -> bool:
     """Whether converging `payment` could change nothing: it is not ours, or our records
     already say what Whop says (paid by it and refunded by as much before tax, refunded, or
@@ -135,21 +179,21 @@ def in_step(
     if unlock is None:
         return True  # not one of our unlocks: another product of the creator's, say
     state = provider_state(payment)
-    paid_by_it = unlock["provider_payment_id"] == payment.id
+    paid_by_it = unlock.provider_payment_id == payment.id
     if state == "paid":
         if duplicate is not None:
-            return duplicate["refunded_at"] is None  # the reconciler retries that refund
+            return duplicate.refunded_at is None  # the reconciler retries that refund
         return (
             paid_by_it
-            and unlock["status"] == "COMPLETED"
-            and unlock["refunded_cents"] == payment.price_refunded
+            and unlock.status == "COMPLETED"
+            and unlock.refunded_cents == payment.price_refunded
         )
     if state == "refunded":
         if duplicate is not None:
-            return duplicate["refunded_at"] is not None
-        return paid_by_it and unlock["status"] == "REFUNDED"
+            return duplicate.refunded_at is not None
+        return paid_by_it and unlock.status == "REFUNDED"
     if state == "failed":
-        return unlock["status"] != "PENDING"
+        return unlock.status != "PENDING"
     return True  # open: nothing to do yet
 
 
@@ -162,12 +206,10 @@ async def match_payments(
     report.in_step += sum(1 for p in payments if _unlock_id(p) is None)
     if not ours:
         return
-    unlocks = {
-        r["id"]: r for r in await Unlock.raw(_OURS_SQL, sorted({uid for _, uid in ours}))
-    }
-    duplicates = {
-        r["payment_id"]: r for r in await Unlock.raw(_DUPLICATES_SQL, [p.id for p, _ in ours])
-    }
+    rows = await Unlock.raw(_OURS_SQL, sorted({uid for _, uid in ours}))
+    unlocks = {u.id: u for u in map(SweptUnlock.from_row, rows)}
+    rows = await Unlock.raw(_DUPLICATES_SQL, [p.id for p, _ in ours])
+    duplicates = {d.payment_id: d for d in map(RecordedDuplicate.from_row, rows)}
     for payment, unlock_id in ours:
         if in_step(payment, unlocks.get(unlock_id), duplicates.get(payment.id)):
             report.in_step += 1
@@ -187,26 +229,26 @@ async def sweep(
     """One pass: read the due companies' changed payments at Whop, at most `calls` list
     calls, and converge what differs."""
     report = SweepReport()
-    due = await WhopSweep.raw(
+    rows = await WhopSweep.raw(
         _DUE_SQL, refund_window, every, every * DORMANT_FACTOR, max(calls, 0) + 1
     )
-    for row in due:
+    for company in map(DueCompany.from_row, rows):
         if report.calls >= calls:
             report.out_of_budget = True
             break
         report.companies += 1
         try:
-            if await _sweep_company(whop, row, report, calls, refund_window, overlap):
+            if await _sweep_company(whop, company, report, calls, refund_window, overlap):
                 report.finished += 1
         except WhopError as exc:
             report.errors += 1
-            log.warning("could not read the payments of %s at Whop: %s", row["company_id"], exc)
+            log.warning("could not read the payments of %s at Whop: %s", company.company_id, exc)
     return report
 
 
 async def _sweep_company(
     whop: WhopClient,
-    row: Mapping[str, Any],
+    company: DueCompany,
     report: SweepReport,
     calls: int,
     refund_window: timedelta,
@@ -214,10 +256,9 @@ async def _sweep_company(
 ) -> bool:
     """Read one company's window, page by page, while the budget lasts; True when the
     window was read to its end."""
-    company_id: str = row["company_id"]
-    cursor: str | None = row["cursor"]
+    company_id, cursor = company.company_id, company.cursor
     if cursor is not None:
-        window_from, window_to = row["window_from"], row["window_to"]
+        window_from, window_to = company.window_from, company.window_to
     else:
         [opened] = await WhopSweep.raw(_OPEN_WINDOW_SQL, company_id, refund_window, overlap)
         window_from, window_to = opened["window_from"], opened["window_to"]

@@ -14,17 +14,19 @@ import asyncio
 import logging
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from app.db.outage import database_outage
 from app.db.tables import Unlock, is_serial_id
 from app.payments.buyer import Buyer
 from app.payments.convergence import converge_return
-from app.payments.fees import PriceRefused, format_money, money_rules
-from app.studio.rules import is_safe_href
+from app.shared.fees import PriceRefused, money_rules
+from app.shared.money import format_money
+from app.shared.rules import is_safe_href
 from app.whop import WhopClient, WhopError, WhopRejected
 
 log = logging.getLogger("app.payments.unlocks")
@@ -34,6 +36,9 @@ log = logging.getLogger("app.payments.unlocks")
 POLL_WINDOW = timedelta(minutes=15)
 UNLOCK_ID = re.compile(r"[A-Za-z0-9_-]{16,32}")
 
+# Hand-written: ownership is part of each read's WHERE clause, and each write is one
+# conditional statement (a partial unique index decides which of two clicks opens the
+# unlock). Each read's columns are named as the fields of the record it fills.
 _PREMIUM_SQL = """
 SELECT l.id, l.title, l.price_cents, c.id AS creator_id, c.handle, c.currency,
        c.payout_enabled, c.whop_company_id AS company_id
@@ -104,6 +109,10 @@ class PremiumLink:
     company_id: str | None
     payout_enabled: bool
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(*(row[name] for name in cls.__match_args__))
+
     @property
     def for_sale(self) -> bool:
         return bool(self.payout_enabled and self.company_id and (self.price_cents or 0) > 0)
@@ -111,6 +120,67 @@ class PremiumLink:
     @property
     def price(self) -> str:
         return format_money(self.price_cents, self.currency) if self.price_cents else ""
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerUnlock:
+    """The buyer's most telling unlock of a link; `url` is the link's, read only when the
+    unlock is COMPLETED."""
+
+    id: str
+    status: str
+    checkout_id: str | None
+    purchase_url: str | None
+    created_at: datetime
+    url: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(*(row[name] for name in cls.__match_args__))
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedUnlock:
+    """An unlock the asking buyer owns, and where its link is shown."""
+
+    id: str
+    link: int | None  # None once the creator deleted the link
+    status: str
+    purchase_url: str | None
+    handle: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(*(row[name] for name in cls.__match_args__))
+
+
+@dataclass(frozen=True, slots=True)
+class OpenUnlock:
+    """A PENDING unlock, with the terms its checkout is (or will be) made for."""
+
+    id: str
+    price_cents: int
+    fee_cents: int
+    currency: str
+    purchase_url: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(*(row[name] for name in cls.__match_args__))
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """A link a Whop account bought and still owns ("Restore purchases")."""
+
+    link_title: str
+    completed_at: datetime
+    handle: str | None
+    display_name: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(*(row[name] for name in cls.__match_args__))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,46 +219,34 @@ async def premium_link(link_id: int) -> PremiumLink | None:
     if not is_serial_id(link_id):
         return None
     rows = await Unlock.raw(_PREMIUM_SQL, link_id)
-    if not rows:
-        return None
-    row = rows[0]
-    return PremiumLink(
-        id=row["id"],
-        title=row["title"],
-        handle=row["handle"],
-        price_cents=row["price_cents"],
-        currency=row["currency"],
-        creator_id=row["creator_id"],
-        company_id=row["company_id"],
-        payout_enabled=row["payout_enabled"],
-    )
+    return PremiumLink.from_row(rows[0]) if rows else None
 
 
 def _ownership(buyer: Buyer) -> tuple[str, list[str]]:
     return buyer.token_hash, list(buyer.whop_user_ids)
 
 
-def panel_from(link: PremiumLink, row: dict[str, Any] | None, message: str | None = None) -> Panel:
+def panel_from(link: PremiumLink, unlock: BuyerUnlock | None, message: str | None = None) -> Panel:
     """The panel for the buyer's most telling unlock of `link` (None: they have none)."""
     fallback = "offer" if link.for_sale else "unavailable"
-    if row is None:
+    if unlock is None:
         return Panel(link, fallback, message=message)
-    status, unlock_id = row["status"], row["id"]
+    status, unlock_id = unlock.status, unlock.id
     if status == "COMPLETED":
-        url = row["url"] if row["url"] and is_safe_href(row["url"]) else None
+        url = unlock.url if unlock.url and is_safe_href(unlock.url) else None
         return Panel(link, "completed", unlock_id, url=url)
-    if status == "PENDING" and row["purchase_url"]:
-        until = row["created_at"] + POLL_WINDOW
+    if status == "PENDING" and unlock.purchase_url:
+        until = unlock.created_at + POLL_WINDOW
         return Panel(
             link,
             "pending",
             unlock_id,
-            purchase_url=row["purchase_url"],
+            purchase_url=unlock.purchase_url,
             polling=datetime.now(UTC) < until,
             polls_until=until,
             message=message,
         )
-    if status == "FAILED" and row["checkout_id"]:
+    if status == "FAILED" and unlock.checkout_id:
         return Panel(link, "failed", unlock_id, message=message)
     if status in ("REFUNDED", "EXPIRED"):
         return Panel(link, status.lower(), unlock_id, message=message)
@@ -199,15 +257,15 @@ async def panel_for(link: PremiumLink, buyer: Buyer | None, message: str | None 
     if buyer is None:
         return panel_from(link, None, message)
     rows = await Unlock.raw(_BEST_UNLOCK_SQL, link.id, *_ownership(buyer))
-    return panel_from(link, rows[0] if rows else None, message)
+    return panel_from(link, BuyerUnlock.from_row(rows[0]) if rows else None, message)
 
 
-async def owned_unlock(unlock_id: str, buyer: Buyer | None) -> dict[str, Any] | None:
+async def owned_unlock(unlock_id: str, buyer: Buyer | None) -> OwnedUnlock | None:
     """The unlock if this buyer owns it (anyone else: None, shown as a 404)."""
     if buyer is None or not UNLOCK_ID.fullmatch(unlock_id):
         return None
     rows = await Unlock.raw(_OWNED_UNLOCK_SQL, unlock_id, *_ownership(buyer))
-    return rows[0] if rows else None
+    return OwnedUnlock.from_row(rows[0]) if rows else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,31 +294,31 @@ async def start_unlock(
     fee = rules.fee_for(link.price_cents)
 
     unlock = await _open_unlock(link, buyer, fee)
-    if unlock["purchase_url"]:
-        return UnlockStart(unlock_id=unlock["id"], checkout_url=unlock["purchase_url"])
+    if unlock.purchase_url:
+        return UnlockStart(unlock_id=unlock.id, checkout_url=unlock.purchase_url)
     try:
         checkout = await whop.create_checkout_configuration(
             company_id=link.company_id or "",
             price=link.price_cents,
             currency=link.currency,
             application_fee=fee,
-            metadata={"unlock_id": unlock["id"]},
-            redirect_url=f"{app_url}/checkout/confirm?unlock={unlock['id']}",
+            metadata={"unlock_id": unlock.id},
+            redirect_url=f"{app_url}/checkout/confirm?unlock={unlock.id}",
             title=link.title,
-            idempotency_key=f"linkmint-unlock-{unlock['id']}",
+            idempotency_key=f"linkmint-unlock-{unlock.id}",
         )
     except WhopRejected as exc:
         # Whop said no (retrying the same request cannot help): close this unlock so the
         # next click starts afresh, once the creator's account is sorted out.
-        await Unlock.raw(_REFUSED_SQL, unlock["id"])
-        log.error("Whop refused the checkout for unlock %s: %s", unlock["id"], exc)
+        await Unlock.raw(_REFUSED_SQL, unlock.id)
+        log.error("Whop refused the checkout for unlock %s: %s", unlock.id, exc)
         raise CheckoutUnavailable(
             "The checkout could not be opened for this link. Nothing was charged."
         ) from exc
     except WhopError as exc:
         # Left PENDING without a checkout: the next click reuses it with the same
         # idempotency key, so a checkout Whop made but could not tell us about is found.
-        log.warning("no checkout for unlock %s yet: %s", unlock["id"], exc)
+        log.warning("no checkout for unlock %s yet: %s", unlock.id, exc)
         raise CheckoutUnavailable(
             "We could not reach the payment provider. Nothing was charged; "
             "please try again in a moment."
@@ -268,11 +326,15 @@ async def start_unlock(
     if (checkout.currency, checkout.price) != (link.currency, link.price_cents):
         # Not the checkout asked for (a currency such as whop_usd, another price): nobody
         # may pay it. Asking again gets the same one (the idempotency key), so close it.
-        await Unlock.raw(_REFUSED_SQL, unlock["id"])
+        await Unlock.raw(_REFUSED_SQL, unlock.id)
         log.error(
             "Whop opened checkout %s for unlock %s at %s %s, not %s %s",
-            checkout.id, unlock["id"], checkout.price, checkout.currency,
-            link.price_cents, link.currency,
+            checkout.id,
+            unlock.id,
+            checkout.price,
+            checkout.currency,
+            link.price_cents,
+            link.currency,
         )
         offered = (
             f"in {checkout.currency.upper()}, not {link.currency.upper()}"
@@ -286,27 +348,27 @@ async def start_unlock(
     if urlsplit(checkout.purchase_url).scheme not in ("https", "http"):
         raise CheckoutUnavailable("The payment provider sent an unusable checkout address.")
     rows = await Unlock.raw(
-        _CHECKOUT_SQL, checkout.id, checkout.plan_id, checkout.purchase_url, unlock["id"]
+        _CHECKOUT_SQL, checkout.id, checkout.plan_id, checkout.purchase_url, unlock.id
     )
     if not rows:  # a concurrent click stored the (same) checkout first
-        rows = await Unlock.raw("SELECT purchase_url FROM unlock WHERE id = {}", unlock["id"])
-    return UnlockStart(unlock_id=unlock["id"], checkout_url=rows[0]["purchase_url"])
+        rows = await Unlock.select(Unlock.purchase_url).where(Unlock.id == unlock.id)
+    return UnlockStart(unlock_id=unlock.id, checkout_url=rows[0]["purchase_url"])
 
 
-async def _open_unlock(link: PremiumLink, buyer: Buyer, fee: int) -> dict[str, Any]:
+async def _open_unlock(link: PremiumLink, buyer: Buyer, fee: int) -> OpenUnlock:
     """This buyer's PENDING unlock of `link` at today's price, made if there is none."""
     for _ in range(3):
         pending = await Unlock.raw(_PENDING_SQL, link.id, buyer.token_hash)
         if pending:
-            row = pending[0]
-            if (row["price_cents"], row["fee_cents"], row["currency"]) == (
+            unlock = OpenUnlock.from_row(pending[0])
+            if (unlock.price_cents, unlock.fee_cents, unlock.currency) == (
                 link.price_cents,
                 fee,
                 link.currency,
             ):
-                return row
+                return unlock
             # The price changed since that checkout was made: retire it for a fresh one.
-            await Unlock.raw(_RETIRE_SQL, row["id"])
+            await Unlock.raw(_RETIRE_SQL, unlock.id)
             continue
         opened = await Unlock.raw(
             _OPEN_SQL,
@@ -320,13 +382,13 @@ async def _open_unlock(link: PremiumLink, buyer: Buyer, fee: int) -> dict[str, A
             link.currency,
         )
         if opened:
-            return opened[0]
+            return OpenUnlock.from_row(opened[0])
     raise RuntimeError(f"could not open an unlock of link {link.id}")  # pragma: no cover
 
 
-async def purchases_of(whop_user_id: str) -> list[dict[str, Any]]:
+async def purchases_of(whop_user_id: str) -> list[Purchase]:
     """What a Whop account has bought and still owns (for "Restore purchases")."""
-    return await Unlock.raw(_PURCHASES_SQL, whop_user_id)
+    return [Purchase.from_row(row) for row in await Unlock.raw(_PURCHASES_SQL, whop_user_id)]
 
 
 _RETURN_SQL = """
@@ -335,6 +397,23 @@ SELECT u.id, u.link, u.status, u.provider_payment_id, c.handle
  WHERE u.id = {}
 """
 PAYMENT_ID = re.compile(r"pay_[A-Za-z0-9]{1,60}")
+
+
+@dataclass(frozen=True, slots=True)
+class ReturningUnlock:
+    """The unlock a buyer comes back from checkout for."""
+
+    id: str
+    link: int | None
+    status: str
+    provider_payment_id: str | None
+    handle: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        return cls(*(row[name] for name in cls.__match_args__))
+
+
 # How long the buyer's return waits, in all, before the page takes over (its unlock panel
 # polls while the webhook or the reconciler finish): the Whop client alone may retry a slow
 # Whop for twenty seconds and more, far longer than anyone watches a blank tab.
@@ -363,24 +442,25 @@ async def return_from_checkout(whop: WhopClient, unlock_id: str, payment_id: str
     try:
         async with asyncio.timeout_at(deadline):
             rows = await Unlock.raw(_RETURN_SQL, unlock_id)
-        if rows and not _settled(rows[0], payment_id):
+        unlock = ReturningUnlock.from_row(rows[0]) if rows else None
+        if unlock and not _settled(unlock, payment_id):
             await _converge_by(deadline, whop, unlock_id, payment_id)
     except Exception as exc:
         if isinstance(exc, TimeoutError) or database_outage(exc):
             log.warning("buyer back for unlock %s; the database did not answer: %r", unlock_id, exc)
             raise ReturnDelayed(unlock_id) from exc
         raise
-    if not rows:
+    if unlock is None:
         raise LookupError(unlock_id)
-    anchor = f"#premium-{rows[0]['link']}" if rows[0]["link"] else ""
-    return f"/{rows[0]['handle']}{anchor}"
+    anchor = f"#premium-{unlock.link}" if unlock.link else ""
+    return f"/{unlock.handle}{anchor}"
 
 
-def _settled(unlock: dict[str, Any], payment_id: str | None) -> bool:
+def _settled(unlock: ReturningUnlock, payment_id: str | None) -> bool:
     """Nothing to ask Whop: this payment (or any, without an id) already settled the unlock.
     Another payment id for a paid unlock is a second charge, which converging refunds."""
-    paid = unlock["status"] in ("COMPLETED", "REFUNDED")
-    return paid and payment_id in (None, unlock["provider_payment_id"])
+    paid = unlock.status in ("COMPLETED", "REFUNDED")
+    return paid and payment_id in (None, unlock.provider_payment_id)
 
 
 async def _converge_by(

@@ -19,10 +19,10 @@ from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
-from app.db.tables import Creator
+from app.auth.service import CreatorRecord, creator_by_id
 from app.payouts.onboarding import CannotOnboard, ensure_company, onboarding_url
 from app.payouts.service import refresh_payout_status
-from app.studio.controller import page_context
+from app.web.dashboard import page_context
 from app.web.deps import CreatorDep, SettingsDep
 from app.whop import WhopDep, WhopError, WhopUnavailable
 
@@ -32,7 +32,7 @@ STUDIO_EARNINGS = "/dashboard#earnings"
 WHOP_DOWN = "Whop did not answer, so nothing was set up. Please try again in a minute."
 
 
-def _go(request: HTMXRequest, url: str) -> Response:
+def _go(request: HTMXRequest, url: str) -> Response[Any]:
     """Send the browser to `url`: htmx follows `HX-Redirect`, a plain request a 303."""
     if request.htmx:
         return Response("", status_code=200, headers={"HX-Redirect": url})
@@ -45,14 +45,13 @@ def _whop_problem(exc: WhopError) -> str:
     return f"Whop refused to set up payouts: {exc.reason}. Nothing was changed on your page."
 
 
-async def _fresh(creator: dict[str, Any]) -> dict[str, Any]:
+async def _fresh(creator: CreatorRecord) -> CreatorRecord:
     """The creator's row as it is now (a failed attempt may have stored the company)."""
-    rows = await Creator.raw("SELECT * FROM creator WHERE id = {}", creator["id"])
-    return rows[0]
+    return await creator_by_id(creator.id) or creator
 
 
 async def _refused(
-    request: HTMXRequest, creator: dict[str, Any], problem: str, status: int
+    request: HTMXRequest, creator: CreatorRecord, problem: str, status: int
 ) -> Template:
     """The Earnings card with the problem: the card alone for htmx (as a 200, so htmx swaps
     it in), the whole studio otherwise."""
@@ -82,8 +81,8 @@ class PayoutsController(Controller):
     @post("/enable", name="payouts:enable", status_code=200)
     async def enable(
         self, request: HTMXRequest, creator: CreatorDep, whop: WhopDep, settings: SettingsDep
-    ) -> Response:
-        if creator["payout_enabled"]:
+    ) -> Response[Any]:
+        if creator.payout_enabled:
             return _go(request, STUDIO_EARNINGS)
         try:
             company_id = await ensure_company(whop, creator)
@@ -91,7 +90,7 @@ class PayoutsController(Controller):
         except CannotOnboard as exc:
             return await _refused(request, creator, str(exc), 422)
         except WhopError as exc:
-            log.warning("enabling earnings for creator %s failed: %s", creator["id"], exc)
+            log.warning("enabling earnings for creator %s failed: %s", creator.id, exc)
             status = 503 if isinstance(exc, WhopUnavailable) else 502
             return await _refused(request, creator, _whop_problem(exc), status)
         return _go(request, url)
@@ -99,8 +98,8 @@ class PayoutsController(Controller):
     @get("/return", name="payouts:return")
     async def back_from_whop(
         self, request: HTMXRequest, creator: CreatorDep, whop: WhopDep
-    ) -> Response:
-        company_id = creator["whop_company_id"]
+    ) -> Response[Any]:
+        company_id = creator.whop_company_id
         if not company_id:
             return _go(request, STUDIO_EARNINGS)
         try:
@@ -115,9 +114,9 @@ class PayoutsController(Controller):
     @get("/refresh", name="payouts:refresh")
     async def new_link(
         self, request: HTMXRequest, creator: CreatorDep, whop: WhopDep, settings: SettingsDep
-    ) -> Response:
-        company_id = creator["whop_company_id"]
-        if not company_id or creator["payout_enabled"]:
+    ) -> Response[Any]:
+        company_id = creator.whop_company_id
+        if not company_id or creator.payout_enabled:
             return _go(request, STUDIO_EARNINGS)
         try:
             url = await onboarding_url(whop, settings.app_url, company_id)

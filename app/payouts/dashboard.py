@@ -5,7 +5,7 @@ components (`static/payouts/src/island.jsx`); creators without a connected compa
 to turn on earnings first. Its Content-Security-Policy is the strict default plus exactly
 what the components need, reported to `/csp-report`:
 
-- against Whop, the hosts of whop-api.md §9.4 that payouts use (not chat's `wss:` nor
+- against Whop, the hosts of docs/whop-contract.md §9.4 that payouts use (not chat's `wss:` nor
   checkout's `js.whop.com`/`t.whop.tw`), each wildcard covering the named hosts it spans;
 - offline, the emulator's origin, where the stand-in loader and its API live.
 
@@ -26,8 +26,9 @@ from urllib.parse import urlsplit
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
+from app.auth.service import CreatorRecord
 from app.config import Settings
-from app.web.csp_report import CSP_REPORT_PATH, REPORT_GROUP
+from app.ops.csp_report import CSP_REPORT_PATH, REPORT_GROUP
 from app.web.deps import CreatorDep, SettingsDep, ViewerDep
 from app.web.headers import CSP_EXTRA_KEY, PERMISSIONS_POLICY_KEY
 from app.whop import WhopClient, WhopDep, WhopError, WhopUnavailable
@@ -36,7 +37,7 @@ log = logging.getLogger("app.payouts")
 
 TOKEN_PATH = "/dashboard/payouts/token"  # noqa: S105 (a path, not a secret)
 PAYOUT_TOKEN_LIFETIME = timedelta(minutes=10)  # Whop allows up to 3 h; the island refreshes
-# The directives Whop's payout components need against Whop itself (whop-api.md §9.4).
+# The directives Whop's payout components need against Whop itself (docs/whop-contract.md §9.4).
 WHOP_ELEMENTS_SOURCES = {
     "script-src": "https://*.elements.whop.com",  # the loader (apollo.) and its releases
     "frame-src": "https://*.whop.com",  # the components' frames, sandbox.whop.com included
@@ -79,12 +80,12 @@ class IslandConfig:
     loader_url: str | None  # the emulator's stand-in for Whop's loader, offline only
 
 
-def island_config(settings: Settings, creator: dict[str, Any]) -> IslandConfig:
+def island_config(settings: Settings, creator: CreatorRecord) -> IslandConfig:
     return IslandConfig(
-        company_id=creator["whop_company_id"],
+        company_id=creator.whop_company_id or "",
         token_url=TOKEN_PATH,
         environment=settings.whop_elements_env,
-        currency=(creator["currency"] or "usd").upper(),
+        currency=(creator.currency or "usd").upper(),
         redirect_url=f"{settings.app_url}/dashboard/payouts",  # after identity verification
         loader_url="/_whop/elements.js" if settings.emulator_enabled else None,
     )
@@ -100,12 +101,12 @@ class PayoutTokenRefused(Exception):
 
 
 async def mint_payout_token(
-    whop: WhopClient, creator: dict[str, Any] | None, company_id: Any
+    whop: WhopClient, creator: CreatorRecord | None, company_id: Any
 ) -> str:
     """A short-lived access token for `company_id`, if it is the signed-in creator's."""
     if creator is None:
         raise PayoutTokenRefused(401, "Your session has ended. Sign in again to see your payouts.")
-    own = creator["whop_company_id"]
+    own = creator.whop_company_id
     if not own:
         raise PayoutTokenRefused(
             403, "Turn on earnings in your studio first: you have no payout account yet."
@@ -134,9 +135,9 @@ class PayoutDashboardController(Controller):
 
     @get("/", name="payouts:dashboard", cache=False)
     async def dashboard(
-        self, request: Request, creator: CreatorDep, settings: SettingsDep
+        self, request: Request[Any, Any, Any], creator: CreatorDep, settings: SettingsDep
     ) -> Template:
-        if not creator["whop_company_id"]:
+        if not creator.whop_company_id:
             context = {"creator": creator, "island": None}
             return Template("payouts/dashboard.html", context=context, headers=NO_STORE)
         request.scope[CSP_EXTRA_KEY] = payout_page_csp(settings)  # type: ignore[literal-required]
@@ -151,7 +152,9 @@ class PayoutDashboardController(Controller):
         )
 
     @post("/token", name="payouts:token", status_code=200, cache=False)
-    async def token(self, request: Request, viewer: ViewerDep, whop: WhopDep) -> Response:
+    async def token(
+        self, request: Request[Any, Any, Any], viewer: ViewerDep, whop: WhopDep
+    ) -> Response[Any]:
         try:
             body = json.loads(await request.body() or b"{}")
         except ValueError:

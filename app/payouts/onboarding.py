@@ -13,8 +13,8 @@ was created but not yet linked to a KYC session is simply reused next time.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
+from app.auth.service import CreatorRecord, creator_by_id
 from app.db.tables import Creator
 from app.whop import WhopClient
 
@@ -38,28 +38,37 @@ NOTICES = {
 }
 
 
+# Hand-written: the condition is the rule. Of two concurrent clicks, the first company
+# stored is the creator's, and the other click finds it instead of overwriting it.
+_STORE_COMPANY_SQL = """
+UPDATE creator SET whop_company_id = {}, updated_at = now()
+ WHERE id = {} AND whop_company_id IS NULL
+RETURNING whop_company_id
+"""
+
+
 class CannotOnboard(Exception):
     """Why earnings cannot be enabled yet, in a sentence for the creator."""
 
 
-def company_idempotency_key(creator: dict[str, Any]) -> str:
+def company_idempotency_key(creator: CreatorRecord) -> str:
     """Stable for one creator row, across retries and app restarts, and never reused by
     another row (ids restart when a database is reset; the row's creation time does not)."""
-    identity = f"{creator['id']}:{creator['whop_user_id']}:{creator['created_at'].isoformat()}"
+    identity = f"{creator.id}:{creator.whop_user_id}:{creator.created_at.isoformat()}"
     return "linkmint-company-" + hashlib.sha256(identity.encode()).hexdigest()[:40]
 
 
-def company_title(creator: dict[str, Any]) -> str:
-    return creator["display_name"] or creator["handle"]
+def company_title(creator: CreatorRecord) -> str:
+    return creator.display_name or creator.handle or ""
 
 
-async def ensure_company(whop: WhopClient, creator: dict[str, Any]) -> str:
+async def ensure_company(whop: WhopClient, creator: CreatorRecord) -> str:
     """The creator's connected company id, creating the company on first use."""
-    if creator["whop_company_id"]:
-        return creator["whop_company_id"]
-    if not creator["handle"]:
+    if creator.whop_company_id:
+        return creator.whop_company_id
+    if not creator.handle:
         raise CannotOnboard("Claim your handle first, then enable earnings.")
-    email = (creator["email"] or "").strip()
+    email = (creator.email or "").strip()
     if not email:
         raise CannotOnboard(
             "Whop needs an email address to set up payouts, and your Whop account did not "
@@ -69,20 +78,16 @@ async def ensure_company(whop: WhopClient, creator: dict[str, Any]) -> str:
     company = await whop.create_connected_company(
         title=company_title(creator),
         email=email,
-        metadata={"linkmint_creator_id": str(creator["id"])},
+        metadata={"linkmint_creator_id": str(creator.id)},
         idempotency_key=company_idempotency_key(creator),
     )
-    rows = await Creator.raw(
-        "UPDATE creator SET whop_company_id = {}, updated_at = now() "
-        "WHERE id = {} AND whop_company_id IS NULL RETURNING whop_company_id",
-        company.id,
-        creator["id"],
-    )
-    if rows:
-        return rows[0]["whop_company_id"]
+    if await Creator.raw(_STORE_COMPANY_SQL, company.id, creator.id):
+        return company.id
     # Someone else stored it first (a concurrent click): theirs is the one.
-    current = await Creator.raw("SELECT whop_company_id FROM creator WHERE id = {}", creator["id"])
-    return current[0]["whop_company_id"]
+    now = await creator_by_id(creator.id)
+    if now is None or now.whop_company_id is None:  # (creators are not deleted, nor companies)
+        raise LookupError(f"creator {creator.id} has no company after all")
+    return now.whop_company_id
 
 
 async def onboarding_url(whop: WhopClient, app_url: str, company_id: str) -> str:

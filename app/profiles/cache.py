@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from app.db.notify import Listener
@@ -90,7 +90,7 @@ class PageCache:
         self.live = False  # the listener is connected: entries may be served fresh
         self._epoch = 0  # bumped when the listener comes or goes
         self.listener: Listener | None = None
-        self.channels = {CHANNEL: self.invalidate}
+        self.channels: Mapping[str, Callable[[str], None]] = {CHANNEL: self.invalidate}
 
     def __len__(self) -> int:
         return len(self._entries)

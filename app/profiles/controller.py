@@ -8,6 +8,8 @@ request but the handle, and this handler must never set a cookie.
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Controller, MediaType, Request, Response, get, head
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
@@ -15,7 +17,7 @@ from litestar.response import Redirect, Template
 from app.db.outage import DatabaseUnavailable
 from app.profiles.cache import CachedPage, PageCache
 from app.profiles.service import accent_of, public_page, theme_stylesheet, theme_version
-from app.studio.rules import InvalidField, canonical_handle, clean_handle
+from app.shared.rules import InvalidField, canonical_handle, clean_handle
 from app.web.compression import IDENTITY
 from app.web.deps import SettingsDep
 
@@ -46,13 +48,13 @@ class ProfileController(Controller):
 
     @get("/{handle:str}", name="profiles:page", cache=False)
     async def page(
-        self, request: Request, handle: FromPath[str], settings: SettingsDep
-    ) -> Response:
+        self, request: Request[Any, Any, Any], handle: FromPath[str], settings: SettingsDep
+    ) -> Response[Any]:
         return await _page(request, handle, settings.app_url)
 
     @head("/{handle:str}", name="profiles:page-head", cache=False)
     async def page_head(
-        self, request: Request, handle: FromPath[str], settings: SettingsDep
+        self, request: Request[Any, Any, Any], handle: FromPath[str], settings: SettingsDep
     ) -> Response[None]:
         """What GET would answer, without its body (link checkers and crawlers ask HEAD)."""
         answer = await _page(request, handle, settings.app_url)
@@ -67,7 +69,7 @@ class ProfileController(Controller):
         )
 
     @get("/{handle:str}/theme.css", name="profiles:theme", cache=False)
-    async def theme(self, handle: FromPath[str], v: FromQuery[str] = "") -> Response:
+    async def theme(self, handle: FromPath[str], v: FromQuery[str] = "") -> Response[Any]:
         canonical = _canonical(handle)
         accent = await accent_of(canonical) if canonical else None
         if accent is None:
@@ -79,7 +81,7 @@ class ProfileController(Controller):
         )
 
 
-async def _page(request: Request, handle: str, app_url: str) -> Response:
+async def _page(request: Request[Any, Any, Any], handle: str, app_url: str) -> Response[Any]:
     """The answer to GET /{handle}: the page (from the cache when it can), a redirect to the
     canonical handle, or not found."""
     canonical = _canonical(handle)
@@ -108,21 +110,29 @@ async def _page(request: Request, handle: str, app_url: str) -> Response:
     return page_response(entry, request, outcome)
 
 
-async def render_page(request: Request, handle: str, app_url: str) -> CachedPage | None:
+async def render_page(
+    request: Request[Any, Any, Any], handle: str, app_url: str
+) -> CachedPage | None:
     """The page at /{handle} rendered now (what a cache miss does), or None: no such page."""
     page = await public_page(handle)
     if page is None:
         return None
+    templates = request.app.template_engine
+    assert templates is not None  # app/main.py always configures them
     body = (
-        request.app.template_engine.get_template("profiles/page.html")
-        .render(page=page, page_url=f"{app_url}/{page.handle}")
+        templates.get_template("profiles/page.html")
+        # `request` only lets the template build links with url_for(); nothing else of the
+        # request may shape the page, which is cached for every visitor.
+        .render(page=page, page_url=f"{app_url}/{page.handle}", request=request)
         .encode()
     )
     cache: PageCache = request.app.state.page_cache
     return cache.page(page.creator_id, body, page.changes_in)
 
 
-def page_response(entry: CachedPage, request: Request, outcome: str) -> Response:
+def page_response(
+    entry: CachedPage, request: Request[Any, Any, Any], outcome: str
+) -> Response[Any]:
     """The variant of the page that `request` accepts (app/web/compression.py), or 304 when
     the request already holds that very variant. `outcome` goes out as X-Cache: hit, miss
     (rendered and stored), bypass (rendered, not stored: the listener is down, or a write

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.auth.service import CreatorRecord
 from app.db.tables import Creator
-from app.payments.fees import format_money
-from app.studio.rules import ACCENT_RE, THEMES, is_safe_href
+from app.shared.money import format_money
+from app.shared.rules import ACCENT_RE, THEMES, is_safe_href
 
 DEFAULT_ACCENT = "#0f9d76"
 
@@ -27,6 +29,7 @@ _VISIBLE = (
     "AND (starts_at IS NULL OR starts_at <= now()) AND (ends_at IS NULL OR ends_at > now())"
 )
 _URL = "CASE WHEN kind = 'premium' THEN '' ELSE url END"
+# Both are hand-written: this is the measured hot path, and the page must be one round trip.
 # (S608: both queries are built from the constants above; every value is a parameter.)
 _VISIBLE_LINKS_SQL = (
     f"SELECT id, kind, title, {_URL} AS url, price_cents FROM link "  # noqa: S608
@@ -95,39 +98,78 @@ def _safe_accent(value: str | None) -> str:
     return value if value and ACCENT_RE.fullmatch(value) else DEFAULT_ACCENT
 
 
-def _build(creator: dict[str, Any], link_rows: list[dict[str, Any]]) -> PublicPage:
-    handle = creator["handle"] or ""
-    avatar = creator["avatar_url"]
-    for_sale = bool(creator["payout_enabled"] and creator["whop_company_id"])
-    links = tuple(
-        PublicLink(
-            kind=row["kind"],
-            title=row["title"],
-            href=row["url"] if row["kind"] == "link" and is_safe_href(row["url"]) else None,
+@dataclass(frozen=True, slots=True)
+class PageOwner:
+    """What a page shows of its creator: the columns `_PAGE_SQL` selects."""
+
+    id: int
+    handle: str | None
+    display_name: str
+    bio: str
+    avatar_url: str
+    theme: str
+    accent_color: str
+    currency: str
+    for_sale: bool  # payouts are on and a company is connected: premium links show a price
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> PageOwner:
+        return cls(
             id=row["id"],
-            price=(
-                format_money(row["price_cents"], creator["currency"])
-                if row["kind"] == "premium" and for_sale and (row["price_cents"] or 0) > 0
-                else ""
-            ),
+            handle=row["handle"],
+            display_name=row["display_name"],
+            bio=row["bio"],
+            avatar_url=row["avatar_url"],
+            theme=row["theme"],
+            accent_color=row["accent_color"],
+            currency=row["currency"],
+            for_sale=bool(row["payout_enabled"] and row["whop_company_id"]),
         )
-        for row in link_rows
+
+    @classmethod
+    def of(cls, creator: CreatorRecord) -> PageOwner:
+        return cls(
+            id=creator.id,
+            handle=creator.handle,
+            display_name=creator.display_name,
+            bio=creator.bio,
+            avatar_url=creator.avatar_url,
+            theme=creator.theme,
+            accent_color=creator.accent_color,
+            currency=creator.currency,
+            for_sale=bool(creator.payout_enabled and creator.whop_company_id),
+        )
+
+
+def _public_link(row: Mapping[str, Any], owner: PageOwner) -> PublicLink:
+    """A visible link row (selected or from the page query's JSON) as the page shows it."""
+    kind, url, price_cents = row["kind"], row["url"], row["price_cents"]
+    for_sale = kind == "premium" and owner.for_sale and (price_cents or 0) > 0
+    return PublicLink(
+        kind=kind,
+        title=row["title"],
+        href=url if kind == "link" and is_safe_href(url) else None,
+        id=row["id"],
+        price=format_money(price_cents, owner.currency) if for_sale else "",
     )
+
+
+def _build(
+    owner: PageOwner, link_rows: Iterable[Mapping[str, Any]], changes_in: float | None = None
+) -> PublicPage:
+    handle = owner.handle or ""
+    avatar = owner.avatar_url
     return PublicPage(
         handle=handle,
-        name=creator["display_name"] or f"@{handle}",
-        bio=creator["bio"],
+        name=owner.display_name or f"@{handle}",
+        bio=owner.bio,
         avatar_url=avatar if avatar.startswith("https://") and is_safe_href(avatar) else None,
-        theme=creator["theme"] if creator["theme"] in THEMES else THEMES[0],
-        accent=_safe_accent(creator["accent_color"]),
-        links=links,
-        creator_id=creator["id"],
-        changes_in=creator.get("changes_in"),
+        theme=owner.theme if owner.theme in THEMES else THEMES[0],
+        accent=_safe_accent(owner.accent_color),
+        links=tuple(_public_link(row, owner) for row in link_rows),
+        creator_id=owner.id,
+        changes_in=changes_in,
     )
-
-
-async def _visible_links(creator_id: int) -> list[dict[str, Any]]:
-    return await Creator.raw(_VISIBLE_LINKS_SQL, creator_id)
 
 
 async def public_page(handle: str) -> PublicPage | None:
@@ -135,17 +177,19 @@ async def public_page(handle: str) -> PublicPage | None:
     rows = await Creator.raw(_PAGE_SQL, handle)
     if not rows:
         return None
-    return _build(rows[0], json.loads(rows[0]["links"]))
+    row = rows[0]
+    return _build(PageOwner.from_row(row), json.loads(row["links"]), row["changes_in"])
 
 
-async def page_for_creator(creator: dict[str, Any]) -> PublicPage:
+async def page_for_creator(creator: CreatorRecord) -> PublicPage:
     """The same page for a creator row already in hand (the studio's preview)."""
-    return _build(creator, await _visible_links(creator["id"]))
+    link_rows = await Creator.raw(_VISIBLE_LINKS_SQL, creator.id)
+    return _build(PageOwner.of(creator), link_rows)
 
 
 async def accent_of(handle: str) -> str | None:
-    rows = await Creator.raw("SELECT accent_color FROM creator WHERE handle = {}", handle)
-    return _safe_accent(rows[0]["accent_color"]) if rows else None
+    row = await Creator.select(Creator.accent_color).where(Creator.handle == handle).first()
+    return _safe_accent(row["accent_color"]) if row else None
 
 
 def _ink_for(accent: str) -> str:

@@ -20,12 +20,14 @@ from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
+from app.auth.service import CreatorRecord
 from app.db.tables import is_serial_id
 from app.payments.earnings import earnings_for
-from app.payments.fees import money_rules
 from app.payouts.onboarding import NOTICES
 from app.profiles.service import page_for_creator
-from app.studio import rules, service
+from app.shared.fees import money_rules
+from app.shared.rules import InvalidField, clean_handle
+from app.studio import service
 from app.studio.forms import (
     PROFILE_FIELDS,
     Form,
@@ -36,21 +38,12 @@ from app.studio.forms import (
     profile_form,
     profile_form_for,
 )
-from app.studio.pricing import Pricing, check_premium, preview_for_input, pricing_for
-from app.studio.rules import InvalidField, clean_handle
+from app.studio.pricing import check_premium, preview_for_input
+from app.studio.service import StudioLink
+from app.web.dashboard import VIEW_CONSTANTS, page_context, pricing
 from app.web.deps import CreatorDep
 from app.web.limits import HANDLE_CHECK, limited
 
-LIMITS = {
-    "handle_min": rules.HANDLE_MIN,
-    "handle_max": rules.HANDLE_MAX,
-    "display_name": rules.DISPLAY_NAME_MAX,
-    "bio": rules.BIO_MAX,
-    "avatar_url": rules.AVATAR_URL_MAX,
-    "title": rules.TITLE_MAX,
-    "url": rules.URL_MAX,
-}
-VIEW_CONSTANTS = {"themes": rules.THEMES, "limits": LIMITS}
 OUT_OF_DATE = "Your links changed in another tab or window; reloading the latest version."
 
 
@@ -61,37 +54,6 @@ async def _fields(request: HTMXRequest, *names: str) -> dict[str, str]:
         value = form.get(name, "")
         values[name] = value if isinstance(value, str) else ""
     return values
-
-
-async def page_context(creator: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    """Everything the full studio page renders; a refused form is passed in `overrides`
-    (the payouts controller passes `payouts_problem` the same way)."""
-    links = await service.studio_links(creator["id"]) if creator["handle"] else []
-    context: dict[str, Any] = {
-        "creator": creator,
-        "claim": Form(values={"handle": ""}),
-        "profile": profile_form_for(creator),
-        "add": blank_link_form(),
-        "links": links,
-        "counts": service.count_links(links),
-        "editing_id": None,
-        "edit": None,
-        "payouts_notice": None,
-        "payouts_problem": None,
-        "older_page": False,
-        **VIEW_CONSTANTS,
-    }
-    if creator["handle"]:
-        context["page"] = await page_for_creator(creator)
-        context["pricing"] = await _pricing(creator)
-        if "earnings" not in overrides:
-            context["earnings"] = await earnings_for(creator["id"])
-    context.update(overrides)
-    return context
-
-
-async def _pricing(creator: dict[str, Any]) -> Pricing:
-    return pricing_for(creator, await money_rules())
 
 
 def _fragment(
@@ -121,7 +83,7 @@ def _fragment(
 
 
 async def _refused(
-    request: HTMXRequest, creator: dict[str, Any], fragment: str, **overrides: Any
+    request: HTMXRequest, creator: CreatorRecord, fragment: str, **overrides: Any
 ) -> Template:
     """422 with the form and its errors: the fragment for htmx, the whole page otherwise."""
     context = await page_context(creator, **overrides)
@@ -130,15 +92,15 @@ async def _refused(
     return Template(template_name="studio/dashboard.html", context=context, status_code=422)
 
 
-def _back(anchor: str = "") -> Response:
+def _back(anchor: str = "") -> Redirect:
     """After a plain (non-htmx) POST: 303 back to the studio."""
     return Redirect(f"/dashboard{anchor}", status_code=303)
 
 
 async def _links_panel(
-    creator: dict[str, Any], *, message: str, add: Form | None = None
+    creator: CreatorRecord, *, message: str, add: Form | None = None
 ) -> Template:
-    links = await service.studio_links(creator["id"])
+    links = await service.studio_links(creator.id)
     context = {
         "creator": creator,
         "links": links,
@@ -146,22 +108,22 @@ async def _links_panel(
         "add": add or blank_link_form(),
         "editing_id": None,
         "edit": None,
-        "pricing": await _pricing(creator),
+        "pricing": await pricing(creator),
     }
     return _fragment("studio/_links.html", context, message=message, changed=True)
 
 
-async def _owned_link(creator: dict[str, Any], link_id: int) -> tuple[dict[str, Any], list]:
+async def _owned_link(creator: CreatorRecord, link_id: int) -> tuple[StudioLink, list[StudioLink]]:
     """The creator's row with this id (and all their rows), or 404: someone else's id and a
     missing id look the same."""
-    links = await service.studio_links(creator["id"])
+    links = await service.studio_links(creator.id)
     for link in links:
-        if link["id"] == link_id:
+        if link.id == link_id:
             return link, links
     raise NotFoundException("No such link.")
 
 
-def _out_of_date(verdict: service.Verdict) -> Response:
+def _out_of_date(verdict: service.Verdict) -> Response[str]:
     if verdict == "foreign":
         raise NotFoundException("No such link.")
     return Response(
@@ -169,7 +131,7 @@ def _out_of_date(verdict: service.Verdict) -> Response:
     )
 
 
-def _link_id_in_range(request: Request) -> None:
+def _link_id_in_range(request: Request[Any, Any, Any]) -> None:
     """A link id no row can have is a missing link, before any handler asks the database."""
     link_id = request.path_params.get("link_id")
     if link_id is not None and not is_serial_id(link_id):
@@ -179,7 +141,7 @@ def _link_id_in_range(request: Request) -> None:
 class StudioController(Controller):
     path = "/dashboard"
     include_in_schema = False
-    before_request = _link_id_in_range
+    before_request = staticmethod(_link_id_in_range)
     # Signed-in pages: never stored by a shared cache; htmx and full-page answers differ.
     cache_control = CacheControlHeader(no_store=True)
     response_headers = [ResponseHeader(name="Vary", value="HX-Request, Cookie")]
@@ -212,10 +174,10 @@ class StudioController(Controller):
         )
 
     @post("/handle", name="studio:claim_handle", status_code=200)
-    async def claim_handle(self, request: HTMXRequest, creator: CreatorDep) -> Response:
+    async def claim_handle(self, request: HTMXRequest, creator: CreatorDep) -> Response[Any]:
         raw = (await _fields(request, "handle"))["handle"]
         try:
-            await service.claim_handle(creator["id"], raw)
+            await service.claim_handle(creator.id, raw)
         except InvalidField as exc:
             claim = Form(values={"handle": raw}, errors={"handle": str(exc)})
             return await _refused(request, creator, "studio/_claim_form.html", claim=claim)
@@ -226,12 +188,12 @@ class StudioController(Controller):
     # --- profile --------------------------------------------------------------------------
 
     @post("/profile", name="studio:save_profile", status_code=200)
-    async def save_profile(self, request: HTMXRequest, creator: CreatorDep) -> Response:
+    async def save_profile(self, request: HTMXRequest, creator: CreatorDep) -> Response[Any]:
         raw = await _fields(request, *PROFILE_FIELDS, "accent_picker")
-        form = profile_form(raw, current_accent=creator["accent_color"])
+        form = profile_form(raw, current_accent=creator.accent_color)
         if not form.ok:
             return await _refused(request, creator, "studio/_profile_form.html", profile=form)
-        creator = await service.save_profile(creator["id"], form.values)
+        creator = await service.save_profile(creator.id, form.values)
         if not request.htmx:
             return _back("#profile")
         context = {"creator": creator, "profile": profile_form_for(creator)}
@@ -241,20 +203,20 @@ class StudioController(Controller):
 
     @get("/preview", name="studio:preview")
     async def preview(self, creator: CreatorDep) -> Template:
-        page = await page_for_creator(creator) if creator["handle"] else None
+        page = await page_for_creator(creator) if creator.handle else None
         return Template(template_name="studio/_preview.html", context={"page": page})
 
     # --- links ----------------------------------------------------------------------------
 
     @post("/links", name="studio:add_link", status_code=200)
-    async def add_link(self, request: HTMXRequest, creator: CreatorDep) -> Response:
+    async def add_link(self, request: HTMXRequest, creator: CreatorDep) -> Response[Any]:
         raw = await _fields(request, "kind", "title", "url", "price")
-        form = new_link_form(raw, currency=creator["currency"])
+        form = new_link_form(raw, currency=creator.currency)
         check_premium(form, creator, await money_rules())
         if form.ok:
             try:
                 await service.add_link(
-                    creator["id"],
+                    creator.id,
                     kind=form.values["kind"],
                     title=form.values["title"],
                     url=form.values["url"],
@@ -274,21 +236,21 @@ class StudioController(Controller):
     @get("/links/price-preview", name="studio:price_preview")
     async def price_preview(self, creator: CreatorDep, price: FromQuery[str] = "") -> Template:
         """The line under a price field: what the creator keeps after the platform fee."""
-        preview, error = preview_for_input(price, creator["currency"], await money_rules())
+        preview, error = preview_for_input(price, creator.currency, await money_rules())
         return Template(
             template_name="studio/_price_preview.html",
             context={"preview": preview, "error": error},
         )
 
     @post("/links/order", name="studio:reorder_links", status_code=200)
-    async def reorder_links(self, request: HTMXRequest, creator: CreatorDep) -> Response:
+    async def reorder_links(self, request: HTMXRequest, creator: CreatorDep) -> Response[Any]:
         """The whole new order in one request (sent by studio.js after a drag)."""
         form = await request.form()
         try:
             ids = [int(value) for value in form.getall("order")] if "order" in form else []
         except (TypeError, ValueError):
             raise ValidationException("Link ids must be numbers.") from None
-        verdict = await service.reorder_links(creator["id"], ids)
+        verdict = await service.reorder_links(creator.id, ids)
         if verdict != "ok":
             return _out_of_date(verdict)
         if not request.htmx:
@@ -298,7 +260,7 @@ class StudioController(Controller):
     @get("/links/{link_id:int}", name="studio:link_row")
     async def link_row(
         self, request: HTMXRequest, creator: CreatorDep, link_id: FromPath[int]
-    ) -> Response:
+    ) -> Response[Any]:
         """A row as it shows in the list (Cancel in the inline editor)."""
         link, _ = await _owned_link(creator, link_id)
         if not request.htmx:
@@ -311,9 +273,9 @@ class StudioController(Controller):
     ) -> Template:
         """The row as a form (the whole page with that row open, without JavaScript)."""
         link, _ = await _owned_link(creator, link_id)
-        edit = edit_form_for(link, creator["currency"])
+        edit = edit_form_for(link, creator.currency)
         if request.htmx:
-            context = {"link": link, "edit": edit, "pricing": await _pricing(creator)}
+            context = {"link": link, "edit": edit, "pricing": await pricing(creator)}
             return _fragment("studio/_link_edit.html", context)
         context = await page_context(creator, editing_id=link_id, edit=edit)
         return Template(template_name="studio/dashboard.html", context=context)
@@ -321,15 +283,15 @@ class StudioController(Controller):
     @post("/links/{link_id:int}", name="studio:update_link", status_code=200)
     async def update_link(
         self, request: HTMXRequest, creator: CreatorDep, link_id: FromPath[int]
-    ) -> Response:
+    ) -> Response[Any]:
         link, _ = await _owned_link(creator, link_id)
         raw = await _fields(request, "title", "url", "premium", "price")
-        form = edit_link_form(raw, current_kind=link["kind"], currency=creator["currency"])
+        form = edit_link_form(raw, current_kind=link.kind, currency=creator.currency)
         check_premium(form, creator, await money_rules(), current=link)
         if form.ok:
             try:
                 updated = await service.update_link(
-                    creator["id"],
+                    creator.id,
                     link_id,
                     title=form.values["title"],
                     url=form.values["url"],
@@ -343,7 +305,7 @@ class StudioController(Controller):
                     raise NotFoundException("No such link.")
         if not form.ok:
             if request.htmx:
-                context = {"link": link, "edit": form, "pricing": await _pricing(creator)}
+                context = {"link": link, "edit": form, "pricing": await pricing(creator)}
                 return _fragment("studio/_link_edit.html", context, status=422)
             return await _refused(
                 request, creator, "studio/_link_edit.html", editing_id=link_id, edit=form
@@ -356,12 +318,12 @@ class StudioController(Controller):
     @post("/links/{link_id:int}/toggle", name="studio:toggle_link", status_code=200)
     async def toggle_link(
         self, request: HTMXRequest, creator: CreatorDep, link_id: FromPath[int]
-    ) -> Response:
+    ) -> Response[Any]:
         """Show or hide a row; the form says which (so a double click cannot flip it back)."""
         wanted = (await _fields(request, "enabled"))["enabled"]
         if wanted not in ("true", "false"):
             raise ValidationException("enabled must be true or false.")
-        if not await service.set_link_enabled(creator["id"], link_id, wanted == "true"):
+        if not await service.set_link_enabled(creator.id, link_id, wanted == "true"):
             raise NotFoundException("No such link.")
         if not request.htmx:
             return _back(f"#link-{link_id}")
@@ -370,7 +332,7 @@ class StudioController(Controller):
         return _fragment(
             "studio/_link_row.html",
             {"link": link},
-            message=f"“{link['title']}” is {shown}.",
+            message=f"“{link.title}” is {shown}.",
             changed=True,
             counts=service.count_links(links),
         )
@@ -378,25 +340,25 @@ class StudioController(Controller):
     @post("/links/{link_id:int}/move", name="studio:move_link", status_code=200)
     async def move_link(
         self, request: HTMXRequest, creator: CreatorDep, link_id: FromPath[int]
-    ) -> Response:
+    ) -> Response[Any]:
         """Move up / Move down: the keyboard-friendly twin of drag and drop."""
         direction = (await _fields(request, "direction"))["direction"]
         if direction not in ("up", "down"):
             raise ValidationException("direction must be up or down.")
         where: Literal["up", "down"] = "up" if direction == "up" else "down"
-        verdict = await service.move_link(creator["id"], link_id, where)
+        verdict = await service.move_link(creator.id, link_id, where)
         if verdict != "ok":
             return _out_of_date(verdict)
         if not request.htmx:
             return _back(f"#link-{link_id}")
         link, _ = await _owned_link(creator, link_id)
-        return await _links_panel(creator, message=f"Moved “{link['title']}” {direction}.")
+        return await _links_panel(creator, message=f"Moved “{link.title}” {direction}.")
 
     @post("/links/{link_id:int}/delete", name="studio:delete_link", status_code=200)
     async def delete_link(
         self, request: HTMXRequest, creator: CreatorDep, link_id: FromPath[int]
-    ) -> Response:
-        title = await service.delete_link(creator["id"], link_id)
+    ) -> Response[Any]:
+        title = await service.delete_link(creator.id, link_id)
         if title is None:
             raise NotFoundException("No such link.")
         if not request.htmx:
@@ -411,11 +373,11 @@ class StudioController(Controller):
     ) -> Template:
         """A page of sales (older ones after the `older` cursor), with the totals."""
         try:
-            page = await earnings_for(creator["id"], older_than=older or None)
+            page = await earnings_for(creator.id, older_than=older or None)
         except ValueError:
             raise ValidationException("That page of earnings does not exist.") from None
-        context = {"creator": creator, "earnings": page, "older_page": bool(older)}
         if request.htmx:
+            context = {"creator": creator, "earnings": page, "older_page": bool(older)}
             return _fragment("studio/_earnings_list.html", context)
-        context = await page_context(**context)
+        context = await page_context(creator, earnings=page, older_page=bool(older))
         return Template(template_name="studio/dashboard.html", context=context)

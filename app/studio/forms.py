@@ -1,4 +1,4 @@
-"""Submitted studio forms, checked field by field with the rules in `rules.py`.
+"""Submitted studio forms, checked field by field with the rules in `app.shared.rules`.
 
 A `Form` keeps what the creator typed next to the message for every field that failed, so
 a refused form is re-rendered with their input intact and each error beside its field.
@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from app.studio import rules
-from app.studio.rules import InvalidField
+from app.shared import rules
+from app.shared.rules import InvalidField
+
+if TYPE_CHECKING:
+    from app.auth.service import CreatorRecord
+    from app.studio.service import StudioLink
 
 PROFILE_FIELDS = ("display_name", "bio", "avatar_url", "theme", "accent_color")
 
@@ -100,18 +104,26 @@ def blank_link_form() -> Form:
     return Form(values={"kind": "link", "title": "", "url": "", "price": ""})
 
 
-def edit_form_for(link: Mapping[str, Any], currency: str) -> Form:
-    price = link["price_cents"]
+def edit_form_for(link: StudioLink, currency: str) -> Form:
+    price = link.price_cents
     return Form(
         values={
-            "kind": link["kind"],
-            "title": link["title"],
-            "url": link["url"],
+            "kind": link.kind,
+            "title": link.title,
+            "url": link.url,
             "price": rules.price_input(price, currency) if price else "",
         },
         price_cents=price,
     )
 
 
-def profile_form_for(creator: Mapping[str, str]) -> Form:
-    return Form(values={name: creator[name] for name in PROFILE_FIELDS})
+def profile_form_for(creator: CreatorRecord) -> Form:
+    return Form(
+        values={
+            "display_name": creator.display_name,
+            "bio": creator.bio,
+            "avatar_url": creator.avatar_url,
+            "theme": creator.theme,
+            "accent_color": creator.accent_color,
+        }
+    )

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
-from app.payments.fees import MoneyRules, PriceRefused, format_money
+from app.auth.service import CreatorRecord
+from app.shared.fees import MoneyRules, PriceRefused
+from app.shared.money import format_money
+from app.shared.rules import InvalidField, parse_price
 from app.studio.forms import Form
-from app.studio.rules import InvalidField, parse_price
+
+if TYPE_CHECKING:
+    from app.studio.service import StudioLink  # which imports this module
 
 LOCKED = "Enable earnings before you price a link: Whop must be able to pay you first."
 
@@ -32,8 +37,8 @@ class Pricing:
         return fee_preview(self.rules, price_cents, self.currency)
 
 
-def pricing_for(creator: dict[str, Any], rules: MoneyRules) -> Pricing:
-    currency = creator["currency"]
+def pricing_for(creator: CreatorRecord, rules: MoneyRules) -> Pricing:
+    currency = creator.currency
     percent = (Decimal(rules.fee_bps) / 100).normalize()
     fee_label = f"{percent:f}%"
     if rules.fee_min_cents:
@@ -41,7 +46,7 @@ def pricing_for(creator: dict[str, Any], rules: MoneyRules) -> Pricing:
     low = format_money(rules.min_price_cents, currency)
     high = format_money(rules.max_price_cents, currency)
     return Pricing(
-        enabled=bool(creator["payout_enabled"]),
+        enabled=creator.payout_enabled,
         currency=currency,
         fee_label=fee_label,
         range_label=f"{low} to {high}",
@@ -69,24 +74,24 @@ def preview_for_input(raw: str, currency: str, rules: MoneyRules) -> tuple[str |
 
 def check_premium(
     form: Form,
-    creator: dict[str, Any],
+    creator: CreatorRecord,
     rules: MoneyRules,
     *,
-    current: dict[str, Any] | None = None,
+    current: StudioLink | None = None,
 ) -> None:
     """Refuse a premium price the creator may not set (payouts off, or out of bounds),
     as an error beside the price field. Keeping an existing premium link's price unchanged
     is always allowed, so a title can be fixed while payouts are being re-verified."""
     if form.values.get("kind") != "premium":
         return
-    if current and current["kind"] == "premium" and current["price_cents"] == form.price_cents:
+    if current and current.kind == "premium" and current.price_cents == form.price_cents:
         return
-    if not creator["payout_enabled"]:
+    if not creator.payout_enabled:
         form.errors["price"] = LOCKED
         return
     if form.price_cents is None:  # the price did not parse; its error is already there
         return
     try:
-        rules.check_price(form.price_cents, creator["currency"])
+        rules.check_price(form.price_cents, creator.currency)
     except PriceRefused as exc:
         form.errors["price"] = str(exc)

@@ -8,15 +8,18 @@ by single SQL statements, never by read-then-write Python.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from asyncpg.exceptions import UniqueViolationError
 
+from app.auth.service import CreatorRecord
 from app.db.tables import Creator, Link, is_serial_id
-from app.payments.fees import format_money
+from app.shared.money import format_money
+from app.shared.rules import MAX_LINKS, InvalidField, ascii_host, clean_handle
 from app.studio.pricing import LOCKED
-from app.studio.rules import MAX_LINKS, InvalidField, ascii_host, clean_handle
 
 
 class HandleTaken(InvalidField):
@@ -35,8 +38,8 @@ class PricingLocked(InvalidField):
 
 
 async def handle_is_free(handle: str) -> bool:
-    rows = await Creator.raw("SELECT 1 FROM creator WHERE handle = {}", handle)
-    return not rows
+    taken: bool = await Creator.exists().where(Creator.handle == handle)
+    return not taken
 
 
 async def claim_handle(creator_id: int, raw: str) -> str:
@@ -48,6 +51,8 @@ async def claim_handle(creator_id: int, raw: str) -> str:
     """
     handle = clean_handle(raw)
     try:
+        # Hand-written: the claim is one conditional UPDATE, and the unique constraint's
+        # name is how a lost race is told from any other failure.
         rows = await Creator.raw(
             "UPDATE creator SET handle = {}, updated_at = now() "
             "WHERE id = {} AND handle IS NULL RETURNING handle",
@@ -59,27 +64,32 @@ async def claim_handle(creator_id: int, raw: str) -> str:
             raise
         raise HandleTaken(f"“{handle}” is taken. Try another.") from None
     if rows:
-        return rows[0]["handle"]
-    current = await Creator.raw("SELECT handle FROM creator WHERE id = {}", creator_id)
-    return current[0]["handle"] if current else handle
+        claimed: str = rows[0]["handle"]
+        return claimed
+    current = await Creator.select(Creator.handle).where(Creator.id == creator_id).first()
+    return current["handle"] if current and current["handle"] else handle
 
 
 # --- profile ------------------------------------------------------------------------------
 
 
-async def save_profile(creator_id: int, values: dict[str, str]) -> dict[str, Any]:
+async def save_profile(creator_id: int, values: Mapping[str, str]) -> CreatorRecord:
     """Store cleaned profile values; returns the creator's row as it now is."""
-    rows = await Creator.raw(
-        "UPDATE creator SET display_name = {}, bio = {}, avatar_url = {}, theme = {}, "
-        "accent_color = {}, updated_at = now() WHERE id = {} RETURNING *",
-        values["display_name"],
-        values["bio"],
-        values["avatar_url"],
-        values["theme"],
-        values["accent_color"],
-        creator_id,
+    rows = await (
+        Creator.update(
+            {
+                Creator.display_name: values["display_name"],
+                Creator.bio: values["bio"],
+                Creator.avatar_url: values["avatar_url"],
+                Creator.theme: values["theme"],
+                Creator.accent_color: values["accent_color"],
+                Creator.updated_at: datetime.now(UTC),
+            }
+        )
+        .where(Creator.id == creator_id)
+        .returning(*Creator.all_columns())
     )
-    return rows[0]
+    return CreatorRecord.from_row(rows[0])
 
 
 # --- links --------------------------------------------------------------------------------
@@ -95,9 +105,52 @@ class LinkCounts:
         return self.total - self.shown
 
 
-async def studio_links(creator_id: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class StudioLink:
+    """One of the creator's rows as the studio lists it."""
+
+    id: int
+    kind: str  # "link", "header" or "premium"
+    title: str
+    url: str
+    position: int
+    enabled: bool
+    starts_at: datetime | None
+    ends_at: datetime | None
+    price_cents: int | None
+    currency: str
+    status: str  # "live", "hidden", "scheduled" or "ended": what a visitor sees right now
+    is_first: bool
+    is_last: bool
+    price: str | None  # premium: the formatted price
+    ascii_host: str | None  # the URL's host as ASCII, when it differs (IDN)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], *, is_first: bool, is_last: bool) -> StudioLink:
+        price_cents = row["price_cents"]
+        return cls(
+            id=row["id"],
+            kind=row["kind"],
+            title=row["title"],
+            url=row["url"],
+            position=row["position"],
+            enabled=row["enabled"],
+            starts_at=row["starts_at"],
+            ends_at=row["ends_at"],
+            price_cents=price_cents,
+            currency=row["currency"],
+            status=row["status"],
+            is_first=is_first,
+            is_last=is_last,
+            price=format_money(price_cents, row["currency"]) if price_cents else None,
+            ascii_host=ascii_host(row["url"]),
+        )
+
+
+async def studio_links(creator_id: int) -> list[StudioLink]:
     """All the creator's rows in page order, each marked with where it sits and whether a
     visitor would see it right now; premium rows carry their price for display."""
+    # Hand-written: the status is decided on the database's clock, as the public page's is.
     rows = await Link.raw(
         "SELECT link.id, kind, title, url, position, enabled, starts_at, ends_at, price_cents, "
         "creator.currency, "
@@ -109,18 +162,15 @@ async def studio_links(creator_id: int) -> list[dict[str, Any]]:
         "WHERE link.creator = {} ORDER BY position, link.id",
         creator_id,
     )
-    for index, row in enumerate(rows):
-        row["is_first"] = index == 0
-        row["is_last"] = index == len(rows) - 1
-        row["price"] = (
-            format_money(row["price_cents"], row["currency"]) if row["price_cents"] else None
-        )
-        row["ascii_host"] = ascii_host(row["url"])
-    return rows
+    last = len(rows) - 1
+    return [
+        StudioLink.from_row(row, is_first=index == 0, is_last=index == last)
+        for index, row in enumerate(rows)
+    ]
 
 
-def count_links(links: list[dict[str, Any]]) -> LinkCounts:
-    return LinkCounts(total=len(links), shown=sum(row["status"] == "live" for row in links))
+def count_links(links: list[StudioLink]) -> LinkCounts:
+    return LinkCounts(total=len(links), shown=sum(link.status == "live" for link in links))
 
 
 async def add_link(
@@ -128,6 +178,7 @@ async def add_link(
 ) -> int:
     """Append a row at the end of the page; refused past MAX_LINKS, and a premium row is
     refused unless the creator's payouts are enabled (checked in the same statement)."""
+    # Hand-written: both limits hold inside the INSERT itself, so two tabs cannot pass them.
     rows = await Link.raw(
         "INSERT INTO link (creator, kind, title, url, position, price_cents) "
         "SELECT {}, {}, {}, {}, COALESCE(MAX(position) + 1, 0), {}::int FROM link "
@@ -146,7 +197,8 @@ async def add_link(
         creator_id,
     )
     if rows:
-        return rows[0]["id"]
+        link_id: int = rows[0]["id"]
+        return link_id
     if kind == "premium" and not await payouts_enabled(creator_id):
         raise PricingLocked(LOCKED)
     raise TooManyLinks(f"A page can hold at most {MAX_LINKS} rows. Remove one first.")
@@ -166,6 +218,7 @@ async def update_link(
     its price is unchanged (all in the statement's WHERE clause). False when the creator
     has no such row; PricingLocked when the price was refused."""
     price = price_cents if kind == "premium" else None
+    # Hand-written: who may set which price is decided in the UPDATE's own WHERE clause.
     rows = await Link.raw(
         "UPDATE link SET title = {}, "
         "url = CASE WHEN kind = 'header' THEN '' ELSE {} END, "
@@ -195,32 +248,32 @@ async def update_link(
 
 
 async def payouts_enabled(creator_id: int) -> bool:
-    rows = await Creator.raw("SELECT payout_enabled FROM creator WHERE id = {}", creator_id)
-    return bool(rows and rows[0]["payout_enabled"])
+    row = await Creator.select(Creator.payout_enabled).where(Creator.id == creator_id).first()
+    return bool(row and row["payout_enabled"])
 
 
 async def link_kind(creator_id: int, link_id: int) -> str | None:
-    rows = await Link.raw(
-        "SELECT kind FROM link WHERE id = {} AND creator = {}", link_id, creator_id
+    row = await (
+        Link.select(Link.kind).where((Link.id == link_id) & (Link.creator == creator_id)).first()
     )
-    return rows[0]["kind"] if rows else None
+    return row["kind"] if row else None
 
 
 async def set_link_enabled(creator_id: int, link_id: int, enabled: bool) -> bool:
-    rows = await Link.raw(
-        "UPDATE link SET enabled = {}, updated_at = now() "
-        "WHERE id = {} AND creator = {} RETURNING id",
-        enabled,
-        link_id,
-        creator_id,
+    rows = await (
+        Link.update({Link.enabled: enabled, Link.updated_at: datetime.now(UTC)})
+        .where((Link.id == link_id) & (Link.creator == creator_id))
+        .returning(Link.id)
     )
     return bool(rows)
 
 
 async def delete_link(creator_id: int, link_id: int) -> str | None:
     """Returns the deleted row's title, or None when the creator has no such row."""
-    rows = await Link.raw(
-        "DELETE FROM link WHERE id = {} AND creator = {} RETURNING title", link_id, creator_id
+    rows = await (
+        Link.delete()
+        .where((Link.id == link_id) & (Link.creator == creator_id))
+        .returning(Link.title)
     )
     return rows[0]["title"] if rows else None
 
@@ -261,12 +314,13 @@ async def reorder_links(creator_id: int, ids: list[int]) -> Verdict:
     if not all(map(is_serial_id, ids)):
         return "foreign"
     rows = await Link.raw(_REORDER_SQL, ids, creator_id, creator_id)
-    return rows[0]["verdict"]
+    verdict: Verdict = rows[0]["verdict"]
+    return verdict
 
 
 async def move_link(creator_id: int, link_id: int, direction: Literal["up", "down"]) -> Verdict:
     """Swap a row with its neighbour (the keyboard path to the same reorder)."""
-    order = [row["id"] for row in await studio_links(creator_id)]
+    order = [link.id for link in await studio_links(creator_id)]
     if link_id not in order:
         return "foreign"
     i = order.index(link_id)

@@ -20,7 +20,7 @@ import mimetypes
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -29,6 +29,7 @@ from litestar import Litestar
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.web.compression import BEST_BROTLI_QUALITY, IDENTITY, Encoded, etag_of, negotiate, variants
+from app.web.fastlane import send_whole
 
 TEXT_TYPES = {
     "text/css",
@@ -91,7 +92,7 @@ class StaticAssets:
                 )
             asset.variants = _compressed[identity.etag]
 
-    def lifespan(self):
+    def lifespan(self) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
         @asynccontextmanager
         async def compressing(_app: Litestar) -> AsyncIterator[None]:
             threading.Thread(target=self.compress, name="compress-assets", daemon=True).start()
@@ -112,21 +113,20 @@ class StaticAssets:
 
     async def _answer(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
+        method = scope.get("method")  # (an HTTP scope's; this router takes no WebSocket)
         asset = None
         if path.startswith(self.prefix):
             name = path.removeprefix(self.prefix)
             if not servable(name):
                 await _not_found(send)
                 return
-            if scope["method"] in ("GET", "HEAD"):
+            if method in ("GET", "HEAD"):
                 asset = self.files.get(name)
         if asset is None:
             await app(scope, receive, send)
             return
         status, head, body = self.response(asset, dict(scope["headers"]))
-        await send({"type": "http.response.start", "status": status, "headers": head})
-        body = b"" if scope["method"] == "HEAD" else body
-        await send({"type": "http.response.body", "body": body})
+        await send_whole(send, status, head, b"" if method == "HEAD" else body)
 
     def response(
         self, asset: Asset, request: dict[bytes, bytes]
@@ -152,8 +152,7 @@ class StaticAssets:
 async def _not_found(send: Send) -> None:
     body = b"Not Found"
     head = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"9")]
-    await send({"type": "http.response.start", "status": 404, "headers": head})
-    await send({"type": "http.response.body", "body": body})
+    await send_whole(send, 404, head, body)
 
 
 def _files(directory: Path) -> Iterator[Path]:

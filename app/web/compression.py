@@ -19,7 +19,7 @@ from collections.abc import Container
 from dataclasses import dataclass
 from functools import lru_cache
 
-import brotli
+import brotli  # type: ignore[import-untyped]
 
 IDENTITY = "identity"
 # Among codings a client accepts equally, the smallest first.
@@ -96,9 +96,9 @@ def _negotiate(accept_encoding: str, offered: tuple[str, ...]) -> str:
     star = listed.get("*")
     best, best_q = IDENTITY, 0.0
     for coding in offered:
-        q = listed.get(coding, star)
-        if coding == IDENTITY and q is None:
-            q = 0.0005  # acceptable unless excluded, but only when nothing listed is
-        if q is not None and q > best_q:
-            best, best_q = coding, q
+        weight = listed.get(coding, star)
+        if coding == IDENTITY and weight is None:
+            weight = 0.0005  # acceptable unless excluded, but only when nothing listed is
+        if weight is not None and weight > best_q:
+            best, best_q = coding, weight
     return best

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import quote
 
 from litestar import Request, Response
@@ -29,7 +30,7 @@ TITLES = {
 }
 
 
-def sign_in_url(request: Request) -> str:
+def sign_in_url(request: Request[Any, Any, Any]) -> str:
     """Where to send an anonymous visitor: sign-in, then back to the page they were on."""
     target = "/dashboard"
     if request.method == "GET":
@@ -42,7 +43,7 @@ def sign_in_url(request: Request) -> str:
     return "/auth/login?next=" + quote(target, safe="/")
 
 
-def html_error(request: Request, exc: Exception) -> Response:
+def html_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     status = getattr(exc, "status_code", HTTP_500_INTERNAL_SERVER_ERROR)
     if not isinstance(exc, HTTPException):
         status = HTTP_500_INTERNAL_SERVER_ERROR
@@ -62,7 +63,7 @@ def html_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-def database_unavailable(request: Request, exc: Exception) -> Response:
+def database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """PostgreSQL cannot be reached: a 503 (asking to come back shortly) and one log line,
     no traceback (app/logs.py counts the repeats)."""
     log.warning(

@@ -7,6 +7,8 @@ and the static files router.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from litestar.datastructures import MutableScopeHeaders
@@ -70,11 +72,18 @@ def allow_form_redirects(scope: Scope, own_url: str, *urls: str | None) -> None:
     return addresses a hosted page was opened for) besides 'self': a browser checks every
     redirect after a form is posted against `form-action`. An origin equal to `own_url`'s
     adds nothing, so a same-origin return keeps the policy exactly `form-action 'self'`."""
-    sources = {origin_source(url) for url in urls if url} - {origin_source(own_url), None}
+    origins = {origin_source(url) for url in urls if url} - {origin_source(own_url)}
+    sources = sorted(origin for origin in origins if origin is not None)
     if sources:
-        extra = scope.get(CSP_EXTRA_KEY) or {}  # type: ignore[call-overload]
-        extra = {**extra, "form-action": " ".join(sorted(sources))}
+        extra: dict[str, str] = _scope_value(scope, CSP_EXTRA_KEY) or {}
+        extra = {**extra, "form-action": " ".join(sources)}
         scope[CSP_EXTRA_KEY] = extra  # type: ignore[literal-required]
+
+
+def _scope_value(scope: Scope, key: str) -> Any:
+    """What a handler left in the scope under `key` (the ASGI scope's type names only the
+    standard keys)."""
+    return cast("dict[str, Any]", scope).get(key)
 
 
 def strict_directives(settings: Settings) -> dict[str, str]:
@@ -85,17 +94,15 @@ def strict_directives(settings: Settings) -> dict[str, str]:
     return directives
 
 
-def render_csp(
-    extra: dict[str, str] | None = None, base: dict[str, str] | None = None
-) -> str:
+def render_csp(extra: dict[str, str] | None = None, base: dict[str, str] | None = None) -> str:
     directives = dict(base or STRICT_CSP)
     for name, sources in (extra or {}).items():
-        base = directives.get(name, "")
-        directives[name] = sources if base == "'none'" else f"{base} {sources}".strip()
+        current = directives.get(name, "")
+        directives[name] = sources if current == "'none'" else f"{current} {sources}".strip()
     return "; ".join(f"{k} {v}" for k, v in directives.items())
 
 
-def security_headers_hook(settings: Settings):
+def security_headers_hook(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
     base = strict_directives(settings)
     strict = render_csp(base=base)
     fixed = {
@@ -112,11 +119,11 @@ def security_headers_hook(settings: Settings):
         if message["type"] != "http.response.start":
             return
         headers = MutableScopeHeaders.from_message(message)
-        extra = scope.get(CSP_EXTRA_KEY)  # type: ignore[call-overload]
+        extra = _scope_value(scope, CSP_EXTRA_KEY)
         headers["content-security-policy"] = render_csp(extra, base) if extra else strict
         for name, value in fixed.items():
             headers[name] = value
-        if policy := scope.get(PERMISSIONS_POLICY_KEY):  # type: ignore[call-overload]
+        if policy := _scope_value(scope, PERMISSIONS_POLICY_KEY):
             headers["permissions-policy"] = policy
 
     return set_security_headers

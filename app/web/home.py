@@ -6,8 +6,8 @@ from litestar import Response, get
 from litestar.datastructures import CacheControlHeader
 from litestar.response import Template
 
+from app.resources import STATIC
 from app.web.deps import ViewerDep
-from app.web.templating import STATIC
 
 FAVICON = (STATIC / "img" / "favicon.svg").read_bytes()
 

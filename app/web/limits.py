@@ -36,6 +36,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.response import Template
@@ -60,24 +61,24 @@ RETURNING r.hits, extract(epoch FROM r.expires_at - now())::float8 AS seconds_le
 """
 _PURGE_SQL = "DELETE FROM rate_limit_hit WHERE expires_at < now()"
 
-Key = Callable[[Request], Awaitable[str]]
+Key = Callable[[Request[Any, Any, Any]], Awaitable[str]]
 
 
-async def client_address(request: Request) -> str:
+async def client_address(request: Request[Any, Any, Any]) -> str:
     """The client's address (a trusted proxy's X-Forwarded-For already applied)."""
     return request.client.host if request.client else "unknown"
 
 
-async def client_and_path(request: Request) -> str:
+async def client_and_path(request: Request[Any, Any, Any]) -> str:
     """The client and what it asks for: each premium link counts on its own."""
     return f"{await client_address(request)} {request.url.path}"
 
 
-async def creator_or_client(request: Request) -> str:
+async def creator_or_client(request: Request[Any, Any, Any]) -> str:
     """The signed-in creator (loaded once: the route's own dependency reuses it), or the
     client's address for a request that is about to be sent to sign in."""
     creator = await current_creator(request, request.app.state.settings)
-    return f"creator {creator['id']}" if creator else await client_address(request)
+    return f"creator {creator.id}" if creator else await client_address(request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,7 @@ class Limit:
     by: Key = client_address
     page: bool = True  # a page for people; plain text for what browsers post by themselves
 
-    async def refusal(self, request: Request) -> Response | None:
+    async def refusal(self, request: Request[Any, Any, Any]) -> Response[Any] | None:
         """The 429 for this request once its key is over the limit; None while it is not,
         and while the count cannot be kept (see the module docstring: it fails open)."""
         try:
@@ -106,7 +107,7 @@ class Limit:
             log.info("abuse limit %s reached; refused for %ss", self.bucket, retry_after)
         return self._answer(retry_after)
 
-    def _answer(self, retry_after: int) -> Response:
+    def _answer(self, retry_after: int) -> Response[Any]:
         headers = {"retry-after": str(retry_after), "cache-control": "no-store"}
         detail = (
             "You sent too many requests in a short time. "
@@ -125,10 +126,10 @@ class Limit:
         )
 
 
-def limited(*limits: Limit) -> Callable[[Request], Awaitable[Response | None]]:
+def limited(*limits: Limit) -> Callable[[Request[Any, Any, Any]], Awaitable[Response[Any] | None]]:
     """A `before_request` hook: the first of `limits` that refuses answers for the route."""
 
-    async def before_request(request: Request) -> Response | None:
+    async def before_request(request: Request[Any, Any, Any]) -> Response[Any] | None:
         for limit in limits:
             if (refused := await limit.refusal(request)) is not None:
                 return refused
@@ -137,7 +138,7 @@ def limited(*limits: Limit) -> Callable[[Request], Awaitable[Response | None]]:
     return before_request
 
 
-def _digest(request: Request, bucket: str, key: str) -> str:
+def _digest(request: Request[Any, Any, Any], bucket: str, key: str) -> str:
     secret = request.app.state.settings.secret_key.encode()
     return hmac.new(secret, f"{bucket}\n{key}".encode(), hashlib.sha256).hexdigest()
 
@@ -149,6 +150,7 @@ async def _count(limit: Limit, key: str) -> tuple[int, float]:
     """Count one hit: the hits so far in the key's window, and the seconds it has left."""
     global _purged_at
     engine = engine_finder()
+    assert engine is not None  # piccolo_conf always names one
     window = timedelta(seconds=limit.seconds)
     rows = await engine.run_querystring(QueryString(_HIT_SQL, limit.bucket, key, window))
     if time.monotonic() - _purged_at >= PURGE_EVERY:

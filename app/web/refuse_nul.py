@@ -8,6 +8,7 @@ the handlers' to check, since they check every field anyway.
 
 from __future__ import annotations
 
+from litestar.enums import ScopeType
 from litestar.exceptions import ClientException
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -23,7 +24,7 @@ def carries_nul(scope: Scope) -> bool:
 @skipped_by_lanes("a lane answers only a cached path (none has a NUL) and reads no query")
 def refuse_nul(app: ASGIApp) -> ASGIApp:
     async def refusing(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and carries_nul(scope):
+        if scope["type"] == ScopeType.HTTP and carries_nul(scope):
             raise ClientException("A web address cannot contain a NUL character (%00).")
         await app(scope, receive, send)
 

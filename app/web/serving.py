@@ -35,6 +35,7 @@ import fcntl
 import functools
 import socket
 import termios
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -52,7 +53,7 @@ IDLE_GRACE = 0.5
 GRACEFUL_SHUTDOWN_SECONDS = 20
 
 
-def _unread_bytes(transport) -> int:
+def _unread_bytes(transport: asyncio.Transport) -> int:
     sock = transport.get_extra_info("socket")
     if sock is None:
         return 0
@@ -74,7 +75,9 @@ class LinkmintHTTPProtocol(HttpToolsProtocol):
     draining = False
     read_deadline: asyncio.TimerHandle | None = None
 
-    def __init__(self, *args, header_timeout: float, body_timeout: float, **kwargs) -> None:
+    def __init__(
+        self, *args: Any, header_timeout: float, body_timeout: float, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
@@ -88,7 +91,7 @@ class LinkmintHTTPProtocol(HttpToolsProtocol):
             None if seconds is None else self.loop.call_later(seconds, self.transport.close)
         )
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._read_within(self.header_timeout)
         # Accepted just before the listener closed, but set up only now: uvicorn did not
@@ -157,7 +160,7 @@ class ClosingSupervisor(Multiprocess):
 
 def serve(host: str, port: int, workers: int, settings: Settings, reload: bool = False) -> None:
     """What `uvicorn.run` does, with the protocol and supervisor above."""
-    options = {
+    options: dict[str, Any] = {
         "app": "app.main:create_app",
         "factory": True,
         "host": host,

@@ -1,4 +1,10 @@
-"""Jinja2 set-up: autoescaped, strict about undefined names, with a cache-busting asset URL."""
+"""Jinja2 set-up: autoescaped, strict about undefined names, with a cache-busting asset URL.
+
+Links to the app's own routes come from Litestar's `url_for("<route name>", **path_params)`,
+which reverses the route through the request in the template's context: a `Template`
+response puts it there; a template rendered by hand must be given `request=`, and a macro
+file that builds links must be imported `with context`.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The one place that speaks HTTP to Whop: the API client, its results, the OAuth/OIDC
-endpoints Sign in with Whop uses, webhook signatures.
+endpoints Sign in with Whop uses, webhook signatures, and the registry through which each
+room handles the webhook events it owns (`app.whop.events`).
 
 Amounts cross this package's boundary as integer minor units; Whop's major-unit floats
 stay inside (`app.whop.money`).

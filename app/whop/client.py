@@ -1,7 +1,7 @@
 """`WhopClient`: the one object in Linkmint that speaks HTTP to Whop's REST API.
 
 It uses Whop's legacy `company_id` request shapes and sends no `Api-Version-Date` header
-(whop-api.md §0). One client, with one pooled `httpx.AsyncClient`, lives for the app's
+(docs/whop-contract.md §0). One client, with one pooled `httpx.AsyncClient`, lives for the app's
 lifetime (`whop_lifespan`); handlers receive it as `whop: WhopDep`, background code reads
 `app.state.whop`.
 
@@ -22,7 +22,7 @@ import random
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -74,7 +74,7 @@ class RetryPolicy:
 
     def backoff(self, retry: int) -> float:
         """Full-jitter backoff before retry number `retry` (1, 2, …)."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (retry - 1))
         return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 (jitter, not crypto)
 
 
@@ -570,7 +570,7 @@ class WhopClient:
             type_ = error.get("type") if isinstance(error.get("type"), str) else None
             code = error.get("code") if isinstance(error.get("code"), str) else None
             param = error.get("param") if isinstance(error.get("param"), str) else None
-            message = error.get("message") if isinstance(error.get("message"), str) else ""
+            message = text if isinstance(text := error.get("message"), str) else ""
         elif isinstance(error, str):  # OAuth-style {"error": "...", "error_description": ...}
             type_ = error
             message = str(body.get("error_description") or "")
@@ -631,7 +631,7 @@ class InProcessTransport(httpx.AsyncBaseTransport):
         await self._asgi.aclose()
 
 
-def whop_lifespan(settings: Settings):
+def whop_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """Open the app's WhopClient at start-up (as `app.state.whop`) and close it at shutdown.
 
     With the emulator mounted in this app, the client talks to it in-process.
@@ -651,7 +651,8 @@ def whop_lifespan(settings: Settings):
 
 
 def provide_whop(state: State) -> WhopClient:
-    return state.whop
+    whop: WhopClient = state.whop
+    return whop
 
 
 # Handlers declare `whop: WhopDep` (provided as `whop` in app.main).

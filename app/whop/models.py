@@ -1,4 +1,5 @@
-"""Typed views of the Whop objects Linkmint reads (legacy `company_id` shapes, whop-api.md).
+"""Typed views of the Whop objects Linkmint reads (legacy `company_id` shapes,
+docs/whop-contract.md).
 
 Each `from_json` takes Whop's JSON and keeps only what the app uses; money arrives here
 as major-unit floats and leaves as integer minor units. A missing or malformed field raises

@@ -1,4 +1,4 @@
-"""`WhopOAuth`: HTTP to Whop's OAuth 2.1 / OpenID Connect endpoints (whop-api.md §1).
+"""`WhopOAuth`: HTTP to Whop's OAuth 2.1 / OpenID Connect endpoints (docs/whop-contract.md §1).
 
 The code exchange, userinfo, the discovery document and the key set, answered as plain
 JSON objects. What those answers must say (issuer, signatures, claims, nonce) is checked by

@@ -86,8 +86,8 @@ class Problems:
     kinds are the app speaking, not failing, and are not problems: a page that is itself an
     error page (a 404 for an unknown handle, the 403 that ends a refused sign-in; the tests
     assert those statuses), and the 422 with which the studio answers htmx when a form is
-    refused (swapped in with its inline errors, by the htmx-config in base.html). Any other
-    failed resource is a problem.
+    refused (swapped in with its inline errors, by the htmx config of the dashboard layout,
+    templates/layouts/_htmx.html). Any other failed resource is a problem.
     """
 
     def __init__(self) -> None:

@@ -153,9 +153,7 @@ async def test_a_buyer_from_germany_pays_tax_on_top_and_the_link_unlocks(
     assert (row["status"], row["price_cents"]) == ("COMPLETED", 500)
 
 
-async def test_without_javascript_a_buyer_can_still_unlock_and_open_the_link(
-    no_js_context, recipe
-):
+async def test_without_javascript_a_buyer_can_still_unlock_and_open_the_link(no_js_context, recipe):
     page = await no_js_context.new_page()
     await page.goto("/cook")
     await expect(page.locator("script")).to_have_count(1)  # htmx, which does not run here

@@ -5,6 +5,7 @@ requests reached Litestar at all, and an answer's body as sent (still compressed
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 
 import httpx
@@ -35,14 +36,26 @@ async def notifications_landed(cache, channel: str = "linkmint_page") -> None:
     """Wait until `cache` has heard every notification committed so far (PostgreSQL delivers
     them in commit order, so a marker sent now arrives after them all): a test's own setup
     writes must not invalidate what the test itself caches a moment later. The marker is not
-    a creator id, so it also empties the cache."""
-    before = cache.generation
-    await engine_finder().run_ddl(f"NOTIFY {channel}, 'settled'")
+    a creator id, so it also empties the cache.
 
-    async def heard() -> bool:
-        return cache.generation > before
+    It waits for the marker itself: a bump of `cache.generation` would also come from the
+    setup's own notifications, still landing, and the marker after them would then empty
+    the cache just after the test's first page was stored."""
+    marker = f"settled-{secrets.token_hex(4)}"
+    heard: list[str] = []
+    hear = heard.append
+    # The listener's own handler list: the cache's handler was bound when it started.
+    handlers = cache.listener._handlers[channel]
+    handlers.append(hear)
+    try:
+        await engine_finder().run_ddl(f"NOTIFY {channel}, '{marker}'")
 
-    await wait_until(heard)
+        async def landed() -> bool:
+            return marker in heard
+
+        await wait_until(landed)
+    finally:
+        handlers.remove(hear)
 
 
 @pytest.fixture

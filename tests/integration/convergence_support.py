@@ -26,9 +26,7 @@ async def quiet_whop(emulator_control):
 @pytest.fixture
 async def seller(whop: WhopClient, make_creator) -> dict[str, Any]:
     company = await whop.create_connected_company(title="Seller", email="seller@example.com")
-    creator = await make_creator(
-        handle="seller", whop_company_id=company.id, payout_enabled=True
-    )
+    creator = await make_creator(handle="seller", whop_company_id=company.id, payout_enabled=True)
     creator["link"] = await add_premium(creator)
     return creator
 

@@ -32,7 +32,7 @@ HX = {"HX-Request": "true"}
 _HIDDEN = re.compile(r'name="(session|attempt)" value="([^"]+)"')
 _ACTION = re.compile(r'<form method="post" action="([^"]+)"')
 # uvicorn's access log: not a failure
-_ACCESS_LINE = re.compile(r'^[-\d :,]+ INFO uvicorn\.access ')
+_ACCESS_LINE = re.compile(r"^[-\d :,]+ INFO uvicorn\.access ")
 
 
 class EmbeddedPostgres:

@@ -1,8 +1,11 @@
-"""Shared by the studio and public-page tests: htmx headers, direct inserts, DB snapshots."""
+"""Shared by the studio, public-page and refusal tests: htmx headers, direct inserts, DB
+snapshots."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from piccolo.table import Table
 
 from app.db.tables import Creator, Link
 
@@ -23,11 +26,11 @@ async def add_links(creator: dict[str, Any], *rows: dict[str, Any]) -> list[dict
     return made
 
 
-async def snapshot() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every creator and link row, to prove that a refused request changed nothing."""
-    creators = await Creator.select().order_by(Creator.id)
-    links = await Link.select().order_by(Link.id)
-    return creators, links
+async def snapshot(*tables: type[Table]) -> tuple[list[dict[str, Any]], ...]:
+    """Every row of `tables` (by default creators and links), to prove that a refused
+    request changed nothing."""
+    tables = tables or (Creator, Link)
+    return tuple([await t.select().order_by(t._meta.primary_key) for t in tables])
 
 
 async def link_rows(creator: dict[str, Any]) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from app.emulator import identity
 from app.emulator.identity import AuthorizationCode, WhopUser
 from app.emulator.oauth import s256
 from app.main import create_app
+from tests.integration.studio_support import snapshot
 from tests.integration.whop_browser import new_test_user, open_authorize_page, pkce_pair, query_of
 from tests.servers import linkmint_serve
 
@@ -102,8 +103,11 @@ async def plant_existing_session(browser: httpx.AsyncClient, make_creator) -> st
     return token
 
 
-async def assert_failed_page(response: httpx.Response, status: int, words: str, token: str) -> None:
-    """The failure's page: the pending sign-in is over, the session `token` is untouched."""
+async def assert_failed_page(
+    response: httpx.Response, status: int, words: str, token: str, before: tuple
+) -> None:
+    """The failure's page: the pending sign-in is over, the session `token` is untouched, and
+    no creator or session was made or changed (`before`: their rows before the callback)."""
     assert response.status_code == status, response.text
     assert "text/html" in response.headers["content-type"]
     assert words in response.text
@@ -112,6 +116,7 @@ async def assert_failed_page(response: httpx.Response, status: int, words: str, 
     assert not any(h.startswith(f"{SESSION}=") for h in response.headers.get_list("set-cookie"))
     assert await AuthSession.exists().where(AuthSession.token_hash == _digest(token))
     assert "You are still signed in as before." in response.text
+    assert await snapshot(Creator, AuthSession) == before
 
 
 # --- /auth/login ----------------------------------------------------------------------
@@ -316,21 +321,23 @@ async def test_declining_at_whop_fails_cleanly(live_server, make_creator):
         token = await plant_existing_session(browser, make_creator)
         page = await open_authorize_page(browser, await start_login(browser))
         r = await page.deny()
+        before = await snapshot(Creator, AuthSession)
         r = await browser.get(r.headers["location"])
-        await assert_failed_page(r, 403, "You did not approve the sign-in", token)
+        await assert_failed_page(r, 403, "You did not approve the sign-in", token, before)
 
 
 async def test_an_error_callback_fails_without_echoing_the_description(live_server, make_creator):
     async with browser_on(live_server) as browser:
         token = await plant_existing_session(browser, make_creator)
         state = query_of(await start_login(browser))["state"]
+        before = await snapshot(Creator, AuthSession)
         r = await browser.get(
             "/auth/callback?"
             + urlencode(
                 {"error": "server_error", "error_description": "Call +1 555 0100", "state": state}
             )
         )
-        await assert_failed_page(r, 400, "Whop could not sign you in", token)
+        await assert_failed_page(r, 400, "Whop could not sign you in", token, before)
         assert "server_error" in r.text and "555 0100" not in r.text
 
 
@@ -338,16 +345,18 @@ async def test_a_mismatched_state_fails_cleanly(live_server, make_creator):
     async with browser_on(live_server) as browser:
         token = await plant_existing_session(browser, make_creator)
         callback = await approve_at_whop(browser, await start_login(browser))
+        before = await snapshot(Creator, AuthSession)
         r = await browser.get(with_query(callback, state="forged-state"))
-        await assert_failed_page(r, 400, "does not belong to this browser", token)
+        await assert_failed_page(r, 400, "does not belong to this browser", token, before)
 
 
 async def test_a_missing_state_fails_cleanly(live_server, make_creator):
     async with browser_on(live_server) as browser:
         token = await plant_existing_session(browser, make_creator)
         callback = await approve_at_whop(browser, await start_login(browser))
+        before = await snapshot(Creator, AuthSession)
         r = await browser.get(with_query(callback, state=None))
-        await assert_failed_page(r, 400, "does not belong to this browser", token)
+        await assert_failed_page(r, 400, "does not belong to this browser", token, before)
 
 
 async def test_a_callback_in_a_browser_that_never_started_signing_in_is_refused(
@@ -357,16 +366,18 @@ async def test_a_callback_in_a_browser_that_never_started_signing_in_is_refused(
         callback = await approve_at_whop(starter, await start_login(starter))
     async with browser_on(live_server) as victim:  # e.g. a login-CSRF link
         token = await plant_existing_session(victim, make_creator)
+        before = await snapshot(Creator, AuthSession)
         r = await victim.get(callback)
-        await assert_failed_page(r, 400, "This sign-in has expired", token)
+        await assert_failed_page(r, 400, "This sign-in has expired", token, before)
 
 
 async def test_a_missing_code_fails_cleanly(live_server, make_creator):
     async with browser_on(live_server) as browser:
         token = await plant_existing_session(browser, make_creator)
         callback = await approve_at_whop(browser, await start_login(browser))
+        before = await snapshot(Creator, AuthSession)
         r = await browser.get(with_query(callback, code=None))
-        await assert_failed_page(r, 400, "without a sign-in code", token)
+        await assert_failed_page(r, 400, "without a sign-in code", token, before)
 
 
 async def test_a_replayed_code_is_refused(live_server):
@@ -375,8 +386,9 @@ async def test_a_replayed_code_is_refused(live_server):
         assert (await browser.get(callback)).status_code == 303
         token = browser.cookies[SESSION]
         state = query_of(await start_login(browser))["state"]  # a fresh sign-in, the old code
+        before = await snapshot(Creator, AuthSession)
         r = await browser.get(with_query(callback, state=state))
-        await assert_failed_page(r, 400, "Whop did not accept this sign-in", token)
+        await assert_failed_page(r, 400, "Whop did not accept this sign-in", token, before)
         assert "already been used" in r.text
 
 
@@ -385,8 +397,9 @@ async def test_a_code_bound_to_another_verifier_is_refused(live_server, make_cre
         token = await plant_existing_session(browser, make_creator)
         authorize = await start_login(browser)
         swapped = with_query(authorize, code_challenge=pkce_pair()[1])  # an injected challenge
+        before = await snapshot(Creator, AuthSession)
         r = await browser.get(await approve_at_whop(browser, swapped))
-        await assert_failed_page(r, 400, "Whop did not accept this sign-in", token)
+        await assert_failed_page(r, 400, "Whop did not accept this sign-in", token, before)
         assert "code_verifier does not match" in r.text
 
 
@@ -394,8 +407,9 @@ async def test_an_id_token_with_another_nonce_is_refused(live_server, make_creat
     async with browser_on(live_server) as browser:
         token = await plant_existing_session(browser, make_creator)
         authorize = with_query(await start_login(browser), nonce="someone-elses-nonce")
+        before = await snapshot(Creator, AuthSession)
         r = await browser.get(await approve_at_whop(browser, authorize))
-        await assert_failed_page(r, 400, "was not meant for this browser", token)
+        await assert_failed_page(r, 400, "was not meant for this browser", token, before)
 
 
 async def test_an_expired_code_is_refused(live_server, make_creator):
@@ -406,8 +420,9 @@ async def test_an_expired_code_is_refused(live_server, make_creator):
         await AuthorizationCode.update(
             {AuthorizationCode.expires_at: datetime.now(UTC) - timedelta(seconds=1)}
         ).where(AuthorizationCode.code_hash == code_hash)
+        before = await snapshot(Creator, AuthSession)
         r = await browser.get(callback)
-        await assert_failed_page(r, 400, "Whop did not accept this sign-in", token)
+        await assert_failed_page(r, 400, "Whop did not accept this sign-in", token, before)
         assert "expired" in r.text
 
 
@@ -444,7 +459,9 @@ def whop_answering(status: int) -> Iterator[str]:
         server.server_close()
 
 
-async def _callback_against(settings, make_creator, whop_origin: str) -> tuple[httpx.Response, str]:
+async def _callback_against(
+    settings, make_creator, whop_origin: str
+) -> tuple[httpx.Response, str, tuple]:
     app = create_app(
         dataclasses.replace(
             settings, whop_api_base=f"{whop_origin}/api/v1", whop_oauth_base=f"{whop_origin}/oauth"
@@ -455,21 +472,24 @@ async def _callback_against(settings, make_creator, whop_origin: str) -> tuple[h
             (await browser.get("/auth/login", follow_redirects=False)).headers["location"]
         )["state"]
         token = await plant_existing_session(browser, make_creator)
+        before = await snapshot(Creator, AuthSession)
         r = await browser.get(
             f"/auth/callback?code=some-code&state={state}", follow_redirects=False
         )
-    return r, token
+    return r, token, before
 
 
 async def test_whop_unreachable_ends_on_a_502_page(settings, make_creator):
-    r, token = await _callback_against(settings, make_creator, f"http://127.0.0.1:{_closed_port()}")
-    await assert_failed_page(r, 502, "Whop is not answering", token)
+    r, token, before = await _callback_against(
+        settings, make_creator, f"http://127.0.0.1:{_closed_port()}"
+    )
+    await assert_failed_page(r, 502, "Whop is not answering", token, before)
 
 
 async def test_whop_failing_ends_on_a_502_page(settings, make_creator):
     with whop_answering(503) as whop:
-        r, token = await _callback_against(settings, make_creator, whop)
-    await assert_failed_page(r, 502, "Whop had a problem", token)
+        r, token, before = await _callback_against(settings, make_creator, whop)
+    await assert_failed_page(r, 502, "Whop had a problem", token, before)
 
 
 # --- the creator record ---------------------------------------------------------------
@@ -483,8 +503,8 @@ async def test_first_sign_in_seeds_the_profile_and_later_ones_only_refresh_the_e
         username="ada",
         picture="https://img.example.com/ada.png",
     )
-    assert first["display_name"] == "Ada Lovelace"
-    assert first["avatar_url"] == "https://img.example.com/ada.png"
+    assert first.display_name == "Ada Lovelace"
+    assert first.avatar_url == "https://img.example.com/ada.png"
     again = await record_sign_in(
         whop_user_id="user_Seed0000000001",
         email="new@example.com",
@@ -492,9 +512,9 @@ async def test_first_sign_in_seeds_the_profile_and_later_ones_only_refresh_the_e
         username="ada",
         picture="https://img.example.com/other.png",
     )
-    assert again["id"] == first["id"]
-    assert again["email"] == "new@example.com"
-    assert again["display_name"] == "Ada Lovelace" and again["avatar_url"].endswith("ada.png")
+    assert again.id == first.id
+    assert again.email == "new@example.com"
+    assert again.display_name == "Ada Lovelace" and again.avatar_url.endswith("ada.png")
 
 
 @pytest.mark.parametrize(
@@ -505,8 +525,8 @@ async def test_only_an_https_whop_picture_becomes_the_avatar(client, picture):
     row = await record_sign_in(
         whop_user_id="user_Pict0000000001", email=None, name=None, username="pic", picture=picture
     )
-    assert row["avatar_url"] == ""
-    assert row["display_name"] == "pic"
+    assert row.avatar_url == ""
+    assert row.display_name == "pic"
 
 
 async def test_concurrent_first_sign_ins_make_one_creator(client):
@@ -522,7 +542,7 @@ async def test_concurrent_first_sign_ins_make_one_creator(client):
             for _ in range(6)
         )
     )
-    assert len({r["id"] for r in rows}) == 1
+    assert len({r.id for r in rows}) == 1
     assert await Creator.count().where(Creator.whop_user_id == "user_Race0000000001") == 1
 
 
@@ -531,6 +551,8 @@ async def test_concurrent_first_sign_ins_make_one_creator(client):
 
 async def test_a_state_that_is_not_ascii_is_a_mismatch_not_a_crash(client):
     await client.get("/auth/login", follow_redirects=False)
+    before = await snapshot(Creator, AuthSession)
     r = await client.get("/auth/callback?" + urlencode({"code": "c", "state": "ünïcode"}))
     assert r.status_code == 400
+    assert await snapshot(Creator, AuthSession) == before
     assert "does not belong to this browser" in r.text

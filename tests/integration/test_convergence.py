@@ -186,8 +186,12 @@ async def test_a_payment_that_does_not_match_the_unlock_completes_nothing(whop, 
 
 async def test_a_payment_without_our_metadata_is_not_ours(whop, seller):
     checkout = await whop.create_checkout_configuration(
-        company_id=seller["whop_company_id"], price=500, currency="usd", application_fee=50,
-        metadata={"something": "else"}, redirect_url=None,
+        company_id=seller["whop_company_id"],
+        price=500,
+        currency="usd",
+        application_fee=50,
+        metadata={"something": "else"},
+        redirect_url=None,
     )
     payment_id = await buy(whop, {"checkout": checkout, "company_id": checkout.company_id})
     assert (await converge_payment(whop, payment_id, "webhook")).result == "not_ours"
@@ -242,9 +246,7 @@ async def test_a_partial_refund_keeps_the_link_and_records_the_amount_once(whop,
     assert row["status"] == "COMPLETED" and row["refunded_cents"] == 100
 
 
-async def test_a_payment_refunded_in_part_before_we_saw_it_completes_with_its_refund(
-    whop, seller
-):
+async def test_a_payment_refunded_in_part_before_we_saw_it_completes_with_its_refund(whop, seller):
     unlock = await open_unlock(whop, seller)
     payment_id = await buy(whop, unlock)
     await whop.refund_payment(payment_id, amount=150, currency="usd")
@@ -339,8 +341,9 @@ async def test_a_duplicate_whose_refund_fails_is_kept_for_a_retry(whop, seller):
     unlock = await open_unlock(whop, seller)
     first, second = await buy(whop, unlock), await buy(whop, unlock)
     await converge_payment(whop, first, "webhook")
-    await faults.add_fault("api", method="POST", path=f"/payments/{second}/refund", status=503,
-                           times=3)
+    await faults.add_fault(
+        "api", method="POST", path=f"/payments/{second}/refund", status=503, times=3
+    )
     outcome = await converge_payment(whop, second, "webhook")
     assert outcome.result == "duplicate_refund_pending"
     [dup] = await DuplicatePayment.select()
@@ -369,8 +372,7 @@ async def test_two_payments_converging_at_once_keep_one_and_refund_the_other(who
 async def test_whop_errors_leave_the_unlock_untouched_for_a_later_try(whop, seller, sleeps):
     unlock = await open_unlock(whop, seller)
     payment_id = await buy(whop, unlock)
-    await faults.add_fault("api", method="GET", path=f"/payments/{payment_id}", status=500,
-                           times=3)
+    await faults.add_fault("api", method="GET", path=f"/payments/{payment_id}", status=500, times=3)
     with pytest.raises(WhopUnavailable):
         await converge_payment(whop, payment_id, "redirect")
     assert len(sleeps) == 2  # the client's own retries, then it gives up

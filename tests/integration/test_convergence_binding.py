@@ -283,9 +283,7 @@ async def test_a_payment_whop_sends_without_a_status_is_retried_not_crashed_on(
 
 
 @pytest.mark.parametrize("currency", ["whop_usd", "usdt"])
-async def test_a_payment_in_a_currency_we_do_not_sell_in_is_a_mismatch(
-    whop, seller, currency
-):
+async def test_a_payment_in_a_currency_we_do_not_sell_in_is_a_mismatch(whop, seller, currency):
     unlock = await open_unlock(whop, seller)
     await whop_changes(
         "UPDATE whop_emulator.plan SET currency = $1 WHERE id = $2",

@@ -164,9 +164,7 @@ async def test_a_dropped_webhook_and_a_dropped_redirect_are_finished_by_the_reco
     assert await revealed(buyer, link["id"])
 
 
-async def test_whop_failing_during_the_return_leaves_the_buyer_waiting_then_completes(
-    buyer, link
-):
+async def test_whop_failing_during_the_return_leaves_the_buyer_waiting_then_completes(buyer, link):
     await faults.add_fault("drop", event_type="payment.succeeded", attempts=4)
     await faults.add_fault("api", method="GET", path="/payments/*", status=500, times=6)
     unlock_id, purchase_url = await press_unlock(buyer, link["id"])

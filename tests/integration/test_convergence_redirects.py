@@ -65,9 +65,7 @@ async def test_the_return_after_the_webhook_goes_to_the_page_and_changes_nothing
     assert row["status"] == "COMPLETED" and row["completed_via"] == "webhook"
 
 
-async def test_a_return_without_a_payment_id_asks_whop_for_the_checkouts_payments(
-    client, recipe
-):
+async def test_a_return_without_a_payment_id_asks_whop_for_the_checkouts_payments(client, recipe):
     unlock_id, _ = await checkout_paid(client, recipe["id"])
     assert (await confirm(client, unlock_id)).status_code == 303
     assert (await unlock_row(unlock_id))["completed_via"] == "redirect"

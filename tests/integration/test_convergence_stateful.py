@@ -105,8 +105,9 @@ def machine_for(app_settings: Settings, seller: dict) -> type[RuleBasedStateMach
             run(self._deliver(kind, copy))
 
         @rule(
-            batch=st.lists(st.tuples(st.sampled_from(KINDS[:3]), st.integers(0, 1)),
-                           min_size=2, max_size=4)
+            batch=st.lists(
+                st.tuples(st.sampled_from(KINDS[:3]), st.integers(0, 1)), min_size=2, max_size=4
+            )
         )
         def deliver_at_once(self, batch: list[tuple[str, int]]) -> None:
             async def all_of_them() -> None:
@@ -158,12 +159,11 @@ def machine_for(app_settings: Settings, seller: dict) -> type[RuleBasedStateMach
 @pytest.fixture
 def seller_for_machine(live_settings, make_creator):  # noqa: F811
     """A creator with a company at the live emulator (made on a loop of its own)."""
+
     async def make() -> dict:
         async with WhopClient.connect(live_settings) as whop:
             company = await whop.create_connected_company(title="T17", email="t17@example.com")
-        creator = await make_creator(
-            handle="t17", whop_company_id=company.id, payout_enabled=True
-        )
+        creator = await make_creator(handle="t17", whop_company_id=company.id, payout_enabled=True)
         creator["link"] = await add_premium(creator)
         return creator
 
@@ -176,7 +176,8 @@ def seller_for_machine(live_settings, make_creator):  # noqa: F811
 
 @pytest.mark.usefixtures("quiet_whop")
 def test_any_order_of_redirects_and_events_keeps_the_invariants(
-    live_settings, seller_for_machine  # noqa: F811
+    live_settings,  # noqa: F811
+    seller_for_machine,  # noqa: F811
 ):
     machine = machine_for(dataclasses.replace(live_settings), seller_for_machine)
     engine = engine_finder()

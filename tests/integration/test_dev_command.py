@@ -46,7 +46,10 @@ def start_dev(workdir: Path) -> tuple[subprocess.Popen, str, Path]:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "dev", "--port", str(port)],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     return process, f"http://127.0.0.1:{port}", log_path
 

@@ -93,14 +93,18 @@ async def test_totals_count_completed_sales_per_currency(client, seller):
     assert "€13.50" in eur and "1 sale ·" in eur
 
 
-async def test_a_partly_refunded_sale_stays_paid_and_its_refund_comes_off_the_net(
-    client, seller
-):
+async def test_a_partly_refunded_sale_stays_paid_and_its_refund_comes_off_the_net(client, seller):
     await sale(seller, title="Guide", price=2000, fee=200, refunded=500)
     await sale(seller, title="Recipe", price=499, fee=50, at=NOW - timedelta(days=1))
     page = (await client.get("/dashboard")).text
-    assert sale_rows(page)[0] == ["20 Nov 2026", "Guide", "$5.00 refunded", "$20.00", "$2.00",
-                                  "$13.00"]
+    assert sale_rows(page)[0] == [
+        "20 Nov 2026",
+        "Guide",
+        "$5.00 refunded",
+        "$20.00",
+        "$2.00",
+        "$13.00",
+    ]
     usd = page.split('id="total-usd"')[1].split("</div>")[0]
     assert "$17.49" in usd  # 13.00 + 4.49
     assert "$24.99 gross − $2.50 platform fees − $5.00 refunded" in usd

@@ -86,8 +86,28 @@ async def test_the_configured_credentials_exist_at_start_up(api, live_settings):
     assert r.json()["id"] == live_settings.whop_parent_company_id
 
 
-async def test_start_up_is_safe_when_processes_start_together(live_settings):
+async def platform_rows(settings) -> tuple[list[str], list[str]]:
+    """The platform company's payout accounts, and the companies its API key names."""
+    async with store.connection() as conn:
+        accounts = await conn.fetch(
+            "SELECT payout_account_id FROM whop_emulator.company WHERE id = $1",
+            settings.whop_parent_company_id,
+        )
+        keys = await conn.fetch(
+            "SELECT company_id FROM whop_emulator.api_key WHERE key_hash = $1",
+            store.secret_hash(settings.whop_api_key),
+        )
+    return [r["payout_account_id"] for r in accounts], [k["company_id"] for k in keys]
+
+
+async def test_start_up_is_safe_when_processes_start_together(api, live_settings):
+    before = await platform_rows(live_settings)
     await asyncio.gather(*(platform.bootstrap(live_settings) for _ in range(6)))
+    accounts, key_owners = await platform_rows(live_settings)
+    # One platform company, its payout account kept, the API key still naming it.
+    assert (accounts, key_owners) == before
+    assert len(accounts) == 1 and key_owners == [live_settings.whop_parent_company_id]
+    assert (await api.get(f"/companies/{live_settings.whop_parent_company_id}")).status_code == 200
 
 
 # --- companies -----------------------------------------------------------------------------

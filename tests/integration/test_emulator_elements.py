@@ -1,5 +1,5 @@
 """The emulator's stand-in for Whop's payout elements: the loader it serves and the API the
-loader calls with an access token (whop-api.md §9), over real HTTP to a live server."""
+loader calls with an access token (docs/whop-contract.md §9), over real HTTP to a live server."""
 
 # ruff: noqa: F811 (the shared fixtures are imported, then named as test arguments)
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Whop emulator's OAuth 2.1 / OpenID Connect contract (whop-api.md §1), over HTTP.
+"""The Whop emulator's OAuth 2.1 / OpenID Connect contract (docs/whop-contract.md §1), over HTTP.
 
 These drive the emulator alone, in process: the authorize page as a person would use it,
 then the token, userinfo and revoke endpoints as a client would call them.

@@ -102,15 +102,11 @@ async def test_a_declined_guest_payment_is_that_users_too(api, browser, live_set
     assert failed["user"]["id"] == user["id"]
 
 
-async def test_concurrent_first_payments_with_one_email_make_one_user(
-    api, browser, live_settings
-):
+async def test_concurrent_first_payments_with_one_email_make_one_user(api, browser, live_settings):
     email = tagged_email("crowd")
     company = await connected_company(api, live_settings)
     configs = [await checkout(api, company["id"]) for _ in range(10)]
-    answers = await asyncio.gather(
-        *(pay(browser, c["purchase_url"], email=email) for c in configs)
-    )
+    answers = await asyncio.gather(*(pay(browser, c["purchase_url"], email=email) for c in configs))
     assert [r.status_code for r in answers] == [303] * 10
 
     [user] = await users_with(email)

@@ -125,9 +125,15 @@ def test_a_bad_setting_is_refused_with_its_name(tmp_path, name, value):
 def test_the_reconcilers_settings_shape_its_pass(tmp_path):
     from app.payments.reconcile import SweepOptions
 
-    env = {**BASE, "VAR_DIR": str(tmp_path), "WHOP_REFUND_WINDOW_DAYS": "60",
-           "WHOP_PAGE_SIZE": "50", "WHOP_LIST_CALLS_PER_MINUTE": "120",
-           "RECONCILE_SWEEP_SECONDS": "600", "MAINTENANCE_SECONDS": "30"}
+    env = {
+        **BASE,
+        "VAR_DIR": str(tmp_path),
+        "WHOP_REFUND_WINDOW_DAYS": "60",
+        "WHOP_PAGE_SIZE": "50",
+        "WHOP_LIST_CALLS_PER_MINUTE": "120",
+        "RECONCILE_SWEEP_SECONDS": "600",
+        "MAINTENANCE_SECONDS": "30",
+    }
     settings = settings_from(env)
     options = SweepOptions.from_settings(settings)
     assert options.calls_per_minute == 120 and options.calls is None  # paced by the clock
@@ -138,8 +144,14 @@ def test_the_reconcilers_settings_shape_its_pass(tmp_path):
 def test_database_timeouts_reach_every_connection_the_engine_opens(tmp_path):
     from app.db.engine import make_engine
 
-    env = {**BASE, "VAR_DIR": str(tmp_path), "DATABASE_URL": os.environ["DATABASE_URL"],
-           "DB_CONNECT_TIMEOUT": "2", "DB_ACQUIRE_TIMEOUT": "1.5", "DB_STATEMENT_TIMEOUT": "4"}
+    env = {
+        **BASE,
+        "VAR_DIR": str(tmp_path),
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "DB_CONNECT_TIMEOUT": "2",
+        "DB_ACQUIRE_TIMEOUT": "1.5",
+        "DB_STATEMENT_TIMEOUT": "4",
+    }
     engine = make_engine(settings_from(env))
     assert engine.config["timeout"] == 2.0 and engine.acquire_timeout == 1.5
     assert engine.config["server_settings"] == {"statement_timeout": "4000"}
@@ -156,8 +168,11 @@ async def test_queries_run_under_the_statement_timeout():
 
 
 def test_real_whop_needs_every_credential(tmp_path):
-    env = {"WHOP_API_BASE": "https://api.whop.com/api/v1",
-           "WHOP_OAUTH_BASE": "https://api.whop.com/oauth", "VAR_DIR": str(tmp_path)}
+    env = {
+        "WHOP_API_BASE": "https://api.whop.com/api/v1",
+        "WHOP_OAUTH_BASE": "https://api.whop.com/oauth",
+        "VAR_DIR": str(tmp_path),
+    }
     with pytest.raises(SettingsError) as err:
         settings_from(env)
     assert "required" in str(err.value)
@@ -190,9 +205,10 @@ async def test_against_whop_forms_may_lead_to_whops_hosted_pages(settings):
     )
     async with AsyncTestClient(create_app(production), base_url=settings.app_url) as client:
         r = await client.get("/")
-    assert "form-action 'self' https://whop.com https://*.whop.com" in r.headers[
-        "content-security-policy"
-    ]
+    assert (
+        "form-action 'self' https://whop.com https://*.whop.com"
+        in r.headers["content-security-policy"]
+    )
 
 
 async def test_offline_forms_stay_on_our_origin(client):
@@ -205,6 +221,7 @@ async def test_offline_forms_stay_on_our_origin(client):
 def test_dev_credentials_are_private_from_the_moment_they_exist(tmp_path, monkeypatch):
     """Created 0600 even under a permissive umask, with no chmod afterwards (a file written
     first and narrowed later is readable by anyone for a moment)."""
+
     def no_chmod(*args, **kwargs):
         raise AssertionError("the credentials file was chmod-ed after it was written")
 

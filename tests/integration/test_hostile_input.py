@@ -60,9 +60,11 @@ def walk(app) -> Iterator[tuple[str, str, dict[str, type], list[str]]]:
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
             continue
-        params = {p.name: p.type for p in route.path_parameters.values()} if isinstance(
-            route.path_parameters, dict
-        ) else {p.name: p.type for p in route.path_parameters}
+        params = (
+            {p.name: p.type for p in route.path_parameters.values()}
+            if isinstance(route.path_parameters, dict)
+            else {p.name: p.type for p in route.path_parameters}
+        )
         for handler in route.route_handlers:
             query = [
                 _query_name(handler, name)
@@ -95,7 +97,7 @@ async def digest_statement(conn: asyncpg.Connection) -> str:
     )
     parts = [
         f"'{schema}.{table}', (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), "
-        f"'')) FROM \"{schema}\".\"{table}\" t)"
+        f'\'\')) FROM "{schema}"."{table}" t)'
         for schema, table in rows
         if not BOOKKEEPING.search(table)
     ]
@@ -109,9 +111,7 @@ async def signed_in(other_client, make_creator, sign_in):
     return other_client
 
 
-async def test_no_hostile_value_reaches_a_5xx_or_changes_data_when_refused(
-    app, client, signed_in
-):
+async def test_no_hostile_value_reaches_a_5xx_or_changes_data_when_refused(app, client, signed_in):
     fields = form_fields()
     failures: list[str] = []
     routes = list(walk(app))

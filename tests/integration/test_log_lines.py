@@ -84,17 +84,23 @@ async def test_a_whole_run_logs_json_lines_with_request_ids_and_no_secret(seller
             back = await pay(buyer, purchase_url)
             assert back.status_code in (302, 303)
             await buyer.get(back.headers["location"].removeprefix(server.url))
-            await eventually(
-                lambda: _completed(unlock_id), within=15
-            )
+            await eventually(lambda: _completed(unlock_id), within=15)
             seen.update(buyer.cookies.values())
             r = await buyer.get("/")
             request_id = r.headers["x-request-id"]
             assert re.fullmatch(r"[0-9a-f]{16}", request_id)
-            report = {"csp-report": {"document-uri": HOSTILE, "blocked-uri": HOSTILE,
-                                     "violated-directive": "script-src\n" + FORGED}}
-            await buyer.post("/csp-report", content=json.dumps(report),
-                             headers={"content-type": "application/csp-report"})
+            report = {
+                "csp-report": {
+                    "document-uri": HOSTILE,
+                    "blocked-uri": HOSTILE,
+                    "violated-directive": "script-src\n" + FORGED,
+                }
+            }
+            await buyer.post(
+                "/csp-report",
+                content=json.dumps(report),
+                headers={"content-type": "application/csp-report"},
+            )
             assert (await buyer.post("/csp-report", content=b"{")).status_code == 400
             assert (await buyer.post("/webhooks/whop", content=b"{")).status_code in (400, 401)
         server.stop()

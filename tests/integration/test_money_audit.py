@@ -44,8 +44,12 @@ async def a_day_of_sales(whop, seller) -> dict[str, str]:
     converged; returns their payment ids."""
     kept, refunded, partly, twice = [await open_unlock(whop, seller) for _ in range(4)]
     ids = {}
-    for name, unlock in (("kept", kept), ("refunded", refunded), ("partly", partly),
-                         ("twice", twice)):
+    for name, unlock in (
+        ("kept", kept),
+        ("refunded", refunded),
+        ("partly", partly),
+        ("twice", twice),
+    ):
         ids[name] = await buy(whop, unlock)
         await converge_payment(whop, ids[name], "redirect")
     ids["second"] = await buy(whop, twice)
@@ -57,9 +61,7 @@ async def a_day_of_sales(whop, seller) -> dict[str, str]:
     return ids
 
 
-async def test_books_that_match_whop_report_each_creators_totals_and_no_difference(
-    whop, seller
-):
+async def test_books_that_match_whop_report_each_creators_totals_and_no_difference(whop, seller):
     await a_day_of_sales(whop, seller)
     report = await audit(whop, *today())
     assert report.clean, "\n".join(report.lines())
@@ -90,7 +92,10 @@ async def test_every_payment_whose_stories_differ_is_listed_with_why(whop, selle
     }
     [books] = report.books.values()
     assert (books.paid, books.whop_paid, books.refunded, books.whop_refunded) == (
-        500, 1000, 0, 500,
+        500,
+        1000,
+        0,
+        500,
     )
     # What the sweep exists for: after one pass, the books agree.
     await reconcile(whop, NOW)

@@ -75,9 +75,7 @@ async def test_a_german_buyer_pays_tax_on_top_and_the_creator_earns_the_price(
     assert (books.refunded, books.whop_refunded) == (500, 500)
 
 
-async def test_a_partial_refund_of_a_taxed_payment_returns_its_share_of_the_tax(
-    whop, seller, vat
-):
+async def test_a_partial_refund_of_a_taxed_payment_returns_its_share_of_the_tax(whop, seller, vat):
     unlock = await open_unlock(whop, seller)
     payment_id = await buy(whop, unlock, country="DE")
     await converge_payment(whop, payment_id, "redirect")

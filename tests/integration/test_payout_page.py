@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
-from app.emulator import faults
+from app.emulator import faults, store
 from app.main import create_app
 from app.payouts.dashboard import PAYOUT_TOKEN_LIFETIME, WHOP_ELEMENTS_SOURCES
 from app.web.headers import render_csp, strict_directives
@@ -43,6 +43,15 @@ def added(header: str, strict_header: str | None = None) -> dict[str, set[str]]:
         if sources - base:
             extra[name] = sources - base
     return extra
+
+
+async def tokens_for(company_id: str) -> int:
+    """The access tokens Whop has minted for `company_id`: what a refused request never
+    asks for."""
+    async with store.connection() as conn:
+        return await conn.fetchval(
+            "SELECT count(*) FROM whop_emulator.access_token WHERE company_id = $1", company_id
+        )
 
 
 async def company_for(client: AsyncTestClient, settings, title: str = "Creator Co") -> str:
@@ -172,18 +181,22 @@ async def test_against_whop_the_page_policy_adds_exactly_whops_element_hosts(
 
 
 async def test_signed_out_gets_no_token(client, owner, other_client):
+    before = await tokens_for(owner["whop_company_id"])
     r = await other_client.post(TOKEN, json={"company_id": owner["whop_company_id"]})
     assert r.status_code == 401
     assert r.json() == {"error": "Your session has ended. Sign in again to see your payouts."}
     assert r.headers["cache-control"] == "no-store"
+    assert await tokens_for(owner["whop_company_id"]) == before
 
 
 async def test_a_creator_without_a_company_gets_no_token(
     client, owner, other_client, make_creator, sign_in
 ):
     await sign_in(other_client, await make_creator(handle="bob"))
+    before = await tokens_for(owner["whop_company_id"])
     r = await other_client.post(TOKEN, json={"company_id": owner["whop_company_id"]})
     assert r.status_code == 403 and "Turn on earnings" in r.json()["error"]
+    assert await tokens_for(owner["whop_company_id"]) == before
 
 
 async def test_another_creators_company_is_not_found(
@@ -199,8 +212,10 @@ async def test_another_creators_company_is_not_found(
 
 
 async def test_the_owner_gets_a_short_lived_token_for_their_own_company(client, owner):
+    before = await tokens_for(owner["whop_company_id"])
     r = await client.post(TOKEN, json={"company_id": owner["whop_company_id"]})
     assert r.status_code == 200, r.text
+    assert await tokens_for(owner["whop_company_id"]) == before + 1  # what the refusals lack
     assert r.headers["cache-control"] == "no-store"
     assert set(r.json()) == {"token"}
     elements = await client.get(
@@ -214,13 +229,17 @@ async def test_the_owner_gets_a_short_lived_token_for_their_own_company(client, 
 
 async def test_the_token_needs_the_csrf_header(client, owner):
     del client.headers["x-csrftoken"]
+    before = await tokens_for(owner["whop_company_id"])
     r = await client.post(TOKEN, json={"company_id": owner["whop_company_id"]})
     assert r.status_code == 403
+    assert await tokens_for(owner["whop_company_id"]) == before
 
 
 async def test_a_body_that_is_not_a_json_object_is_refused(client, owner):
+    before = await tokens_for(owner["whop_company_id"])
     r = await client.post(TOKEN, content=b"[1, 2]", headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json() == {"error": "Send a JSON object."}
+    assert await tokens_for(owner["whop_company_id"]) == before
 
 
 async def test_whop_being_down_is_a_clear_502(client, owner, no_faults_left):

@@ -24,7 +24,6 @@ ANNA = Buyer(token="a" * 43)
 BORIS = Buyer(token="b" * 43)
 
 
-
 def live_polls(**kwargs) -> tuple[PendingPolls, FakeClock]:
     clock = FakeClock(1_000_000.0)
     polls = PendingPolls(clock=clock, **kwargs)

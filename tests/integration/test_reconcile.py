@@ -323,7 +323,12 @@ def linkmint(live_server: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "APP_URL": live_server, "LOG_LEVEL": "WARNING"}
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

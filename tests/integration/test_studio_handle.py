@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 from studio_support import HX, creator_row, snapshot
 
+from app.shared.rules import InvalidField
 from app.studio import service
-from app.studio.rules import InvalidField
 
 
 @pytest.fixture

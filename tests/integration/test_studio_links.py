@@ -7,7 +7,7 @@ import re
 import pytest
 from studio_support import HX, add_links, link_rows, snapshot
 
-from app.studio.rules import MAX_LINKS
+from app.shared.rules import MAX_LINKS
 
 
 @pytest.fixture
@@ -88,7 +88,11 @@ async def test_a_bad_link_is_refused_inline_and_nothing_is_added(
 async def test_a_link_to_an_international_domain_also_shows_its_ascii_form(client, alice):
     r = await client.post(
         "/dashboard/links",
-        data={"kind": "link", "title": "Pay", "url": "https://\u0440\u0430\u0443\u0440\u0430l.com/x"},
+        data={
+            "kind": "link",
+            "title": "Pay",
+            "url": "https://\u0440\u0430\u0443\u0440\u0430l.com/x",
+        },
         headers=HX,
     )
     assert r.status_code == 200
@@ -192,11 +196,13 @@ async def test_without_javascript_edit_opens_the_row_in_the_full_page(client, al
     r = await client.get(f"/dashboard/links/{link['id']}/edit")
     assert r.status_code == 200
     assert "<!doctype html>" in r.text and 'class="link-edit"' in r.text
+    before = await snapshot()
     r = await client.post(
         f"/dashboard/links/{link['id']}", data={"title": "", "url": "https://e.com"}
     )
     assert r.status_code == 422
     assert "<!doctype html>" in r.text and "cannot be empty" in r.text
+    assert await snapshot() == before
     r = await client.get(f"/dashboard/links/{link['id']}", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == f"/dashboard#link-{link['id']}"
 
@@ -313,9 +319,12 @@ async def test_a_reorder_that_is_not_exactly_my_rows_changes_nothing(
 
 
 async def test_a_reorder_with_non_numeric_ids_is_a_bad_request(client, alice):
-    await add_links(alice, {"title": "A"})
-    r = await client.post("/dashboard/links/order", data={"order": ["1", "x"]}, headers=HX)
+    a, b = await add_links(alice, {"title": "A"}, {"title": "B"})
+    before = await snapshot()
+    order = [str(b["id"]), str(a["id"]), "x"]
+    r = await client.post("/dashboard/links/order", data={"order": order}, headers=HX)
     assert r.status_code == 400
+    assert await snapshot() == before
 
 
 async def test_move_up_and_down_swap_neighbours(client, alice):
@@ -344,11 +353,14 @@ async def test_move_buttons_are_labelled_and_disabled_at_the_ends(client, alice)
 
 
 async def test_move_needs_a_direction(client, alice):
-    [link] = await add_links(alice, {"title": "A"})
+    # The middle row: a move either way would show in the snapshot.
+    _, link, _ = await add_links(alice, {"title": "A"}, {"title": "B"}, {"title": "C"})
+    before = await snapshot()
     r = await client.post(
         f"/dashboard/links/{link['id']}/move", data={"direction": "left"}, headers=HX
     )
     assert r.status_code == 400
+    assert await snapshot() == before
 
 
 # --- live preview ---------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from studio_support import HX, add_links, link_rows, snapshot
 
 from app.db.tables import PlatformConfig
+from app.shared.rules import InvalidField, parse_price, price_input
 from app.studio import service
-from app.studio.rules import InvalidField, parse_price, price_input
 
 LOCKED = "Enable earnings before you price a link"
 PAID_URL = "https://example.com/paid"
@@ -199,8 +199,10 @@ async def test_a_currency_the_platform_does_not_accept_is_refused(
     await money_config(allowed_currencies=["usd"], default_currency="usd")
     euro = await make_creator(handle="euro", currency="eur", payout_enabled=True)
     await sign_in(client, euro)
+    before = await snapshot()
     r = await add_premium(client, "5")
     assert r.status_code == 422 and "Prices in EUR are not accepted here." in r.text
+    assert await snapshot() == before
 
 
 async def test_prices_are_in_the_creators_currency(client, make_creator, sign_in):
@@ -343,8 +345,10 @@ async def test_the_fee_preview_follows_platform_config(client, seller, money_con
 
 
 async def test_a_refused_add_keeps_the_fee_preview(client, seller):
+    before = await snapshot()
     r = await add_premium(client, "10", title="")
     assert r.status_code == 422
+    assert await snapshot() == before
     assert "You receive $9.00 after the $1.00 platform fee." in r.text
 
 

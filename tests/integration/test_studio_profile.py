@@ -105,8 +105,10 @@ async def test_saving_without_javascript_redirects_back_to_the_studio(client, al
 
 
 async def test_an_error_without_javascript_shows_the_whole_page_with_the_message(client, alice):
+    before = await snapshot()
     r = await client.post("/dashboard/profile", data={**GOOD, "theme": "neon"})
     assert r.status_code == 422
+    assert await snapshot() == before
     assert "<!doctype html>" in r.text and 'id="theme-error"' in r.text
 
 

@@ -60,9 +60,7 @@ async def complete(unlock_id: str, payment_id: str = "pay_Test0000000001", **ext
 # --- the public page ---------------------------------------------------------------------
 
 
-async def test_a_premium_link_shows_title_price_and_unlock_but_never_its_url(
-    client, alice, recipe
-):
+async def test_a_premium_link_shows_title_price_and_unlock_but_never_its_url(client, alice, recipe):
     r = await client.get("/alice")
     assert r.status_code == 200
     assert "Secret recipe" in r.text and "$5.00" in r.text
@@ -220,7 +218,11 @@ async def test_whop_down_shows_a_message_and_the_retry_reuses_the_unlock(client,
 @pytest.mark.usefixtures("emulator_control")
 async def test_a_checkout_whop_made_but_could_not_report_is_found_again(client, recipe):
     await faults.add_fault(
-        "api", method="POST", path="/checkout_configurations", status=429, retry_after=600,
+        "api",
+        method="POST",
+        path="/checkout_configurations",
+        status=429,
+        retry_after=600,
         when="after",
     )
     assert (await client.post(f"/u/{recipe['id']}/unlock", headers=HX)).status_code == 503
@@ -370,9 +372,17 @@ async def test_a_declined_card_shows_failure_and_a_retry(client, recipe):
 
 
 async def test_confirm_for_an_unknown_unlock_is_404_and_calls_nobody(client):
+    whop_calls: list[str] = []
+
+    async def record(request) -> None:
+        whop_calls.append(f"{request.method} {request.url.path}")
+
+    # Every call the app makes to Whop's API goes through its one WhopClient.
+    client.app.state.whop._http.event_hooks["request"].append(record)
     for query in ("?unlock=nope", "", "?unlock=AAAAAAAAAAAAAAAAAAAAAAAA&payment_id=pay_x"):
         r = await client.get(f"/checkout/confirm{query}", follow_redirects=False)
         assert r.status_code == 404
+    assert whop_calls == []
 
 
 async def test_a_stored_url_that_fails_the_safety_check_is_never_revealed(client, alice):
@@ -389,9 +399,7 @@ async def test_a_stored_url_that_fails_the_safety_check_is_never_revealed(client
 async def test_restore_asks_an_anonymous_visitor_to_sign_in_first(client):
     r = await client.get("/unlocks/restore?next=/alice", follow_redirects=False)
     assert r.status_code == 303
-    assert r.headers["location"] == (
-        "/auth/login?next=%2Funlocks%2Frestore%3Fnext%3D%252Falice"
-    )
+    assert r.headers["location"] == "/auth/login?next=%2Funlocks%2Frestore%3Fnext%3D%252Falice"
 
 
 async def test_restore_binds_what_the_whop_account_bought_to_this_browser(
@@ -411,9 +419,7 @@ async def test_restore_binds_what_the_whop_account_bought_to_this_browser(
     assert page.status_code == 200 and "Secret recipe" in page.text
     assert page.headers["cache-control"] == "private, no-store"
     assert (await other_client.get(f"/u/{recipe['id']}", headers=HX)).text.count("secret.") == 0
-    r = await other_client.post(
-        "/unlocks/restore", data={"next": "/alice"}, follow_redirects=False
-    )
+    r = await other_client.post("/unlocks/restore", data={"next": "/alice"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/alice"
     revealed = await other_client.get(f"/u/{recipe['id']}", headers=HX)
     assert "unlock-revealed" in revealed.text

@@ -48,9 +48,7 @@ async def make_seller(
 ) -> dict[str, Any]:
     """A creator who can sell: a Whop company and payouts enabled (set directly)."""
     company = await connected_company(http, settings, handle)
-    return await make_creator(
-        handle=handle, whop_company_id=company, payout_enabled=True, **fields
-    )
+    return await make_creator(handle=handle, whop_company_id=company, payout_enabled=True, **fields)
 
 
 async def add_premium(

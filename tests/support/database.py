@@ -25,8 +25,15 @@ from app.main import create_app
 from tests.servers import linkmint_serve
 
 APP_TABLES = (
-    "creator", "link", "auth_session", "unlock", "webhook_event", "whop_sweep", "money_audit",
-    "rate_limit_hit", "pending_sign_in",
+    "creator",
+    "link",
+    "auth_session",
+    "unlock",
+    "webhook_event",
+    "whop_sweep",
+    "money_audit",
+    "rate_limit_hit",
+    "pending_sign_in",
 )
 # Webhooks the emulator still owes: a retry due 10-40 s after a test ended would land in a
 # later one. Their ids are not restarted, so a delivery still in a worker's hands cannot

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from app.studio.rules import clean_handle, clean_link_url
+from app.shared.rules import clean_handle, clean_link_url
 from bench.dataset import build_dataset
 from bench.scenarios import normalise_route
 from bench.weight import css_resources, html_resources, same_origin

@@ -9,7 +9,7 @@ import pytest
 
 from app.emulator import shapes
 from app.payments.reconcile import EXPIRE_AFTER
-from app.payments.sweep import in_step
+from app.payments.sweep import SweptUnlock, in_step
 from app.whop import Payment
 from bench.sales import Sale, build_sales, payment_row, trickle, unlock_row
 from bench.sweep import coverage, operation, paced_seconds
@@ -88,7 +88,7 @@ def test_a_sweep_of_the_data_set_finds_everything_in_step(data):
         assert payment.metadata == {"unlock_id": sale.unlock_id}
         assert payment.checkout_configuration_id == sale.checkout_id
         assert payment.total == sale.seller.price_cents
-        assert in_step(payment, unlock_row(sale, APP_URL), None), sale.status
+        assert in_step(payment, SweptUnlock.from_row(unlock_row(sale, APP_URL)), None), sale.status
 
 
 def test_every_change_of_the_trickle_is_one_the_sweep_must_converge(data, changes):
@@ -102,7 +102,8 @@ def test_every_change_of_the_trickle_is_one_the_sweep_must_converge(data, change
     pairs += [(s, p, s) for s, p in changes.second_charges]
     for ours, payment, sale in pairs:
         assert NOW - timedelta(minutes=5) <= payment.updated_at <= NOW
-        assert not in_step(as_whop_lists_it(sale, payment), unlock_row(ours, APP_URL), None)
+        unlock = SweptUnlock.from_row(unlock_row(ours, APP_URL))
+        assert not in_step(as_whop_lists_it(sale, payment), unlock, None)
     assert all(originals[s.unlock_id].status == "COMPLETED" for s in changes.refunded)
 
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.payments.fees import MoneyRules, PriceRefused, format_money
+from app.shared.fees import MoneyRules, PriceRefused
+from app.shared.money import format_money
 
 RULES = MoneyRules(
     fee_bps=1000,
@@ -38,8 +39,11 @@ def test_fee_is_never_negative_and_always_less_than_the_price(price, bps, minimu
 
 @pytest.mark.parametrize(
     "price,currency,message",
-    [(99, "usd", "lowest price is $1.00"), (100_001, "usd", "highest price is $1,000.00"),
-     (500, "gbp", "GBP are not accepted")],
+    [
+        (99, "usd", "lowest price is $1.00"),
+        (100_001, "usd", "highest price is $1,000.00"),
+        (500, "gbp", "GBP are not accepted"),
+    ],
 )
 def test_out_of_bounds_prices_are_refused_with_a_reason(price, currency, message):
     with pytest.raises(PriceRefused, match=re.escape(message)):

@@ -89,9 +89,7 @@ def test_piccolo_reads_the_packaged_configuration_and_migrations():
     assert os.environ["PICCOLO_CONF"] == "app.piccolo_conf"
     finder = Finder()
     assert finder.get_piccolo_conf_module().__name__ == "app.piccolo_conf"
-    folders = {
-        app.app_name: Path(app.migrations_folder_path) for app in finder.get_app_configs()
-    }
+    folders = {app.app_name: Path(app.migrations_folder_path) for app in finder.get_app_configs()}
     assert folders == {"app": MIGRATIONS, "emulator": MIGRATIONS / "emulator"}
     assert any(MIGRATIONS.glob("app_*.py")) and any((MIGRATIONS / "emulator").glob("*_*.py"))
 

@@ -185,7 +185,10 @@ def test_a_good_id_token_passes():
 @pytest.mark.parametrize(
     "overrides,problem",
     [
-        ({"iss": "https://evil.test"}, "issuer is 'https://evil.test', expected 'https://whop.test'"),
+        (
+            {"iss": "https://evil.test"},
+            "issuer is 'https://evil.test', expected 'https://whop.test'",
+        ),
         ({"aud": "app_SomeoneElse0001"}, "issued to another app"),
         ({"aud": [CLIENT, "app_SomeoneElse0001"]}, "issued to several apps"),
         ({"exp": -120}, "expired"),  # seconds from now, taken when the test runs: a value

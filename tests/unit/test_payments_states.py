@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.payments.convergence import mismatch, provider_state
-from app.payments.unlocks import POLL_WINDOW, PremiumLink, panel_from
+from app.payments.convergence import UnlockTerms, mismatch, provider_state
+from app.payments.unlocks import POLL_WINDOW, BuyerUnlock, PremiumLink, panel_from
 from app.whop import Payment
 
 
@@ -48,14 +49,18 @@ def test_the_provider_state_of_a_payment(changes, state):
     assert provider_state(payment(**changes)) == state
 
 
-UNLOCK = {
-    "company_id": "biz_Seller0000001",
-    "currency": "usd",
-    "price_cents": 500,
-    "fee_cents": 50,
-    "checkout_id": "ch_Ours00000000001",
-    "plan_id": "plan_Ours000000001",
-}
+UNLOCK = UnlockTerms(
+    id="u" * 24,
+    status="PENDING",
+    price_cents=500,
+    fee_cents=50,
+    currency="usd",
+    provider_payment_id=None,
+    checkout_id="ch_Ours00000000001",
+    plan_id="plan_Ours000000001",
+    refunded_cents=0,
+    company_id="biz_Seller0000001",
+)
 
 
 def test_a_matching_payment_has_no_mismatch():
@@ -67,7 +72,7 @@ def test_a_matching_payment_has_no_mismatch():
     [
         ({"company": {"id": "biz_Other00000001"}}, UNLOCK, "another company"),
         ({"company": None}, UNLOCK, "another company"),
-        ({}, {**UNLOCK, "company_id": None}, "another company"),
+        ({}, replace(UNLOCK, company_id=None), "another company"),
         ({"currency": "eur"}, UNLOCK, "in eur"),
         ({"total": 4.99}, UNLOCK, "for 499"),
         ({"total": 50.0}, UNLOCK, "for 5000"),
@@ -82,10 +87,10 @@ def test_a_payment_for_the_wrong_company_amount_or_currency_is_refused(changes, 
     [
         ({"checkout_configuration_id": "ch_Theirs000000001"}, UNLOCK, "checkout", "ch_Theirs"),
         ({"checkout_configuration_id": None}, UNLOCK, "checkout", "no checkout"),
-        ({}, {**UNLOCK, "checkout_id": None, "plan_id": None}, "checkout", "None"),
+        ({}, replace(UNLOCK, checkout_id=None, plan_id=None), "checkout", "None"),
         ({"plan": {"id": "plan_Other00000001"}}, UNLOCK, "plan", "plan_Other"),
         ({"plan": None}, UNLOCK, "plan", "plan None"),
-        ({}, {**UNLOCK, "plan_id": None}, "plan", "is not known"),
+        ({}, replace(UNLOCK, plan_id=None), "plan", "is not known"),
         ({"application_fee": None}, UNLOCK, "fee", "no platform fee"),
         ({"application_fee": {"id": "apfee_1", "amount": None}}, UNLOCK, "fee", "no platform fee"),
         ({"application_fee": {"id": "apfee_1", "amount": 0.49}}, UNLOCK, "fee", "49 platform"),
@@ -102,7 +107,7 @@ def test_only_our_checkout_plan_and_fee_bind_a_payment_to_its_unlock(
 
 
 def test_a_free_checkout_sends_no_fee_and_expects_none():
-    assert mismatch(payment(application_fee=None), {**UNLOCK, "fee_cents": 0}) is None
+    assert mismatch(payment(application_fee=None), replace(UNLOCK, fee_cents=0)) is None
 
 
 def test_the_price_is_compared_before_tax():
@@ -115,34 +120,60 @@ def test_the_price_is_compared_before_tax():
 
 
 def test_a_refund_gives_back_the_price_and_its_tax_in_proportion():
-    half = payment(total=5.95, subtotal=5.0, tax_amount=0.95, refunded_amount=2.98,
-                   tax_refunded_amount=0.48, substatus="partially_refunded")
+    half = payment(
+        total=5.95,
+        subtotal=5.0,
+        tax_amount=0.95,
+        refunded_amount=2.98,
+        tax_refunded_amount=0.48,
+        substatus="partially_refunded",
+    )
     assert provider_state(half) == "paid" and half.price_refunded == 250
-    full = payment(total=5.95, subtotal=5.0, tax_amount=0.95, refunded_amount=5.95,
-                   tax_refunded_amount=0.95, substatus="refunded")
+    full = payment(
+        total=5.95,
+        subtotal=5.0,
+        tax_amount=0.95,
+        refunded_amount=5.95,
+        tax_refunded_amount=0.95,
+        substatus="refunded",
+    )
     assert provider_state(full) == "refunded" and full.price_refunded == 500
 
 
 LINK = PremiumLink(
-    id=7, title="Recipe", handle="alice", price_cents=500, currency="usd", creator_id=1,
-    company_id="biz_Seller0000001", payout_enabled=True,
+    id=7,
+    title="Recipe",
+    handle="alice",
+    price_cents=500,
+    currency="usd",
+    creator_id=1,
+    company_id="biz_Seller0000001",
+    payout_enabled=True,
 )
 NOT_FOR_SALE = PremiumLink(
-    id=7, title="Recipe", handle="alice", price_cents=500, currency="usd", creator_id=1,
-    company_id=None, payout_enabled=False,
+    id=7,
+    title="Recipe",
+    handle="alice",
+    price_cents=500,
+    currency="usd",
+    creator_id=1,
+    company_id=None,
+    payout_enabled=False,
 )
 
 
-def row(status: str, **fields):
-    return {
-        "id": "u" * 24,
-        "status": status,
-        "checkout_id": "ch_1",
-        "purchase_url": "https://whop.example/checkout",
-        "created_at": datetime.now(UTC),
-        "url": None,
-        **fields,
-    }
+def row(status: str, **fields) -> BuyerUnlock:
+    return BuyerUnlock(
+        **{
+            "id": "u" * 24,
+            "status": status,
+            "checkout_id": "ch_1",
+            "purchase_url": "https://whop.example/checkout",
+            "created_at": datetime.now(UTC),
+            "url": None,
+            **fields,
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -164,7 +195,9 @@ def test_each_unlock_state_has_its_panel(link, unlock, state):
 
 
 def test_only_a_completed_unlock_carries_the_url_and_only_a_safe_one():
-    assert panel_from(LINK, row("COMPLETED", url="https://s.example/x")).url == "https://s.example/x"
+    assert (
+        panel_from(LINK, row("COMPLETED", url="https://s.example/x")).url == "https://s.example/x"
+    )
     assert panel_from(LINK, row("COMPLETED", url="javascript:alert(1)")).url is None
     for status in ("PENDING", "FAILED", "REFUNDED", "EXPIRED"):
         assert panel_from(LINK, row(status, url="https://s.example/x")).url is None

@@ -86,9 +86,7 @@ def test_a_whsec_secret_verifies_deliveries_signed_with_its_whole_bytes():
     signed_by_library = {
         "webhook-id": "msg_2",
         "webhook-timestamp": str(now),
-        "webhook-signature": library.sign(
-            "msg_2", datetime.fromtimestamp(now, UTC), body.decode()
-        ),
+        "webhook-signature": library.sign("msg_2", datetime.fromtimestamp(now, UTC), body.decode()),
     }
     assert verify_webhook(WHSEC, signed_by_library, body).webhook_id == "msg_2"
 
@@ -106,5 +104,9 @@ def test_a_whsec_secret_is_not_read_the_reference_librarys_way():
     }
     with pytest.raises(WebhookVerificationError):
         verify_webhook("whsec_" + key, headers, body)
-    assert verify_webhook("whsec_" + key, webhook_headers("whsec_" + key, "msg_3", body, now),
-                          body).webhook_id == "msg_3"
+    assert (
+        verify_webhook(
+            "whsec_" + key, webhook_headers("whsec_" + key, "msg_3", body, now), body
+        ).webhook_id
+        == "msg_3"
+    )

@@ -10,8 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.profiles.service import theme_stylesheet
-from app.studio.forms import link_form, new_link_form, profile_form
-from app.studio.rules import (
+from app.shared.rules import (
     InvalidField,
     ascii_host,
     canonical_handle,
@@ -24,6 +23,7 @@ from app.studio.rules import (
     clean_title,
     is_safe_href,
 )
+from app.studio.forms import link_form, new_link_form, profile_form
 
 
 @pytest.mark.parametrize(
@@ -209,8 +209,18 @@ def test_the_accent_ink_is_the_more_readable_of_black_and_white():
 
 @pytest.mark.parametrize(
     "raw",
-    ["index.html", "verify.txt", "sw.js", "manifest.json", "security.txt", "ads.txt",
-     "feed.xml", "logo.png", "icon.ico", "app.webmanifest"],
+    [
+        "index.html",
+        "verify.txt",
+        "sw.js",
+        "manifest.json",
+        "security.txt",
+        "ads.txt",
+        "feed.xml",
+        "logo.png",
+        "icon.ico",
+        "app.webmanifest",
+    ],
 )
 def test_handles_that_look_like_files_or_well_known_paths_are_refused(raw):
     with pytest.raises(InvalidField, match="reserved|looks like a file"):

@@ -1,6 +1,6 @@
 /*
  * The Whop emulator's stand-in for Whop's elements loader
- * (https://apollo.elements.whop.com/release/elements.js, whop-api.md §9.2).
+ * (https://apollo.elements.whop.com/release/elements.js, docs/whop-contract.md §9.2).
  *
  * It defines `window.WhopElements` with the surface that @whop/embedded-components-vanilla-js
  * and -react-js 1.2.0 use for payouts:

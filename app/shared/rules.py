@@ -194,7 +194,7 @@ def parse_price(raw: str, currency: str) -> int:
         if exponent == 0:
             raise InvalidField(f"Prices in {currency.upper()} are whole numbers.")
         raise InvalidField(f"Use at most {exponent} decimals, like 4.99.")
-    cents = int(whole or "0") * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
+    cents: int = int(whole or "0") * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
     if cents <= 0:
         raise InvalidField("A price must be more than zero.")
     return cents

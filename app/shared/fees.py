@@ -1,4 +1,7 @@
-"""Prices and the platform's fee, from `platform_config` (never literals elsewhere)."""
+"""Prices and the platform's fee, from `platform_config` (never literals elsewhere).
+
+Shared: the studio checks a price when a creator sets it, payments takes the fee when a
+buyer pays it, and both must read the same rules."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.db.tables import PlatformConfig
+from app.shared.money import format_money
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,21 +56,6 @@ class MoneyRules:
 
 class PriceRefused(ValueError):
     """A price the creator must change; `str(exc)` is shown beside the field."""
-
-
-_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
-_ZERO_DECIMAL = {"jpy", "krw", "vnd", "clp", "isk", "huf"}
-
-
-def format_money(cents: int, currency: str) -> str:
-    """`$4.99`, `€10.00`, `1,200 JPY`: for display only; amounts are stored as integers."""
-    if currency in _ZERO_DECIMAL:
-        return f"{cents:,} {currency.upper()}"
-    major, minor = divmod(abs(cents), 100)
-    sign = "-" if cents < 0 else ""
-    symbol = _SYMBOLS.get(currency)
-    amount = f"{major:,}.{minor:02d}"
-    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency.upper()}"
 
 
 async def money_rules() -> MoneyRules:

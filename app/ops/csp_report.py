@@ -147,7 +147,7 @@ def record(violation: Violation) -> None:
     request_max_body_size=64 * 1024,
     before_request=limited(CSP_REPORT),
 )
-async def csp_report(request: Request) -> None:
+async def csp_report(request: Request[Any, Any, Any]) -> None:
     try:
         violations = read_violations(await request.body())
     except ValueError as exc:

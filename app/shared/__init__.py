@@ -1,0 +1,1 @@
+"""Rules several features share, owned by none of them: handles, URLs and text, money."""
