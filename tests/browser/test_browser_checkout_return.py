@@ -14,14 +14,14 @@ from playwright.async_api import Browser, Page, Route, expect
 
 from app.db.tables import Unlock
 from app.emulator import faults
-from tests.integration.database_switch import (  # noqa: F401 (fixtures)
+from tests.support.database_switch import (  # noqa: F401 (fixtures)
     database,
     db_switch,
     switched_server,
 )
-from tests.integration.unlock_support import add_premium, connected_company
-from tests.integration.whop_testkit import emulator_control  # noqa: F401 (fixture)
-from tests.servers import Server
+from tests.support.servers import Server
+from tests.support.unlock_support import add_premium, connected_company
+from tests.support.whop_testkit import emulator_control  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("emulator_control")]
 SECRET = "https://secret.example/while-down"

@@ -17,7 +17,7 @@ from playwright.async_api import BrowserContext, Page, Request, Response, expect
 
 from app.auth.sessions import cookie_name, start_session
 from app.emulator import faults
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     api,
     connected_company,
     eventually,

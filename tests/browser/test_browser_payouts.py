@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.test_browser_studio import claim, htmx_settled, row
+from tests.support.browser_flows import claim, htmx_settled, row
 
 pytestmark = pytest.mark.browser
 

@@ -12,13 +12,13 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import WhopTestUser, approve_as_new_whop_user
-from tests.browser.test_browser_unlock import (  # noqa: F401 (the recipe fixture)
+from tests.support.browser_flows import (  # noqa: F401 (the recipe fixture)
     SECRET,
     flips_to_the_link_after_the_return,
     recipe,
     unlock_and_pay,
 )
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     live_settings,
     sleeps,

@@ -19,8 +19,8 @@ import pytest
 from playwright.async_api import Page, expect
 
 from app.emulator import identity
-from tests.integration.whop_browser import pkce_pair
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.whop_browser import pkce_pair
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     api,
     checkout,
     connected_company,

@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.async_api import BrowserContext, Locator, Page, expect
+
+from tests.support.browser_flows import claim, htmx_settled, row
 
 pytestmark = pytest.mark.browser
 
 
 def link_titles(page: Page) -> Locator:
     return page.locator("#link-list .link-title-text")
-
-
-def row(page: Page, title: str) -> Locator:
-    exactly = re.compile(f"^{re.escape(title)}$")
-    return page.locator("#link-list > li").filter(
-        has=page.locator(".link-title-text", has_text=exactly)
-    )
-
-
-async def htmx_settled(page: Page) -> None:
-    """Wait until htmx has finished swapping and settling: new content is wired up (its
-    forms answer through htmx) only then, some 20 ms after the swap."""
-    busy = page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")
-    await expect(busy).to_have_count(0)
-
-
-async def claim(page: Page, handle: str) -> None:
-    field = page.get_by_role("textbox", name="Your handle")
-    await field.fill(handle)
-    await expect(page.locator("#handle-status")).to_have_text(f"“{handle}” is available.")
-    await page.get_by_role("button", name="Claim my handle").click()
-    await expect(page.get_by_role("heading", name="Your studio")).to_be_visible()
-    await page.wait_for_load_state("load")  # htmx and SortableJS are wired up after this
 
 
 async def add_link(page: Page, title: str, url: str) -> None:

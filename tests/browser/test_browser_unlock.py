@@ -20,8 +20,13 @@ from playwright.async_api import Page, expect
 from app.db.tables import Unlock
 from app.emulator import faults, identity
 from app.payments.reconcile import SweepOptions, reconcile
-from tests.integration.unlock_support import add_premium
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.browser_flows import (  # noqa: F401 (the recipe fixture)
+    SECRET,
+    flips_to_the_link_after_the_return,
+    recipe,
+    unlock_and_pay,
+)
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     live_settings,
     sleeps,
@@ -29,16 +34,6 @@ from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("emulator_control")]
-SECRET = "https://secret.example/the-recipe"
-
-
-@pytest.fixture
-async def recipe(whop, make_creator) -> dict:
-    company = await whop.create_connected_company(title="Cook", email="cook@example.com")
-    cook = await make_creator(
-        handle="cook", display_name="The Cook", whop_company_id=company.id, payout_enabled=True
-    )
-    return await add_premium(cook, title="Secret recipe", url=SECRET, price_cents=500)
 
 
 async def hold_the_webhook() -> None:
@@ -50,29 +45,6 @@ async def whop_fails_the_return() -> None:
     """The return's lookup of its payment fails (all three of the client's tries; a few
     more in case another test's late webhook asks Whop meanwhile)."""
     await faults.add_fault("api", method="GET", path="/payments/*", status=500, times=6)
-
-
-async def unlock_and_pay(
-    page: Page, recipe: dict, shot=None, email: str = "buyer@example.com", country: str = "US"
-) -> None:
-    await page.goto("/cook")
-    card = page.locator(f"#premium-{recipe['id']}")
-    await expect(card).to_contain_text("Secret recipe")
-    await expect(card).to_contain_text("$5.00")
-    assert SECRET not in await page.content()
-    button = card.get_by_role("button", name="Unlock for $5.00")
-    await expect(button).to_be_visible()
-    if shot:
-        await shot(page, "offer")
-    await button.click()
-
-    await expect(page.get_by_role("button", name="Pay $5.00")).to_be_visible()  # Whop's page
-    await page.get_by_label("Email for the receipt").fill(email)
-    await page.get_by_label("Country").select_option(country)
-    await page.get_by_label("Card number").fill("4242 4242 4242 4242")
-    await page.get_by_label("Expiry (MM/YY)").fill("12/39")
-    await page.get_by_label("CVC").fill("123")
-    await page.get_by_role("button", name="Pay $5.00").click()
 
 
 async def waiting_on_the_page(page: Page, recipe: dict) -> None:
@@ -203,9 +175,3 @@ async def test_a_buyer_restores_their_purchase_on_a_new_device_by_signing_in_wit
         )
     finally:
         await laptop.close()
-
-
-async def flips_to_the_link_after_the_return(page: Page, recipe: dict) -> None:
-    await expect(page).to_have_url(re.compile(rf"/cook(#premium-{recipe['id']})?$"))
-    link = page.locator(f"#premium-{recipe['id']}").get_by_role("link", name="Secret recipe")
-    await expect(link).to_have_attribute("href", SECRET)

@@ -2,7 +2,7 @@
 sees them: the consent page, the sign-in error page, checkout and KYC, each plain and with
 its errors shown, on a desktop and on a 390 × 844 phone, in every colour scheme the CSS has.
 
-axe runs in a context that bypasses the page's CSP (tests/browser/axe.py says why); the
+axe runs in a context that bypasses the page's CSP (tests/support/axe.py says why); the
 other browser tests keep watching the CSP of these same pages.
 """
 
@@ -17,15 +17,15 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from app.emulator import faults
-from tests.browser.axe import (
+from tests.browser.conftest import Problems, _new_context
+from tests.support.axe import (
     AXE_CONTEXT_OPTIONS,
     VENDOR,
     assert_accessible,
     axe_script,
     axe_violations,
 )
-from tests.browser.conftest import Problems, _new_context
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     api,
     checkout,
     connected_company,

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from app.emulator import faults
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     api,
     checkout,
     connected_company,

@@ -29,13 +29,14 @@ from app.main import create_app
 from app.web import limits
 from app.web.fastlane import LinkmintApp
 from app.web.limits import Limit
-from tests.integration.cache_support import notifications_landed, wait_until
-from tests.integration.database_switch import (  # noqa: F401 (fixtures)
+from tests.support.cache_support import notifications_landed, wait_until
+from tests.support.database_switch import (  # noqa: F401 (fixtures)
     database,
     db_switch,
     switched_server,
 )
-from tests.integration.unlock_support import (
+from tests.support.servers import Server, linkmint_serve
+from tests.support.unlock_support import (
     add_premium,
     make_seller,
     pay,
@@ -43,8 +44,7 @@ from tests.integration.unlock_support import (
     start_checkout,
     unlock_row,
 )
-from tests.integration.whop_testkit import emulator_control  # noqa: F401 (fixture)
-from tests.servers import Server, linkmint_serve
+from tests.support.whop_testkit import emulator_control  # noqa: F401 (fixture)
 
 CLIENT = "203.0.113.7"  # (TEST-NET-3: documentation addresses)
 OTHER_CLIENT = "198.51.100.23"

@@ -31,9 +31,17 @@ from app.emulator import identity
 from app.emulator.identity import AuthorizationCode, WhopUser
 from app.emulator.oauth import s256
 from app.main import create_app
-from tests.integration.studio_support import snapshot
-from tests.integration.whop_browser import new_test_user, open_authorize_page, pkce_pair, query_of
-from tests.servers import linkmint_serve
+from tests.support.servers import linkmint_serve
+from tests.support.studio_support import snapshot
+from tests.support.whop_browser import (
+    approve_at_whop,
+    new_test_user,
+    open_authorize_page,
+    pkce_pair,
+    query_of,
+    sign_in_through_whop,
+    start_login,
+)
 
 SESSION = "lm_session"  # the cookie's name over http (tests run on http://)
 PENDING = "lm_oauth"
@@ -46,30 +54,6 @@ PENDING = "lm_oauth"
 async def browser_on(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=base_url, follow_redirects=False, timeout=10) as b:
         yield b
-
-
-async def start_login(browser: httpx.AsyncClient, next_path: str = "/dashboard") -> str:
-    r = await browser.get("/auth/login?" + urlencode({"next": next_path}))
-    assert r.status_code == 303
-    return r.headers["location"]
-
-
-async def approve_at_whop(browser: httpx.AsyncClient, authorize_url: str, **user: str) -> str:
-    """Approve on the emulator's page as a new test user (or `account=`); the callback URL."""
-    page = await open_authorize_page(browser, authorize_url)
-    if "account" in user:
-        r = await page.submit("approve", account=user["account"])
-    else:
-        r = await page.approve_new_user(**user)
-    assert r.status_code == 302, r.text
-    return r.headers["location"]
-
-
-async def sign_in_through_whop(
-    browser: httpx.AsyncClient, next_path: str = "/dashboard", **user: str
-):
-    callback = await approve_at_whop(browser, await start_login(browser, next_path), **user)
-    return await browser.get(callback)
 
 
 def with_query(url: str, **changes: str | None) -> str:

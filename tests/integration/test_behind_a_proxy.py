@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.web.limits import LOGIN
-from tests.servers import linkmint_serve
+from tests.support.servers import linkmint_serve
 
 REMOTE = "203.0.113.7"  # (TEST-NET-3: documentation addresses)
 OTHER_REMOTE = "198.51.100.23"

@@ -13,12 +13,13 @@ import pytest
 
 from app.emulator import faults
 from app.payments.unlocks import RETURN_WAIT
-from tests.integration.database_switch import (  # noqa: F401 (fixtures)
+from tests.support.database_switch import (  # noqa: F401 (fixtures)
     database,
     db_switch,
     switched_server,
 )
-from tests.integration.unlock_support import (
+from tests.support.servers import Server
+from tests.support.unlock_support import (
     add_premium,
     connected_company,
     make_seller,
@@ -28,8 +29,7 @@ from tests.integration.unlock_support import (
     start_checkout,
     unlock_row,
 )
-from tests.integration.whop_testkit import emulator_control, eventually  # noqa: F401
-from tests.servers import Server
+from tests.support.whop_testkit import emulator_control, eventually  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("quiet_whop")
 SLACK = 1.0  # seconds on top of RETURN_WAIT for everything else a return does

@@ -20,15 +20,15 @@ from app.payments import convergence, metrics
 from app.payments.convergence import converge_payment, converge_unlock
 from app.payments.inbox import process_event
 from app.whop import WhopUnavailable
-from tests.integration.convergence_support import (  # noqa: F401 (fixtures)
+from tests.support.convergence_support import (  # noqa: F401 (fixtures)
     buy,
     open_unlock,
     quiet_whop,
     seller,
     status_of,
 )
-from tests.integration.unlock_support import DECLINES
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.unlock_support import DECLINES
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     live_settings,
     sleeps,

@@ -30,15 +30,15 @@ from app.payments.reconcile import SweepOptions, reconcile
 from app.payments.unlocks import return_from_checkout
 from app.whop import RetryPolicy, WhopClient
 from app.whop.money import UnsupportedCurrency
-from tests.integration.convergence_support import (  # noqa: F401 (fixtures)
+from tests.support.convergence_support import (  # noqa: F401 (fixtures)
     buy,
     open_unlock,
     quiet_whop,
     seller,
     status_of,
 )
-from tests.integration.test_metrics import samples
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.pages import samples
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     live_settings,
     sleeps,

@@ -14,7 +14,7 @@ import pytest
 from app.db.tables import Unlock, WebhookEvent
 from app.emulator import delivery, faults
 from app.payments.reconcile import SweepOptions, reconcile
-from tests.integration.unlock_support import (
+from tests.support.unlock_support import (
     HX,
     add_premium,
     local,
@@ -23,7 +23,7 @@ from tests.integration.unlock_support import (
     query_of,
     unlock_row,
 )
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     eventually,
     live_settings,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from app.emulator import faults
-from tests.integration.unlock_support import (
+from tests.support.unlock_support import (
     HX,
     add_premium,
     make_seller,
@@ -17,7 +17,7 @@ from tests.integration.unlock_support import (
     start_checkout,
     unlock_row,
 )
-from tests.integration.whop_testkit import emulator_control  # noqa: F401 (fixture)
+from tests.support.whop_testkit import emulator_control  # noqa: F401 (fixture)
 
 
 @pytest.fixture(autouse=True)

@@ -41,9 +41,9 @@ from app.payments import metrics
 from app.payments.convergence import converge_payment, converge_unlock
 from app.payments.inbox import process_event, receive_webhook
 from app.whop import RetryPolicy, WhopClient
-from tests.integration.convergence_support import buy, open_unlock, quiet_whop  # noqa: F401
-from tests.integration.unlock_support import DECLINES, add_premium, signed_event
-from tests.integration.whop_testkit import emulator_control, live_settings  # noqa: F401
+from tests.support.convergence_support import buy, open_unlock, quiet_whop  # noqa: F401
+from tests.support.unlock_support import DECLINES, add_premium, signed_event
+from tests.support.whop_testkit import emulator_control, live_settings  # noqa: F401
 
 RANK = {"PENDING": 0, "FAILED": 1, "EXPIRED": 1, "COMPLETED": 2, "REFUNDED": 3}
 KINDS = ("redirect", "succeeded", "failed", "refund")

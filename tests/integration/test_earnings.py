@@ -12,6 +12,7 @@ from studio_support import HX
 
 from app.db.tables import Unlock
 from app.payments.earnings import PAGE_SIZE, earnings_for
+from tests.support.pages import sale_rows
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -58,13 +59,6 @@ async def sale(
         )
     )
     return unlock_id
-
-
-def sale_rows(html: str) -> list[list[str]]:
-    """The earnings table as text, row by row."""
-    rows = re.findall(r'<tr id="sale-[^"]+"[^>]*>(.*?)</tr>', html, re.S)
-    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows]
-    return [[re.sub(r"<[^>]+>", "", cell).strip() for cell in row] for row in cells]
 
 
 async def test_each_sale_shows_date_link_status_gross_fee_and_net(client, seller):

@@ -14,7 +14,7 @@ import standardwebhooks
 
 from app.emulator import faults, platform, store
 from app.whop.webhooks import verify_webhook
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     Receiver,
     api,
     browser,

@@ -16,7 +16,7 @@ import standardwebhooks
 
 from app.emulator import delivery, faults, identity, oauth, platform, retention, store
 from app.whop.webhooks import WebhookVerificationError, verify_webhook
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     api,
     browser,
     checkout,

@@ -13,7 +13,7 @@ import pytest
 
 from app.config import Settings, SettingsError, settings_from
 from app.main import create_app
-from tests.servers import ROOT, free_port
+from tests.support.servers import ROOT, free_port
 
 WHOP_NAMES = (
     "WHOP_API_BASE",

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.emulator import delivery, faults
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     api,
     browser,
     checkout,

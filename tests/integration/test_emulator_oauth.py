@@ -11,7 +11,6 @@ import base64
 import dataclasses
 import secrets
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
 
 import pytest
 from joserfc import jwt
@@ -19,7 +18,8 @@ from joserfc.jwk import KeySet
 
 from app.emulator import identity, oauth
 from app.emulator.identity import AuthorizationCode, OAuthClient, WhopUser
-from tests.integration.whop_browser import (
+from tests.support.whop_browser import (
+    authorize_url,
     new_test_user,
     open_authorize_page,
     pkce_pair,
@@ -28,21 +28,6 @@ from tests.integration.whop_browser import (
 )
 
 TOKEN = "/_whop/oauth/token"
-
-
-def authorize_url(settings, **overrides) -> str:
-    params = {
-        "response_type": "code",
-        "client_id": settings.whop_client_id,
-        "redirect_uri": settings.redirect_uri,
-        "scope": "openid profile email",
-        "state": "state-" + secrets.token_urlsafe(8),
-        "nonce": "nonce-" + secrets.token_urlsafe(8),
-        "code_challenge": pkce_pair()[1],
-        "code_challenge_method": "S256",
-        **overrides,
-    }
-    return "/_whop/oauth/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})
 
 
 @dataclasses.dataclass

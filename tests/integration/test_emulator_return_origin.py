@@ -23,13 +23,13 @@ import httpx
 import pytest
 
 from app.emulator import identity
-from tests.integration.whop_browser import (
+from tests.support.servers import LOGS, ROOT, free_port
+from tests.support.whop_browser import (
     new_test_user,
     open_authorize_page,
     pkce_pair,
     read_forms,
 )
-from tests.servers import LOGS, ROOT, free_port
 
 API = "/_whop/api/v1"
 OTHER = "http://127.0.0.1:8123"  # another app on this machine, as Whop's SDK would be

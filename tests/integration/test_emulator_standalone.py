@@ -43,8 +43,8 @@ from whop_sdk.types import (
 from whop_sdk.types.payment_succeeded_webhook_event import PaymentSucceededWebhookEvent
 from whop_sdk.types.shared import CheckoutConfiguration, Company, Payment
 
-from tests.integration.whop_testkit import Receiver, complete_kyc, eventually, pay, query_of
-from tests.servers import LOGS, ROOT, free_port
+from tests.support.servers import LOGS, ROOT, free_port
+from tests.support.whop_testkit import Receiver, complete_kyc, eventually, pay, query_of
 
 PARENT = os.environ["WHOP_PARENT_COMPANY_ID"]
 BACK = "http://127.0.0.1:9/back"  # loopback http is accepted; nothing follows it here

@@ -14,9 +14,8 @@ import secrets
 
 from app.emulator import identity, store
 from app.emulator.identity import AuthorizationCode, WhopUser
-from tests.integration.test_emulator_oauth import authorize_url
-from tests.integration.whop_browser import new_test_user, open_authorize_page
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.whop_browser import authorize_url, new_test_user, open_authorize_page
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     api,
     browser,
     checkout,

@@ -13,7 +13,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from tests.servers import start_server
+from tests.support.servers import start_server
 
 CLIENTS = 8
 PATHS = ("/healthz", "/readyz")  # /readyz asks the database: some requests are in flight

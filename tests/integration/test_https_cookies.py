@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from app.config import Settings
 from app.main import create_app
-from tests.integration.whop_browser import open_authorize_page
+from tests.support.whop_browser import open_authorize_page
 
 HTTPS = "https://linkmint.example"
 LOOPBACK = "http://127.0.0.1:8200"

@@ -26,9 +26,9 @@ from app.payments.inbox import (
     store_event,
 )
 from app.whop import WebhookEvent as VerifiedEvent
-from tests.integration.unlock_support import signed_event
-from tests.integration.whop_testkit import emulator_control, eventually  # noqa: F401
-from tests.servers import start_server
+from tests.support.servers import start_server
+from tests.support.unlock_support import signed_event
+from tests.support.whop_testkit import emulator_control, eventually  # noqa: F401
 
 
 def idle_app() -> SimpleNamespace:

@@ -12,17 +12,16 @@ import httpx
 import pytest
 
 from app.logs import REQUEST_ID, JsonLineFormatter, LineFormatter, RequestIds, one_line
-from tests.integration.test_auth import sign_in_through_whop
-from tests.integration.unlock_support import PAYS, add_premium, pay, press_unlock, unlock_row
-from tests.integration.whop_browser import new_test_user
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.servers import linkmint_serve
+from tests.support.unlock_support import PAYS, add_premium, pay, press_unlock, unlock_row
+from tests.support.whop_browser import new_test_user, sign_in_through_whop
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     eventually,
     live_settings,
     sleeps,
     whop,
 )
-from tests.servers import linkmint_serve
 
 FORGED = '{"time":"x","level":"CRITICAL","logger":"app","message":"forged line"}'
 HOSTILE = f"https://evil.example/\n{FORGED}\r\u2028\u202etxt.exe"

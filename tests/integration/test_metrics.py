@@ -6,18 +6,10 @@ import asyncio
 import time
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from app.db.tables import Unlock
-from tests.integration.unlock_support import signed_event
-
-
-def samples(text: str) -> dict[tuple[str, tuple], float]:
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
+from tests.support.pages import samples
+from tests.support.unlock_support import signed_event
 
 
 async def test_metrics_answer_loopback_in_prometheus_text(live_server):

@@ -14,16 +14,16 @@ from app.db.tables import MoneyAudit, Unlock
 from app.payments.audit import audit, audit_yesterday_if_due, store
 from app.payments.convergence import converge_payment
 from app.payments.reconcile import SweepOptions, reconcile
-from tests.integration.convergence_support import (  # noqa: F401 (fixtures)
+from tests.support.convergence_support import (  # noqa: F401 (fixtures)
     buy,
     open_unlock,
     quiet_whop,
     seller,
     status_of,
 )
-from tests.integration.test_metrics import samples
-from tests.integration.test_reconcile import linkmint
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.pages import samples
+from tests.support.servers import linkmint
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     live_settings,
     sleeps,

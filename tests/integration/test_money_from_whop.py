@@ -21,21 +21,21 @@ from app.emulator import faults
 from app.payments import convergence
 from app.payments.audit import audit
 from app.payments.convergence import apply_payment
-from tests.integration.convergence_support import (  # noqa: F401 (fixtures)
+from tests.support.convergence_support import (  # noqa: F401 (fixtures)
     buy,
     open_unlock,
     seller,
     status_of,
 )
-from tests.integration.unlock_support import HX, add_premium, pay, press_unlock
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.servers import linkmint_serve
+from tests.support.unlock_support import HX, add_premium, pay, press_unlock
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     eventually,
     live_settings,
     sleeps,
     whop,
 )
-from tests.servers import linkmint_serve
 
 SECRET = "https://secret.example/from-whop"
 

@@ -14,15 +14,15 @@ from app.emulator import faults
 from app.payments.audit import audit
 from app.payments.convergence import converge_payment
 from app.payments.reconcile import SweepOptions, reconcile
-from tests.integration.convergence_support import (  # noqa: F401 (fixtures)
+from tests.support.convergence_support import (  # noqa: F401 (fixtures)
     buy,
     open_unlock,
     quiet_whop,
     seller,
     status_of,
 )
-from tests.integration.test_earnings import sale_rows
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.pages import sale_rows
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     live_settings,
     sleeps,

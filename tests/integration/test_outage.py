@@ -27,8 +27,8 @@ import pytest
 
 from app.emulator import faults
 from app.whop import WhopClient
-from tests.integration.money_invariants import money_check
-from tests.integration.outage_support import (
+from tests.support.money_invariants import money_check
+from tests.support.outage_support import (
     EmbeddedPostgres,
     Load,
     Purchase,
@@ -39,7 +39,7 @@ from tests.integration.outage_support import (
     start_purchase,
     timing,
 )
-from tests.servers import ROOT, Server, free_port, start_server
+from tests.support.servers import ROOT, Server, free_port, start_server
 
 STOPPED_FOR = 15.0
 FROZEN_FOR = 10.0

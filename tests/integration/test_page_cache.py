@@ -20,14 +20,14 @@ from app.db.tables import Creator, Link
 from app.main import create_app
 from app.profiles.cache import PageCache
 from app.profiles.service import public_page
-from tests.integration.cache_support import (  # noqa: F401 (framework_calls: a fixture)
+from tests.support.cache_support import (  # noqa: F401 (framework_calls: a fixture)
     FakeClock,
     as_sent,
     framework_calls,
     notifications_landed,
     wait_until,
 )
-from tests.servers import start_server
+from tests.support.servers import start_server
 
 SECRET_URL = "https://secret.example/the-goods"
 

@@ -18,7 +18,7 @@ from studio_support import HX, creator_row
 from app.auth.sessions import cookie_name, start_session
 from app.emulator import faults, store
 from app.payouts.service import refresh_payout_status
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     api,
     complete_kyc,
     connected_company,

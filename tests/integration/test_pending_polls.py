@@ -10,14 +10,14 @@ from app.db.tables import Link, Unlock
 from app.main import create_app
 from app.payments.buyer import Buyer
 from app.payments.polls import PendingPolls
-from tests.integration.cache_support import (  # noqa: F401 (framework_calls: a fixture)
+from tests.support.cache_support import (  # noqa: F401 (framework_calls: a fixture)
     FakeClock,
     framework_calls,
     notifications_landed,
     wait_until,
 )
-from tests.integration.unlock_support import HX, add_premium, make_seller, start_checkout
-from tests.integration.whop_testkit import emulator_control  # noqa: F401 (fixture)
+from tests.support.unlock_support import HX, add_premium, make_seller, start_checkout
+from tests.support.whop_testkit import emulator_control  # noqa: F401 (fixture)
 
 SECRET_URL = "https://secret.example/recipe?k=1"
 ANNA = Buyer(token="a" * 43)

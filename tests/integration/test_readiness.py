@@ -10,7 +10,7 @@ from contextlib import ExitStack
 
 import httpx
 
-from tests.servers import Server, start_server
+from tests.support.servers import Server, start_server
 
 
 def closed_port() -> int:

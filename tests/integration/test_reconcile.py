@@ -6,9 +6,6 @@ a refund made at Whop, a payment on an expired unlock — in a bounded number of
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -27,16 +24,16 @@ from app.payments.reconcile import (
     run_maintenance,
 )
 from app.payments.sweep import sweep
-from tests.conftest import ROOT
-from tests.integration.convergence_support import (  # noqa: F401 (fixtures)
+from tests.support.convergence_support import (  # noqa: F401 (fixtures)
     buy,
     open_unlock,
     quiet_whop,
     seller,
     status_of,
 )
-from tests.integration.unlock_support import DECLINES, add_premium, signed_event
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.servers import linkmint
+from tests.support.unlock_support import DECLINES, add_premium, signed_event
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     eventually,
     live_settings,
@@ -317,19 +314,6 @@ async def test_the_drainer_processes_an_old_unprocessed_event(whop, seller, sett
 
 
 # --- the operator's commands ----------------------------------------------------------------
-
-
-def linkmint(live_server: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "APP_URL": live_server, "LOG_LEVEL": "WARNING"}
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 async def test_linkmint_reconcile_completes_and_reports(whop, seller, live_server):

@@ -29,9 +29,9 @@ from app.auth.sessions import _digest, start_session
 from app.db.tables import AuthSession
 from app.main import create_app
 from app.payments.buyer import Buyer, new_buyer, open_buyer, seal_buyer
-from tests.integration.unlock_support import add_premium, make_seller
-from tests.integration.whop_browser import open_authorize_page, query_of
-from tests.servers import linkmint_serve
+from tests.support.servers import linkmint_serve
+from tests.support.unlock_support import add_premium, make_seller
+from tests.support.whop_browser import open_authorize_page, query_of
 
 SESSION = "lm_session"
 PENDING = "lm_oauth"

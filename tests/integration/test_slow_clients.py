@@ -12,7 +12,7 @@ from contextlib import ExitStack, closing
 import httpx
 import pytest
 
-from tests.servers import Server, linkmint_serve
+from tests.support.servers import Server, linkmint_serve
 
 HEAD_SECONDS = 1
 BODY_SECONDS = 1

@@ -7,7 +7,7 @@ import gzip
 import brotli
 
 from app.resources import STATIC
-from tests.integration.cache_support import as_sent, wait_until
+from tests.support.cache_support import as_sent, wait_until
 
 ISLAND = "/static/payouts/dist/island.js"
 HTMX = "/static/vendor/htmx-2.0.11.min.js"

@@ -19,7 +19,8 @@ import pytest
 
 from app.db.tables import DuplicatePayment, Unlock, WebhookEvent
 from app.emulator import faults
-from tests.integration.unlock_support import (
+from tests.support.servers import Server, start_server
+from tests.support.unlock_support import (
     add_premium,
     make_seller,
     pay,
@@ -27,8 +28,7 @@ from tests.integration.unlock_support import (
     signed_event,
     start_checkout,
 )
-from tests.integration.whop_testkit import emulator_control, eventually  # noqa: F401
-from tests.servers import Server, start_server
+from tests.support.whop_testkit import emulator_control, eventually  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("emulator_control")
 

@@ -14,7 +14,7 @@ from app.db.tables import Creator, Unlock
 from app.emulator import faults
 from app.payments.buyer import buyer_cookie_name, open_buyer
 from app.whop import WhopClient
-from tests.integration.unlock_support import (
+from tests.support.unlock_support import (
     DECLINES,
     HX,
     add_premium,
@@ -26,7 +26,7 @@ from tests.integration.unlock_support import (
     unlock_row,
     whop_auth,
 )
-from tests.integration.whop_testkit import emulator_control  # noqa: F401 (fixture)
+from tests.support.whop_testkit import emulator_control  # noqa: F401 (fixture)
 
 SECRET_URL = "https://secret.example/recipe?k=1"
 

@@ -12,8 +12,8 @@ import threading
 
 from app.db.tables import WebhookEvent
 from app.payments import inbox
-from tests.integration.unlock_support import signed_event
-from tests.integration.whop_testkit import eventually
+from tests.support.unlock_support import signed_event
+from tests.support.whop_testkit import eventually
 
 # How long held processing waits for the test before going on by itself: only reached when
 # the delivery waits for processing (the app serves requests on a thread of its own under

@@ -15,7 +15,7 @@ from app.emulator import faults
 from app.payments import inbox, metrics
 from app.payments.inbox import MAX_ATTEMPTS, drain_inbox
 from app.whop.webhooks import sign_webhook
-from tests.integration.unlock_support import (
+from tests.support.unlock_support import (
     add_premium,
     connected_company,
     make_seller,
@@ -26,7 +26,7 @@ from tests.integration.unlock_support import (
     unlock_row,
     whop_auth,
 )
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     live_settings,
     sleeps,
@@ -471,7 +471,7 @@ async def test_payout_method_created_names_its_company_inside_data(client, setti
 async def test_finishing_kyc_on_whop_enables_payouts_through_the_webhooks_alone(
     client, settings, make_creator
 ):
-    from tests.integration.whop_testkit import eventually
+    from tests.support.whop_testkit import eventually
 
     company = await connected_company(client, settings, "dana")
     dana = await make_creator(handle="dana", whop_company_id=company)

@@ -33,7 +33,7 @@ from app.whop import (
     provide_whop,
     whop_lifespan,
 )
-from tests.integration.whop_testkit import (  # noqa: F401 (fixtures)
+from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     api,
     browser,
     complete_kyc,

@@ -29,7 +29,7 @@ from app.whop import (
     WhopUnavailable,
     WhopUnreachable,
 )
-from tests.integration.whop_browser import new_test_user, open_authorize_page, pkce_pair, query_of
+from tests.support.whop_browser import new_test_user, open_authorize_page, pkce_pair, query_of
 
 
 @pytest.fixture
@@ -100,6 +100,7 @@ async def test_a_code_used_twice_is_refused_with_invalid_grant(live_settings, wh
         (pkce_pair()[0], "invalid_grant", "code_verifier does not match"),
         ("short", "invalid_request", "43-128"),
     ],
+    ids=["another-verifier", "too-short"],  # the same ids in every process (pytest-xdist)
 )
 async def test_a_verifier_that_does_not_fit_is_refused(
     live_settings, whop_oauth, verifier, error, words

@@ -22,7 +22,7 @@ from app.auth.sessions import cookie_name, start_session
 from app.config import Settings
 from app.db.tables import Creator
 from app.main import create_app
-from tests.servers import linkmint_serve
+from tests.support.servers import linkmint_serve
 
 APP_TABLES = (
     "creator",

@@ -3,20 +3,24 @@ the document draws exactly the rooms the contracts name, in their order."""
 
 from __future__ import annotations
 
-import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
-
-from importlinter.cli import EXIT_STATUS_SUCCESS, lint_imports
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
 
 
-def test_the_imports_keep_every_contract(capsys):
-    os.chdir(ROOT)
-    assert lint_imports(no_cache=True, no_logo=True) == EXIT_STATUS_SUCCESS, capsys.readouterr()
+def test_the_imports_keep_every_contract():
+    # Its own process: import-linter configures logging, which would silence the app's
+    # loggers for the tests that run after this one.
+    lint = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run(
+        [str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_the_architecture_page_draws_the_layers_of_the_contract():

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.servers import Server, linkmint_serve
+from tests.support.servers import Server, linkmint_serve
 
 
 class DatabaseSwitch:

@@ -14,7 +14,7 @@ from app.db.tables import Unlock
 from app.emulator import faults
 from app.payments.unlocks import new_unlock_id
 from app.whop import WhopClient
-from tests.integration.unlock_support import PAYS, add_premium, pay
+from tests.support.unlock_support import PAYS, add_premium, pay
 
 
 @pytest.fixture

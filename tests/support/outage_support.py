@@ -26,7 +26,7 @@ import asyncpg
 import httpx
 import psutil
 
-from tests.integration.unlock_support import PAYS
+from tests.support.unlock_support import PAYS
 
 HX = {"HX-Request": "true"}
 _HIDDEN = re.compile(r'name="(session|attempt)" value="([^"]+)"')

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LOGS = Path(tempfile.mkdtemp(prefix="linkmint-servers-"))
 
 
@@ -100,3 +100,16 @@ def linkmint_serve(
         server = start_server(stack, name, pool=pool, env=env)
         server.wait_ready()
         yield server
+
+
+def linkmint(live_server: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "APP_URL": live_server, "LOG_LEVEL": "WARNING"}
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 
@@ -116,3 +116,42 @@ async def open_authorize_page(http: httpx.AsyncClient, url: str) -> AuthorizePag
     assert len(forms) == 1
     assert forms[0].method.lower() == "post"
     return AuthorizePage(http=http, url=str(response.url), response=response, form=forms[0])
+
+
+async def start_login(browser: httpx.AsyncClient, next_path: str = "/dashboard") -> str:
+    r = await browser.get("/auth/login?" + urlencode({"next": next_path}))
+    assert r.status_code == 303
+    return r.headers["location"]
+
+
+async def approve_at_whop(browser: httpx.AsyncClient, authorize_url: str, **user: str) -> str:
+    """Approve on the emulator's page as a new test user (or `account=`); the callback URL."""
+    page = await open_authorize_page(browser, authorize_url)
+    if "account" in user:
+        r = await page.submit("approve", account=user["account"])
+    else:
+        r = await page.approve_new_user(**user)
+    assert r.status_code == 302, r.text
+    return r.headers["location"]
+
+
+async def sign_in_through_whop(
+    browser: httpx.AsyncClient, next_path: str = "/dashboard", **user: str
+):
+    callback = await approve_at_whop(browser, await start_login(browser, next_path), **user)
+    return await browser.get(callback)
+
+
+def authorize_url(settings, **overrides) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": settings.whop_client_id,
+        "redirect_uri": settings.redirect_uri,
+        "scope": "openid profile email",
+        "state": "state-" + secrets.token_urlsafe(8),
+        "nonce": "nonce-" + secrets.token_urlsafe(8),
+        "code_challenge": pkce_pair()[1],
+        "code_challenge_method": "S256",
+        **overrides,
+    }
+    return "/_whop/oauth/authorize?" + urlencode({k: v for k, v in params.items() if v is not None})

@@ -22,7 +22,7 @@ from typing import Any
 
 from playwright.async_api import Page
 
-VENDOR = Path(__file__).resolve().parent / "vendor"
+VENDOR = Path(__file__).resolve().parents[1] / "browser" / "vendor"
 AXE_FILE = re.compile(r"axe-\d+\.\d+\.\d+\.min\.js")
 
 WCAG2_AA = ("wcag2a", "wcag2aa")
