@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from studio_support import HX
 
 from app.db.tables import Unlock
 from app.payments.earnings import PAGE_SIZE, earnings_for
 from tests.support.pages import sale_rows
+from tests.support.studio_support import HX
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

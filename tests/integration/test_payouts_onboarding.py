@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from studio_support import HX, creator_row
 
 from app.auth.sessions import cookie_name, start_session
 from app.emulator import faults, store
 from app.payouts.service import refresh_payout_status
+from tests.support.studio_support import HX, creator_row
 from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     api,
     complete_kyc,

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from litestar.testing import AsyncTestClient
-from studio_support import add_links
 
 from app.db.tables import Link
 from app.profiles.service import theme_version
+from tests.support.studio_support import add_links
 
 
 def hrefs(text: str) -> list[str]:

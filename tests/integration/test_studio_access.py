@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from studio_support import HX, add_links, snapshot
+
+from tests.support.studio_support import HX, add_links, snapshot
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ import os
 
 import asyncpg
 import pytest
-from studio_support import HX, creator_row, snapshot
 
 from app.shared.rules import InvalidField
 from app.studio import service
+from tests.support.studio_support import HX, creator_row, snapshot
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from studio_support import HX, add_links, link_rows, snapshot
 
 from app.shared.rules import MAX_LINKS
+from tests.support.studio_support import HX, add_links, link_rows, snapshot
 
 
 @pytest.fixture

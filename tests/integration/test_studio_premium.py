@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from studio_support import HX, add_links, link_rows, snapshot
 
 from app.db.tables import PlatformConfig
 from app.shared.rules import InvalidField, parse_price, price_input
 from app.studio import service
+from tests.support.studio_support import HX, add_links, link_rows, snapshot
 
 LOCKED = "Enable earnings before you price a link"
 PAID_URL = "https://example.com/paid"

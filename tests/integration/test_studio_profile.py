@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from studio_support import HX, creator_row, snapshot
+
+from tests.support.studio_support import HX, creator_row, snapshot
 
 GOOD = {
     "display_name": "  Alice   Example ",
