@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from app.db.records import Record
 from app.db.tables import Creator
 from app.shared.rules import DISPLAY_NAME_MAX, InvalidField, clean_avatar_url
 
@@ -14,7 +13,7 @@ EMAIL_MAX = 320
 
 
 @dataclass(frozen=True, slots=True)
-class CreatorRecord:
+class CreatorRecord(Record):
     """A creator's row: who is signed in (`CreatorDep`), and what the studio edits."""
 
     id: int
@@ -31,14 +30,6 @@ class CreatorRecord:
     currency: str
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> CreatorRecord:
-        """From a `creator` row (extra columns, such as a join's, are ignored)."""
-        return cls(**{name: row[name] for name in _CREATOR_COLUMNS})
-
-
-_CREATOR_COLUMNS = tuple(f.name for f in fields(CreatorRecord))
 
 
 async def creator_by_id(creator_id: int) -> CreatorRecord | None:

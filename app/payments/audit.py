@@ -24,12 +24,13 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
-from typing import Any, Self
+from typing import Any
 
+from app.db.records import Record
 from app.db.tables import MoneyAudit, Unlock
 from app.payments.convergence import UNLOCK_COLUMNS, UnlockTerms, mismatch, provider_state
 from app.shared.money import format_money
@@ -97,7 +98,7 @@ class AuditedUnlock(UnlockTerms):
 
 
 @dataclass(frozen=True, slots=True)
-class SecondCharge:
+class SecondCharge(Record):
     """A recorded second charge (`duplicate_payment`), with whose unlock it was for."""
 
     payment_id: str
@@ -108,13 +109,9 @@ class SecondCharge:
     creator: int
     handle: str | None
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(*(row[name] for name in cls.__match_args__))
-
 
 @dataclass(frozen=True, slots=True)
-class PaidUnlock:
+class PaidUnlock(Record):
     """An unlock by the payment that paid it (one Whop did not list)."""
 
     id: str
@@ -125,10 +122,6 @@ class PaidUnlock:
     provider_payment_id: str
     refunded_cents: int
     handle: str | None
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(*(row[name] for name in cls.__match_args__))
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any, Self
+from typing import Any
 
 import asyncpg
 
+from app.db.records import Record
 from app.db.tables import Unlock
 from app.payments import metrics
 from app.whop import Payment, WhopClient, WhopError, WhopNotFound, WhopRejected
@@ -139,7 +139,7 @@ UPDATE unlock SET confirm_asked_at = NULL WHERE id = {} AND confirm_asked_at = {
 
 
 @dataclass(frozen=True, slots=True)
-class UnlockTerms:
+class UnlockTerms(Record):
     """What an unlock was sold for, and where it stands: what a payment is matched against
     (UNLOCK_COLUMNS, read with the creator's company)."""
 
@@ -153,11 +153,6 @@ class UnlockTerms:
     plan_id: str | None
     refunded_cents: int
     company_id: str | None
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        """From a row with (at least) a column for each field, of the same name."""
-        return cls(*(row[name] for name in cls.__match_args__))
 
 
 async def unlock_terms(unlock_id: str) -> UnlockTerms | None:

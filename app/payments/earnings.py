@@ -10,11 +10,10 @@ COMPLETED (the buyer keeps the link) and its refund comes off its net.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
 
+from app.db.records import Record
 from app.db.tables import Unlock
 from app.shared.money import format_money
 
@@ -52,7 +51,7 @@ SELECT page.*,
 
 
 @dataclass(frozen=True, slots=True)
-class Sale:
+class Sale(Record):
     id: str
     paid_at: datetime
     link_title: str
@@ -61,10 +60,6 @@ class Sale:
     fee_cents: int
     currency: str
     refunded_cents: int = 0  # a partial refund, while the sale stays COMPLETED
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(*(row[name] for name in cls.__match_args__))
 
     @property
     def refunded(self) -> bool:
@@ -86,16 +81,12 @@ class Sale:
 
 
 @dataclass(frozen=True, slots=True)
-class CurrencyTotal:
+class CurrencyTotal(Record):
     currency: str
     sales: int
     gross_cents: int
     fee_cents: int
     refunded_cents: int = 0  # partial refunds of completed sales
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(*(row[name] for name in cls.__match_args__))
 
     @property
     def net_cents(self) -> int:

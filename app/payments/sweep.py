@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Self
 
+from app.db.records import Record
 from app.db.tables import Unlock, WhopSweep
 from app.payments.convergence import apply_payment, provider_state
 from app.whop import Payment, WhopClient, WhopError
@@ -99,7 +99,7 @@ SELECT COALESCE(extract(epoch FROM max(now() - COALESCE(w.swept_to, s.since))), 
 
 
 @dataclass(frozen=True, slots=True)
-class DueCompany:
+class DueCompany(Record):
     """A selling company due for a sweep, and where its last window stands."""
 
     company_id: str
@@ -108,13 +108,9 @@ class DueCompany:
     window_to: datetime | None
     cursor: str | None  # set while a window is read part way
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(*(row[name] for name in cls.__match_args__))
-
 
 @dataclass(frozen=True, slots=True)
-class SweptUnlock:
+class SweptUnlock(Record):
     """What the sweep compares a listed payment with, before converging it."""
 
     id: str
@@ -122,21 +118,13 @@ class SweptUnlock:
     provider_payment_id: str | None
     refunded_cents: int
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(*(row[name] for name in cls.__match_args__))
-
 
 @dataclass(frozen=True, slots=True)
-class RecordedDuplicate:
+class RecordedDuplicate(Record):
     """A second charge we recorded, and whether Whop took its refund."""
 
     payment_id: str
     refunded_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(*(row[name] for name in cls.__match_args__))
 
 
 @dataclass

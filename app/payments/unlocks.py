@@ -14,13 +14,12 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
 from urllib.parse import urlsplit
 
 from app.db.outage import database_outage
+from app.db.records import Record
 from app.db.tables import Unlock, is_serial_id
 from app.payments.buyer import Buyer
 from app.payments.convergence import converge_return
@@ -97,7 +96,7 @@ SELECT u.link_title, u.completed_at, c.handle, c.display_name
 
 
 @dataclass(frozen=True, slots=True)
-class PremiumLink:
+class PremiumLink(Record):
     """What anyone may know about a premium link: never its URL."""
 
     id: int
@@ -109,10 +108,6 @@ class PremiumLink:
     company_id: str | None
     payout_enabled: bool
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(*(row[name] for name in cls.__match_args__))
-
     @property
     def for_sale(self) -> bool:
         return bool(self.payout_enabled and self.company_id and (self.price_cents or 0) > 0)
@@ -123,7 +118,7 @@ class PremiumLink:
 
 
 @dataclass(frozen=True, slots=True)
-class BuyerUnlock:
+class BuyerUnlock(Record):
     """The buyer's most telling unlock of a link; `url` is the link's, read only when the
     unlock is COMPLETED."""
 
@@ -134,13 +129,9 @@ class BuyerUnlock:
     created_at: datetime
     url: str | None
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(*(row[name] for name in cls.__match_args__))
-
 
 @dataclass(frozen=True, slots=True)
-class OwnedUnlock:
+class OwnedUnlock(Record):
     """An unlock the asking buyer owns, and where its link is shown."""
 
     id: str
@@ -149,13 +140,9 @@ class OwnedUnlock:
     purchase_url: str | None
     handle: str | None
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(*(row[name] for name in cls.__match_args__))
-
 
 @dataclass(frozen=True, slots=True)
-class OpenUnlock:
+class OpenUnlock(Record):
     """A PENDING unlock, with the terms its checkout is (or will be) made for."""
 
     id: str
@@ -164,23 +151,15 @@ class OpenUnlock:
     currency: str
     purchase_url: str | None
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(*(row[name] for name in cls.__match_args__))
-
 
 @dataclass(frozen=True, slots=True)
-class Purchase:
+class Purchase(Record):
     """A link a Whop account bought and still owns ("Restore purchases")."""
 
     link_title: str
     completed_at: datetime
     handle: str | None
     display_name: str
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(*(row[name] for name in cls.__match_args__))
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +379,7 @@ PAYMENT_ID = re.compile(r"pay_[A-Za-z0-9]{1,60}")
 
 
 @dataclass(frozen=True, slots=True)
-class ReturningUnlock:
+class ReturningUnlock(Record):
     """The unlock a buyer comes back from checkout for."""
 
     id: str
@@ -408,10 +387,6 @@ class ReturningUnlock:
     status: str
     provider_payment_id: str | None
     handle: str | None
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(*(row[name] for name in cls.__match_args__))
 
 
 # How long the buyer's return waits, in all, before the page takes over (its unlock panel
