@@ -243,7 +243,7 @@ class AuthController(Controller):
         if token := request.cookies.get(name):
             await end_session(token)
         cookies = [expired_cookie(settings, name), _fresh_csrf_cookie(request)]
-        return Redirect("/", status_code=303, cookies=cookies)
+        return Redirect(request.app.route_reverse("home"), status_code=303, cookies=cookies)
 
     @post("/logout-everywhere", name="auth:logout-everywhere")
     async def logout_everywhere(
@@ -256,10 +256,11 @@ class AuthController(Controller):
             _fresh_csrf_cookie(request),
         ]
         if viewer is None:  # nothing to end: an expired session, or a second click
-            return Redirect("/", status_code=303, cookies=cookies)
+            return Redirect(request.app.route_reverse("home"), status_code=303, cookies=cookies)
         ended = await end_all_sessions(viewer.id)
         log.info("creator %s signed out everywhere: %d session(s) ended", viewer.id, ended)
-        return Redirect("/auth/signed-out-everywhere", status_code=303, cookies=cookies)
+        done = request.app.route_reverse("auth:signed-out-everywhere")
+        return Redirect(done, status_code=303, cookies=cookies)
 
     @get("/signed-out-everywhere", name="auth:signed-out-everywhere", cache=False)
     async def signed_out_everywhere(self) -> Template:

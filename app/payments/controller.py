@@ -106,14 +106,15 @@ class UnlockController(Controller):
         if started.owned is not None:  # they bought it already: no second checkout
             if request.htmx:
                 return _panel(request, started.owned, cookies=cookies)
-            return Redirect(f"/u/{link_id}", status_code=303, cookies=cookies, headers=PRIVATE)
+            back = request.app.route_reverse("payments:premium", link_id=link_id)
+            return Redirect(back, status_code=303, cookies=cookies, headers=PRIVATE)
         if request.htmx:
             response = ClientRedirect(started.checkout_url or "/")
             response.cookies.extend(cookies)
             response.headers.update(PRIVATE)
             return response
         return Redirect(
-            f"/unlocks/{started.unlock_id}/checkout",
+            request.app.route_reverse("payments:to-checkout", unlock_id=started.unlock_id),
             status_code=303,
             cookies=cookies,
             headers=PRIVATE,
@@ -127,7 +128,8 @@ class UnlockController(Controller):
         if unlock is None:
             raise NotFoundException("There is no such purchase.")
         if unlock.status != "PENDING" or not unlock.purchase_url:
-            return Redirect(f"/u/{unlock.link}", status_code=303, headers=PRIVATE)
+            back = request.app.route_reverse("payments:premium", link_id=unlock.link)
+            return Redirect(back, status_code=303, headers=PRIVATE)
         return Template(
             template_name="payments/to_checkout.html",
             context={"purchase_url": unlock.purchase_url},
@@ -194,11 +196,15 @@ class UnlockController(Controller):
         return Redirect(page, status_code=303, headers=PRIVATE)
 
     @get("/unlocks/restore", name="payments:restore", cache=False)
-    async def restore_page(self, viewer: ViewerDep, next: FromQuery[str] = "/") -> Response[Any]:
+    async def restore_page(
+        self, request: Request[Any, Any, Any], viewer: ViewerDep, next: FromQuery[str] = "/"
+    ) -> Response[Any]:
         back = _back_to(next)
         if viewer is None:
-            here = "/unlocks/restore?" + urlencode({"next": back})
-            return Redirect("/auth/login?" + urlencode({"next": here}), status_code=303)
+            app = request.app
+            here = app.route_reverse("payments:restore") + "?" + urlencode({"next": back})
+            sign_in = app.route_reverse("auth:login") + "?" + urlencode({"next": here})
+            return Redirect(sign_in, status_code=303)
         return Template(
             template_name="payments/restore.html",
             context={"purchases": await purchases_of(viewer.whop_user_id), "back": back},

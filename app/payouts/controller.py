@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import CacheControlHeader, ResponseHeader
@@ -28,8 +29,13 @@ from app.whop import WhopDep, WhopError, WhopUnavailable
 
 log = logging.getLogger("app.payouts")
 
-STUDIO_EARNINGS = "/dashboard#earnings"
 WHOP_DOWN = "Whop did not answer, so nothing was set up. Please try again in a minute."
+
+
+def _studio(request: HTMXRequest, notice: str = "") -> str:
+    """The studio's earnings card, with one of its notices (`?payouts=…`) if any."""
+    query = "?" + urlencode({"payouts": notice}) if notice else ""
+    return request.app.route_reverse("studio:dashboard") + query + "#earnings"
 
 
 def _go(request: HTMXRequest, url: str) -> Response[Any]:
@@ -83,7 +89,7 @@ class PayoutsController(Controller):
         self, request: HTMXRequest, creator: CreatorDep, whop: WhopDep, settings: SettingsDep
     ) -> Response[Any]:
         if creator.payout_enabled:
-            return _go(request, STUDIO_EARNINGS)
+            return _go(request, _studio(request))
         try:
             company_id = await ensure_company(whop, creator)
             url = await onboarding_url(whop, settings.app_url, company_id)
@@ -101,7 +107,7 @@ class PayoutsController(Controller):
     ) -> Response[Any]:
         company_id = creator.whop_company_id
         if not company_id:
-            return _go(request, STUDIO_EARNINGS)
+            return _go(request, _studio(request))
         try:
             enabled = await refresh_payout_status(whop, company_id)
         except WhopError as exc:
@@ -109,7 +115,7 @@ class PayoutsController(Controller):
             notice = "unchecked"
         else:
             notice = "enabled" if enabled else "unfinished"
-        return _go(request, f"/dashboard?payouts={notice}#earnings")
+        return _go(request, _studio(request, notice))
 
     @get("/refresh", name="payouts:refresh")
     async def new_link(
@@ -117,10 +123,10 @@ class PayoutsController(Controller):
     ) -> Response[Any]:
         company_id = creator.whop_company_id
         if not company_id or creator.payout_enabled:
-            return _go(request, STUDIO_EARNINGS)
+            return _go(request, _studio(request))
         try:
             url = await onboarding_url(whop, settings.app_url, company_id)
         except WhopError as exc:
             log.warning("a new onboarding link for %s failed: %s", company_id, exc)
-            return _go(request, "/dashboard?payouts=unreachable#earnings")
+            return _go(request, _studio(request, "unreachable"))
         return _go(request, url)

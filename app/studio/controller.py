@@ -92,9 +92,13 @@ async def _refused(
     return Template(template_name="studio/dashboard.html", context=context, status_code=422)
 
 
-def _back(anchor: str = "") -> Redirect:
+def _studio(request: Request[Any, Any, Any]) -> str:
+    return request.app.route_reverse("studio:dashboard")
+
+
+def _back(request: Request[Any, Any, Any], anchor: str = "") -> Redirect:
     """After a plain (non-htmx) POST: 303 back to the studio."""
-    return Redirect(f"/dashboard{anchor}", status_code=303)
+    return Redirect(_studio(request) + anchor, status_code=303)
 
 
 async def _links_panel(
@@ -182,8 +186,8 @@ class StudioController(Controller):
             claim = Form(values={"handle": raw}, errors={"handle": str(exc)})
             return await _refused(request, creator, "studio/_claim_form.html", claim=claim)
         if request.htmx:
-            return Response("", status_code=200, headers={"HX-Redirect": "/dashboard"})
-        return _back()
+            return Response("", status_code=200, headers={"HX-Redirect": _studio(request)})
+        return _back(request)
 
     # --- profile --------------------------------------------------------------------------
 
@@ -195,7 +199,7 @@ class StudioController(Controller):
             return await _refused(request, creator, "studio/_profile_form.html", profile=form)
         creator = await service.save_profile(creator.id, form.values)
         if not request.htmx:
-            return _back("#profile")
+            return _back(request, "#profile")
         context = {"creator": creator, "profile": profile_form_for(creator)}
         return _fragment(
             "studio/_profile_form.html", context, message="Profile saved.", changed=True
@@ -229,7 +233,7 @@ class StudioController(Controller):
         if not form.ok:
             return await _refused(request, creator, "studio/_links.html", add=form)
         if not request.htmx:
-            return _back("#links")
+            return _back(request, "#links")
         what = {"header": "Section", "premium": "Premium link"}.get(form.values["kind"], "Link")
         return await _links_panel(creator, message=f"{what} “{form.values['title']}” added.")
 
@@ -254,7 +258,7 @@ class StudioController(Controller):
         if verdict != "ok":
             return _out_of_date(verdict)
         if not request.htmx:
-            return _back("#links")
+            return _back(request, "#links")
         return await _links_panel(creator, message="New order saved.")
 
     @get("/links/{link_id:int}", name="studio:link_row")
@@ -264,7 +268,7 @@ class StudioController(Controller):
         """A row as it shows in the list (Cancel in the inline editor)."""
         link, _ = await _owned_link(creator, link_id)
         if not request.htmx:
-            return Redirect(f"/dashboard#link-{link_id}", status_code=303)
+            return _back(request, f"#link-{link_id}")
         return _fragment("studio/_link_row.html", {"link": link})
 
     @get("/links/{link_id:int}/edit", name="studio:edit_link")
@@ -311,7 +315,7 @@ class StudioController(Controller):
                 request, creator, "studio/_link_edit.html", editing_id=link_id, edit=form
             )
         if not request.htmx:
-            return _back(f"#link-{link_id}")
+            return _back(request, f"#link-{link_id}")
         link, _ = await _owned_link(creator, link_id)
         return _fragment("studio/_link_row.html", {"link": link}, message="Saved.", changed=True)
 
@@ -326,7 +330,7 @@ class StudioController(Controller):
         if not await service.set_link_enabled(creator.id, link_id, wanted == "true"):
             raise NotFoundException("No such link.")
         if not request.htmx:
-            return _back(f"#link-{link_id}")
+            return _back(request, f"#link-{link_id}")
         link, links = await _owned_link(creator, link_id)
         shown = "now on your page" if wanted == "true" else "hidden from your page"
         return _fragment(
@@ -350,7 +354,7 @@ class StudioController(Controller):
         if verdict != "ok":
             return _out_of_date(verdict)
         if not request.htmx:
-            return _back(f"#link-{link_id}")
+            return _back(request, f"#link-{link_id}")
         link, _ = await _owned_link(creator, link_id)
         return await _links_panel(creator, message=f"Moved “{link.title}” {direction}.")
 
@@ -362,7 +366,7 @@ class StudioController(Controller):
         if title is None:
             raise NotFoundException("No such link.")
         if not request.htmx:
-            return _back("#links")
+            return _back(request, "#links")
         return await _links_panel(creator, message=f"Deleted “{title}”.")
 
     # --- earnings -------------------------------------------------------------------------
