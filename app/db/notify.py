@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from typing import Any, Protocol
 
 import asyncpg
@@ -93,6 +93,17 @@ class Listener:
                     conn.terminate()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
+
+    @contextmanager
+    def also(self, channel: str, handler: Callable[[str], None]) -> Iterator[None]:
+        """Hand each payload on `channel` (one already listened to) to `handler` too, while
+        inside: how a test learns that a notification it sent has landed."""
+        handlers = self._handlers[channel]
+        handlers.append(handler)
+        try:
+            yield
+        finally:
+            handlers.remove(handler)
 
     def _notified(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
         for handler in self._handlers.get(channel, ()):

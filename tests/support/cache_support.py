@@ -43,19 +43,13 @@ async def notifications_landed(cache, channel: str = "linkmint_page") -> None:
     the cache just after the test's first page was stored."""
     marker = f"settled-{secrets.token_hex(4)}"
     heard: list[str] = []
-    hear = heard.append
-    # The listener's own handler list: the cache's handler was bound when it started.
-    handlers = cache.listener._handlers[channel]
-    handlers.append(hear)
-    try:
+    with cache.listener.also(channel, heard.append):
         await engine_finder().run_ddl(f"NOTIFY {channel}, '{marker}'")
 
         async def landed() -> bool:
             return marker in heard
 
         await wait_until(landed)
-    finally:
-        handlers.remove(hear)
 
 
 @pytest.fixture
