@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from app.db.engine import app_engine
-from app.db.tables import WebhookEvent
+from app.db.tables import SERIAL_MAX, WebhookEvent
 from app.payments import events as _payment_events  # noqa: F401 (registers its handlers)
 from app.payments import metrics
 from app.whop import WebhookEvent as VerifiedEvent
@@ -360,7 +360,7 @@ async def drain_inbox(
     =None` (replay) also retries events that used up their attempts.
     """
     report = DrainReport()
-    attempts_cap = max_attempts if max_attempts is not None else 2**31 - 1
+    attempts_cap = max_attempts if max_attempts is not None else SERIAL_MAX
     while len(report.tried) < limit:
         due = await WebhookEvent.raw(_DUE_SQL, min_age, received_before, attempts_cap, report.tried)
         if not due:

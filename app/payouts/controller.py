@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlencode
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import CacheControlHeader, ResponseHeader
@@ -23,19 +22,13 @@ from litestar.response import Redirect, Template
 from app.auth.service import CreatorRecord, creator_by_id
 from app.payouts.onboarding import CannotOnboard, ensure_company, onboarding_url
 from app.payouts.service import refresh_payout_status
-from app.web.dashboard import page_context
+from app.web.dashboard import dashboard_url, page_context
 from app.web.deps import CreatorDep, SettingsDep
 from app.whop import WhopDep, WhopError, WhopUnavailable
 
 log = logging.getLogger("app.payouts")
 
 WHOP_DOWN = "Whop did not answer, so nothing was set up. Please try again in a minute."
-
-
-def _studio(request: HTMXRequest, notice: str = "") -> str:
-    """The studio's earnings card, with one of its notices (`?payouts=…`) if any."""
-    query = "?" + urlencode({"payouts": notice}) if notice else ""
-    return request.app.route_reverse("studio:dashboard") + query + "#earnings"
 
 
 def _go(request: HTMXRequest, url: str) -> Response[Any]:
@@ -89,7 +82,7 @@ class PayoutsController(Controller):
         self, request: HTMXRequest, creator: CreatorDep, whop: WhopDep, settings: SettingsDep
     ) -> Response[Any]:
         if creator.payout_enabled:
-            return _go(request, _studio(request))
+            return _go(request, dashboard_url(request, "#earnings"))
         try:
             company_id = await ensure_company(whop, creator)
             url = await onboarding_url(whop, settings.app_url, company_id)
@@ -107,7 +100,7 @@ class PayoutsController(Controller):
     ) -> Response[Any]:
         company_id = creator.whop_company_id
         if not company_id:
-            return _go(request, _studio(request))
+            return _go(request, dashboard_url(request, "#earnings"))
         try:
             enabled = await refresh_payout_status(whop, company_id)
         except WhopError as exc:
@@ -115,7 +108,7 @@ class PayoutsController(Controller):
             notice = "unchecked"
         else:
             notice = "enabled" if enabled else "unfinished"
-        return _go(request, _studio(request, notice))
+        return _go(request, dashboard_url(request, "#earnings", notice=notice))
 
     @get("/refresh", name="payouts:refresh")
     async def new_link(
@@ -123,10 +116,10 @@ class PayoutsController(Controller):
     ) -> Response[Any]:
         company_id = creator.whop_company_id
         if not company_id or creator.payout_enabled:
-            return _go(request, _studio(request))
+            return _go(request, dashboard_url(request, "#earnings"))
         try:
             url = await onboarding_url(whop, settings.app_url, company_id)
         except WhopError as exc:
             log.warning("a new onboarding link for %s failed: %s", company_id, exc)
-            return _go(request, _studio(request, "unreachable"))
+            return _go(request, dashboard_url(request, "#earnings", notice="unreachable"))
         return _go(request, url)

@@ -40,7 +40,7 @@ from app.studio.forms import (
 )
 from app.studio.pricing import check_premium, preview_for_input
 from app.studio.service import StudioLink
-from app.web.dashboard import VIEW_CONSTANTS, page_context, pricing
+from app.web.dashboard import VIEW_CONSTANTS, dashboard_url, page_context, pricing
 from app.web.deps import CreatorDep
 from app.web.limits import HANDLE_CHECK, limited
 
@@ -92,13 +92,9 @@ async def _refused(
     return Template(template_name="studio/dashboard.html", context=context, status_code=422)
 
 
-def _studio(request: Request[Any, Any, Any]) -> str:
-    return request.app.route_reverse("studio:dashboard")
-
-
 def _back(request: Request[Any, Any, Any], anchor: str = "") -> Redirect:
     """After a plain (non-htmx) POST: 303 back to the studio."""
-    return Redirect(_studio(request) + anchor, status_code=303)
+    return Redirect(dashboard_url(request, anchor), status_code=303)
 
 
 async def _links_panel(
@@ -186,7 +182,7 @@ class StudioController(Controller):
             claim = Form(values={"handle": raw}, errors={"handle": str(exc)})
             return await _refused(request, creator, "studio/_claim_form.html", claim=claim)
         if request.htmx:
-            return Response("", status_code=200, headers={"HX-Redirect": _studio(request)})
+            return Response("", status_code=200, headers={"HX-Redirect": dashboard_url(request)})
         return _back(request)
 
     # --- profile --------------------------------------------------------------------------

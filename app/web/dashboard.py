@@ -9,6 +9,9 @@ controller imports the other.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request
 
 from app.auth.service import CreatorRecord
 from app.payments.earnings import earnings_for
@@ -60,3 +63,10 @@ async def page_context(creator: CreatorRecord, **overrides: Any) -> dict[str, An
             context["earnings"] = await earnings_for(creator.id)
     context.update(overrides)
     return context
+
+
+def dashboard_url(request: Request[Any, Any, Any], anchor: str = "", *, notice: str = "") -> str:
+    """The dashboard's address by its route name, with one of its payouts notices
+    (`?payouts=…`) and an anchor, if given."""
+    query = "?" + urlencode({"payouts": notice}) if notice else ""
+    return request.app.route_reverse("studio:dashboard") + query + anchor

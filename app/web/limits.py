@@ -40,10 +40,10 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.response import Template
-from piccolo.engine import engine_finder
 from piccolo.querystring import QueryString
 
 from app.auth.guards import current_creator
+from app.db.engine import app_engine
 from app.web.errors import TITLES
 
 log = logging.getLogger("app.web.limits")
@@ -149,8 +149,7 @@ _purged_at = -PURGE_EVERY
 async def _count(limit: Limit, key: str) -> tuple[int, float]:
     """Count one hit: the hits so far in the key's window, and the seconds it has left."""
     global _purged_at
-    engine = engine_finder()
-    assert engine is not None  # piccolo_conf always names one
+    engine = app_engine()
     window = timedelta(seconds=limit.seconds)
     rows = await engine.run_querystring(QueryString(_HIT_SQL, limit.bucket, key, window))
     if time.monotonic() - _purged_at >= PURGE_EVERY:
