@@ -149,7 +149,9 @@ async def _failed_page(
             "message": message,
             "detail": failure.detail,
             "signed_in": signed_in is not None,
-            "retry_url": "/auth/login?" + urlencode({"next": next_path}),
+            "retry_url": request.app.route_reverse("auth:login")
+            + "?"
+            + urlencode({"next": next_path}),
         },
         status_code=failure.status_code,
         cookies=[expired_cookie(settings, pending_cookie_name(settings.secure_cookies))],
@@ -163,6 +165,7 @@ class AuthController(Controller):
     @get("/login", name="auth:login", cache=False, before_request=limited(LOGIN))
     async def login(
         self,
+        request: Request[Any, Any, Any],
         settings: SettingsDep,
         next_path: Annotated[str | None, QueryParameter(name="next")] = None,
     ) -> Redirect:
@@ -170,7 +173,7 @@ class AuthController(Controller):
             state=secrets.token_urlsafe(32),
             nonce=secrets.token_urlsafe(32),
             verifier=secrets.token_urlsafe(48),  # 64 characters; RFC 7636 wants 43-128
-            next=safe_next(next_path),
+            next=safe_next(next_path) or request.app.route_reverse("studio:dashboard"),
             expires_at=int(time.time()) + PENDING_LIFETIME,
         )
         await remember(pending)
@@ -192,7 +195,7 @@ class AuthController(Controller):
         code, state, error = query.get("code"), query.get("state"), query.get("error")
         pending_name = pending_cookie_name(settings.secure_cookies)
         pending = unseal(request.cookies.get(pending_name), settings.secret_key)
-        next_path = pending.next if pending else "/dashboard"
+        next_path = pending.next if pending else request.app.route_reverse("studio:dashboard")
         # Whatever this callback brings, it ends the pending sign-in it carries, first: of
         # any number of callbacks with one cookie (replayed or racing) one gets this far.
         still_open = pending is not None and await consume(pending)

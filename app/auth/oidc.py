@@ -26,6 +26,7 @@ from joserfc.jwk import KeySet
 
 from app.config import Settings
 from app.whop import WhopError, WhopOAuth, WhopRejected, WhopUnreachable
+from app.whop.oauth import Discovery, Tokens, UserInfo
 
 SCOPE = "openid profile email"
 ID_TOKEN_ALGORITHMS = ["ES256"]
@@ -75,8 +76,8 @@ def _whop_trouble(exc: WhopError) -> SignInFailed:
 # --- the code exchange ------------------------------------------------------------------
 
 
-async def exchange_code(oauth: WhopOAuth, *, code: str, verifier: str) -> dict[str, Any]:
-    """Whop's tokens for `code` (an `access_token` string at least)."""
+async def exchange_code(oauth: WhopOAuth, *, code: str, verifier: str) -> Tokens:
+    """Whop's tokens for `code`."""
     try:
         return await oauth.exchange_code(code=code, verifier=verifier)
     except WhopRejected as exc:
@@ -119,19 +120,19 @@ class JwksCache:
         try:
             discovery = await oauth.discovery_document()
         except WhopRejected:
-            discovery = {}  # an error answer names no issuer
+            discovery = Discovery(None, None)  # an error answer names no issuer
         except WhopError as exc:
             raise _whop_trouble(exc) from None
-        if discovery.get("issuer") != oauth.issuer:
-            named = _shown(discovery.get("issuer"))
+        if discovery.issuer != oauth.issuer:
+            named = _shown(discovery.issuer)
             raise SignInFailed(
                 "whop_failed",
                 502,
                 f"Whop's discovery document does not match: it names the issuer {named}, "
                 f"expected {oauth.issuer!r} (WHOP_OAUTH_ISSUER sets the expected one)",
             )
-        jwks_uri = discovery.get("jwks_uri")
-        if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
+        jwks_uri = discovery.jwks_uri
+        if jwks_uri is None or not jwks_uri.startswith(("https://", "http://")):
             raise SignInFailed("whop_failed", 502, "Whop's discovery document has no jwks_uri")
         try:
             return KeySet.import_key_set(await oauth.jwks(jwks_uri))  # type: ignore[arg-type]
@@ -226,7 +227,7 @@ async def verify_id_token(
 # --- userinfo and the whole exchange ----------------------------------------------------
 
 
-async def fetch_userinfo(oauth: WhopOAuth, access_token: str) -> dict[str, Any]:
+async def fetch_userinfo(oauth: WhopOAuth, access_token: str) -> UserInfo:
     try:
         return await oauth.userinfo(access_token)
     except WhopRejected as exc:
@@ -244,17 +245,16 @@ async def complete_sign_in(
 ) -> WhopProfile:
     """Exchange the code, verify the id_token, read userinfo: who signed in at Whop."""
     tokens = await exchange_code(oauth, code=code, verifier=verifier)
-    id_token = tokens.get("id_token")
-    if not isinstance(id_token, str):
+    if tokens.id_token is None:
         raise SignInFailed("bad_id_token", 502, "Whop sent no id_token")
-    claims = await verify_id_token(settings, oauth, id_token, nonce=nonce)
-    info = await fetch_userinfo(oauth, tokens["access_token"])
-    if info.get("sub") != claims["sub"]:
+    claims = await verify_id_token(settings, oauth, tokens.id_token, nonce=nonce)
+    info = await fetch_userinfo(oauth, tokens.access_token)
+    if info.sub != claims["sub"]:
         raise SignInFailed("whop_failed", 502, "userinfo describes another user")
     return WhopProfile(
         whop_user_id=claims["sub"],
-        email=_text(info.get("email")) or _text(claims.get("email")),
-        name=_text(info.get("name")),
-        username=_text(info.get("preferred_username")),
-        picture=_text(info.get("picture")),
+        email=info.email or _text(claims.get("email")),
+        name=info.name,
+        username=info.preferred_username,
+        picture=info.picture,
     )

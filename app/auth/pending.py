@@ -32,7 +32,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from app.db import tables
 
 PENDING_LIFETIME = 10 * 60  # seconds to finish signing in at Whop
-DEFAULT_NEXT = "/dashboard"
 _AAD = b"linkmint pending sign-in v1"
 
 
@@ -110,27 +109,28 @@ async def purge_stale_pending() -> int:
     return len(gone)
 
 
-def safe_next(raw: str | None) -> str:
-    """A local path to go to after signing in; anything else becomes /dashboard.
+def safe_next(raw: str | None) -> str | None:
+    """A local path to go to after signing in, or None for anything else (the caller then
+    picks the dashboard).
 
     Browsers read `//host`, `/\\host` and (after decoding) `/%2F%2Fhost` as another site,
     and strip tabs and newlines before parsing, so all of those are refused outright.
     """
     if not raw or len(raw) > 1024:
-        return DEFAULT_NEXT
+        return None
     if any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in raw):
-        return DEFAULT_NEXT
+        return None
     decoded = raw
     for _ in range(3):  # "%252F" decodes to "%2F", then to "/"
         decoded = unquote(decoded)
     for candidate in (raw, decoded):
         if not candidate.startswith("/") or candidate.startswith("//"):
-            return DEFAULT_NEXT
+            return None
         if "\\" in candidate:
-            return DEFAULT_NEXT
+            return None
         parts = urlsplit(candidate)
         if parts.scheme or parts.netloc:
-            return DEFAULT_NEXT
+            return None
     if raw == "/auth" or raw.startswith("/auth/"):
-        return DEFAULT_NEXT  # never back into the sign-in flow itself
+        return None  # never back into the sign-in flow itself
     return raw

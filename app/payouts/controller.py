@@ -20,6 +20,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 
 from app.auth.service import CreatorRecord, creator_by_id
+from app.config import Settings
 from app.payouts.onboarding import CannotOnboard, ensure_company, onboarding_url
 from app.payouts.service import refresh_payout_status
 from app.web.dashboard import dashboard_url, page_context
@@ -42,6 +43,15 @@ def _whop_problem(exc: WhopError) -> str:
     if isinstance(exc, WhopUnavailable):
         return WHOP_DOWN
     return f"Whop refused to set up payouts: {exc.reason}. Nothing was changed on your page."
+
+
+def _whop_returns(request: HTMXRequest, settings: Settings) -> dict[str, str]:
+    """Where Whop's hosted KYC sends the creator back to: absolute addresses of our routes."""
+    route = request.app.route_reverse
+    return {
+        "return_url": settings.app_url + route("payouts:return"),
+        "refresh_url": settings.app_url + route("payouts:refresh"),
+    }
 
 
 async def _fresh(creator: CreatorRecord) -> CreatorRecord:
@@ -85,7 +95,7 @@ class PayoutsController(Controller):
             return _go(request, dashboard_url(request, "#earnings"))
         try:
             company_id = await ensure_company(whop, creator)
-            url = await onboarding_url(whop, settings.app_url, company_id)
+            url = await onboarding_url(whop, company_id, **_whop_returns(request, settings))
         except CannotOnboard as exc:
             return await _refused(request, creator, str(exc), 422)
         except WhopError as exc:
@@ -118,7 +128,7 @@ class PayoutsController(Controller):
         if not company_id or creator.payout_enabled:
             return _go(request, dashboard_url(request, "#earnings"))
         try:
-            url = await onboarding_url(whop, settings.app_url, company_id)
+            url = await onboarding_url(whop, company_id, **_whop_returns(request, settings))
         except WhopError as exc:
             log.warning("a new onboarding link for %s failed: %s", company_id, exc)
             return _go(request, dashboard_url(request, "#earnings", notice="unreachable"))

@@ -35,7 +35,6 @@ from app.whop import WhopClient, WhopDep, WhopError, WhopUnavailable
 
 log = logging.getLogger("app.payouts")
 
-TOKEN_PATH = "/dashboard/payouts/token"  # noqa: S105 (a path, not a secret)
 PAYOUT_TOKEN_LIFETIME = timedelta(minutes=10)  # Whop allows up to 3 h; the island refreshes
 # The directives Whop's payout components need against Whop itself (docs/whop-contract.md §9.4).
 WHOP_ELEMENTS_SOURCES = {
@@ -80,13 +79,16 @@ class IslandConfig:
     loader_url: str | None  # the emulator's stand-in for Whop's loader, offline only
 
 
-def island_config(settings: Settings, creator: CreatorRecord) -> IslandConfig:
+def island_config(
+    request: Request[Any, Any, Any], settings: Settings, creator: CreatorRecord
+) -> IslandConfig:
+    route = request.app.route_reverse
     return IslandConfig(
         company_id=creator.whop_company_id or "",
-        token_url=TOKEN_PATH,
+        token_url=route("payouts:token"),
         environment=settings.whop_elements_env,
         currency=(creator.currency or "usd").upper(),
-        redirect_url=f"{settings.app_url}/dashboard/payouts",  # after identity verification
+        redirect_url=settings.app_url + route("payouts:dashboard"),  # after identity verification
         loader_url="/_whop/elements.js" if settings.emulator_enabled else None,
     )
 
@@ -144,7 +146,7 @@ class PayoutDashboardController(Controller):
         request.scope[PERMISSIONS_POLICY_KEY] = PAYOUT_PAGE_PERMISSIONS  # type: ignore[literal-required]
         return Template(
             "payouts/dashboard.html",
-            context={"creator": creator, "island": island_config(settings, creator)},
+            context={"creator": creator, "island": island_config(request, settings, creator)},
             headers={
                 **NO_STORE,
                 "Reporting-Endpoints": f'{REPORT_GROUP}="{settings.app_url}{CSP_REPORT_PATH}"',

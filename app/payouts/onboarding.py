@@ -18,9 +18,6 @@ from app.auth.service import CreatorRecord, creator_by_id
 from app.db.tables import Creator
 from app.whop import WhopClient
 
-RETURN_PATH = "/dashboard/payouts/return"
-REFRESH_PATH = "/dashboard/payouts/refresh"
-
 # What the studio says after the return from Whop's hosted pages (`/dashboard?payouts=…`).
 NOTICES = {
     "enabled": "Earnings are on. You can now price premium links.",
@@ -90,12 +87,16 @@ async def ensure_company(whop: WhopClient, creator: CreatorRecord) -> str:
     return now.whop_company_id
 
 
-async def onboarding_url(whop: WhopClient, app_url: str, company_id: str) -> str:
-    """A fresh link to Whop's hosted KYC for the company (links expire; make one per visit)."""
+async def onboarding_url(
+    whop: WhopClient, company_id: str, *, return_url: str, refresh_url: str
+) -> str:
+    """A fresh link to Whop's hosted KYC for the company (links expire; make one per visit).
+    Whop sends the creator to `return_url` when they finish and to `refresh_url` when the
+    link has expired: both absolute, on this app."""
     link = await whop.create_account_link(
         company_id,
         use_case="account_onboarding",
-        return_url=app_url + RETURN_PATH,
-        refresh_url=app_url + REFRESH_PATH,
+        return_url=return_url,
+        refresh_url=refresh_url,
     )
     return link.url

@@ -32,15 +32,16 @@ TITLES = {
 
 def sign_in_url(request: Request[Any, Any, Any]) -> str:
     """Where to send an anonymous visitor: sign-in, then back to the page they were on."""
-    target = "/dashboard"
+    route = request.app.route_reverse
+    dashboard = route("studio:dashboard")
+    target = dashboard
     if request.method == "GET":
         target = request.url.path
         if request.url.query:
             target += "?" + request.url.query
-    current = request.headers.get("hx-current-url")
-    if current and request.headers.get("hx-request") == "true":
-        target = "/dashboard"
-    return "/auth/login?next=" + quote(target, safe="/")
+    if request.headers.get("hx-current-url") and request.headers.get("hx-request") == "true":
+        target = dashboard  # an htmx fragment's own address is no page to come back to
+    return route("auth:login") + "?next=" + quote(target, safe="/")
 
 
 def html_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -1,16 +1,19 @@
 """`WhopOAuth`: HTTP to Whop's OAuth 2.1 / OpenID Connect endpoints (docs/whop-contract.md §1).
 
-The code exchange, userinfo, the discovery document and the key set, answered as plain
-JSON objects. What those answers must say (issuer, signatures, claims, nonce) is checked by
-Sign in with Whop in `app.auth.oidc`; this module only carries them. Every failure is one
-of `app.whop.errors` (no answer at all: `WhopUnreachable`); a refusal is `WhopRejected`
-with the OAuth `error` code as its `type` and `error_description` as its `message`.
+The code exchange, userinfo and the discovery document, answered as typed records of the
+fields sign-in reads (a field of the wrong JSON type reads as missing), and the key set as
+Whop sent it (joserfc reads JWKS documents). What those answers must say (issuer,
+signatures, claims, nonce) is checked by Sign in with Whop in `app.auth.oidc`; this module
+only carries them. Every failure is one of `app.whop.errors` (no answer at all:
+`WhopUnreachable`); a refusal is `WhopRejected` with the OAuth `error` code as its `type`
+and `error_description` as its `message`.
 Reasons name the HTTP status or the network error only, never a code, token, verifier or
 the client secret.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -28,6 +31,60 @@ from app.whop.errors import (
 )
 
 TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+
+
+def _text(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """The token endpoint's answer: an access token always; an id_token when Whop sent one."""
+
+    access_token: str
+    id_token: str | None
+    token_type: str | None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Tokens:
+        access_token = _text(body, "access_token")
+        if access_token is None:
+            raise WhopBadResponse("token exchange", "the token response has no access_token")
+        return cls(access_token, _text(body, "id_token"), _text(body, "token_type"))
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """The userinfo answer's standard claims (OpenID Connect Core §5.1) that sign-in uses."""
+
+    sub: str | None
+    email: str | None
+    name: str | None
+    preferred_username: str | None
+    picture: str | None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> UserInfo:
+        return cls(
+            sub=_text(body, "sub"),
+            email=_text(body, "email"),
+            name=_text(body, "name"),
+            preferred_username=_text(body, "preferred_username"),
+            picture=_text(body, "picture"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """The discovery document's two fields sign-in needs."""
+
+    issuer: str | None
+    jwks_uri: str | None
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Discovery:
+        return cls(_text(body, "issuer"), _text(body, "jwks_uri"))
 
 
 class WhopOAuth:
@@ -63,7 +120,7 @@ class WhopOAuth:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def exchange_code(self, *, code: str, verifier: str) -> dict[str, Any]:
+    async def exchange_code(self, *, code: str, verifier: str) -> Tokens:
         """Whop's tokens for `code`. Linkmint is a confidential client (client_secret_post)."""
         operation = "token exchange"
         settings = self._settings
@@ -83,11 +140,9 @@ class WhopOAuth:
         body = _json_object(operation, response)
         if response.status_code != 200:
             raise _rejected(operation, response)
-        if not isinstance(body.get("access_token"), str):
-            raise WhopBadResponse(operation, "the token response has no access_token")
-        return body
+        return Tokens.from_json(body)
 
-    async def userinfo(self, access_token: str) -> dict[str, Any]:
+    async def userinfo(self, access_token: str) -> UserInfo:
         operation = "userinfo"
         response = await self._request(
             operation,
@@ -97,16 +152,16 @@ class WhopOAuth:
         )
         if response.status_code != 200:
             raise _rejected(operation, response)
-        return _json_object(operation, response)
+        return UserInfo.from_json(_json_object(operation, response))
 
-    async def discovery_document(self) -> dict[str, Any]:
+    async def discovery_document(self) -> Discovery:
         operation = "OIDC discovery"
         # Read from Whop's own origin even when the expected issuer is set to another one.
         authority = self._settings.oauth_authority
         response = await self._request(
             operation, "GET", f"{authority}/.well-known/openid-configuration"
         )
-        return _success(operation, response)
+        return Discovery.from_json(_success(operation, response))
 
     async def jwks(self, jwks_uri: str) -> dict[str, Any]:
         """The JWKS document at `jwks_uri` (from the discovery document), as sent."""

@@ -29,6 +29,7 @@ from app.whop import (
     WhopUnavailable,
     WhopUnreachable,
 )
+from app.whop.oauth import Tokens
 from tests.support.whop_browser import new_test_user, open_authorize_page, pkce_pair, query_of
 
 
@@ -71,16 +72,17 @@ async def approved_code(settings: Settings) -> Grant:
 async def test_a_code_becomes_tokens_and_the_user_over_real_http(live_settings, whop_oauth):
     grant = await approved_code(live_settings)
     tokens = await whop_oauth.exchange_code(code=grant.code, verifier=grant.verifier)
-    assert tokens["token_type"] == "Bearer"
-    assert isinstance(tokens["access_token"], str) and isinstance(tokens["id_token"], str)
+    assert tokens.token_type == "Bearer"
+    assert tokens.access_token and tokens.id_token
 
-    info = await whop_oauth.userinfo(tokens["access_token"])
-    assert info["email"] == grant.user["email"]
-    assert info["preferred_username"] == grant.user["username"]
+    info = await whop_oauth.userinfo(tokens.access_token)
+    assert info.email == grant.user["email"]
+    assert info.preferred_username == grant.user["username"]
 
     discovery = await whop_oauth.discovery_document()
-    assert discovery["issuer"] == whop_oauth.issuer == live_settings.oauth_issuer
-    keys = await whop_oauth.jwks(discovery["jwks_uri"])
+    assert discovery.issuer == whop_oauth.issuer == live_settings.oauth_issuer
+    assert discovery.jwks_uri is not None
+    keys = await whop_oauth.jwks(discovery.jwks_uri)
     assert [key["kty"] for key in keys["keys"]] == ["EC"]
 
 
@@ -249,9 +251,8 @@ async def test_the_code_exchange_sends_the_client_credentials_as_json(settings):
     with whop_answering(200, b'{"access_token": "at"}', "application/json") as whop:
         target = pointed_at(settings, whop.origin)
         async with WhopOAuth(target) as oauth:
-            assert await oauth.exchange_code(code="the-code", verifier="v" * 64) == {
-                "access_token": "at"
-            }
+            tokens = await oauth.exchange_code(code="the-code", verifier="v" * 64)
+            assert tokens == Tokens(access_token="at", id_token=None, token_type=None)
     ((method, path, headers, sent),) = whop.requests
     assert (method, path) == ("POST", "/oauth/token")
     assert headers["User-Agent"] == "Linkmint"
