@@ -75,8 +75,9 @@ bench-scaleout: $(BENCH_STAMP) ## 3 app processes behind nginx, sharing only Pos
 bench-sweep: $(BENCH_STAMP)    ## Whop calls of the reconciler's sweep and daily audit for 1,000 creators
 	$(BIN)/python -m bench.sweep $(SWEEP_ARGS)
 
-vendor:                 ## re-vendor htmx and SortableJS from npm and check their hashes
+vendor:                 ## re-vendor htmx, SortableJS and the social icons from npm and check their hashes
 	bash static/vendor/update.sh
+	bash static/vendor/update-simple-icons.sh
 
 .PHONY: assets
 assets:                 ## rebuild the payout island static/payouts/dist/island.js (needs Node + npm)

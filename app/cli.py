@@ -1,4 +1,5 @@
-"""The `linkmint` command: serve, migrate, dev, emulator, doctor, reconcile, replay-webhooks."""
+"""The `linkmint` command: serve, migrate, dev, emulator, doctor, reconcile, replay-webhooks,
+currencies."""
 
 from __future__ import annotations
 
@@ -138,6 +139,58 @@ def doctor() -> None:
         raise SystemExit(1)
 
 
+def currencies(args: argparse.Namespace) -> None:
+    """The operator's currencies (app/shared/currencies.py): list them, allow or disallow
+    one, set its bounds; every change prints the list as it now is."""
+    from app.shared import currencies as operator
+    from app.shared.fees import money_rules
+
+    async def run() -> list[str]:
+        action = args.currencies_action
+        if action in ("allow", "disallow", "set"):
+            bounds = operator.Bounds(args.min, args.max, args.fee_min)
+            allow = {"allow": True, "disallow": False}.get(action)  # "set": neither
+            await operator.set_bounds(args.code, bounds, allow=allow)
+        elif action == "default":
+            await operator.set_default(args.code)
+        elif action == "three-decimal":
+            await operator.set_three_decimal(args.state == "on")
+        return operator.describe(await money_rules())
+
+    try:
+        print("\n".join(asyncio.run(run())))
+    except operator.CurrencyRefused as exc:
+        print(f"linkmint currencies: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _currencies_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p_cur = sub.add_parser(
+        "currencies", help="the currencies creators may sell in, and each one's price bounds"
+    )
+    actions = p_cur.add_subparsers(dest="currencies_action", required=True)
+    actions.add_parser("list", help="every currency with a rule, allowed or not")
+    for name, helptext in (
+        ("allow", "let creators sell in CODE (bounds needed unless it has them)"),
+        ("disallow", "stop accepting prices in CODE (past sales stay as they are)"),
+        ("set", "change CODE's bounds without allowing or disallowing it"),
+    ):
+        action = actions.add_parser(name, help=helptext)
+        action.add_argument("code", help="ISO 4217 code, like jpy")
+        for flag, what in (
+            ("--min", "lowest price"),
+            ("--max", "highest price"),
+            ("--fee-min", "least platform fee"),
+        ):
+            action.add_argument(flag, type=int, metavar="MINOR", help=f"{what}, in minor units")
+    default = actions.add_parser("default", help="the currency new creators start in")
+    default.add_argument("code")
+    three = actions.add_parser(
+        "three-decimal", help="whether KWD, BHD, … may be allowed (Whop: unconfirmed; off)"
+    )
+    three.add_argument("state", choices=("on", "off"))
+
+
 def serve(host: str, port: int, workers: int, reload: bool = False) -> None:
     from app.web.serving import serve as run
 
@@ -239,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
         help="check the settings, the database and Whop before going live, one line each "
         "(exit 1 if any check fails)",
     )
+    _currencies_parser(sub)
     args = parser.parse_args(argv)
 
     try:
@@ -260,6 +314,8 @@ def main(argv: list[str] | None = None) -> None:
         replay_webhooks()
     elif args.command == "doctor":
         doctor()
+    elif args.command == "currencies":
+        currencies(args)
     elif args.command == "serve":
         serve(args.host, args.port, args.workers)
     elif args.command == "dev":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import secrets
 import string
 from collections.abc import Mapping
@@ -66,6 +67,8 @@ KNOWN_NAMES = (
     "HTTP_BODY_TIMEOUT",
     "HTTP_KEEP_ALIVE_TIMEOUT",
     "HTTP_CONCURRENCY_LIMIT",
+    "COUNTRY_HEADER",
+    "INSIGHTS_FLUSH_SECONDS",
 )
 
 _ALNUM = string.ascii_letters + string.digits
@@ -132,6 +135,11 @@ class Settings:
     http_body_timeout: float = 30.0
     http_keep_alive_timeout: float = 5.0
     http_concurrency_limit: int = 500
+    # Insights (app/insights): the request header carrying the visitor's country, set by the
+    # proxy in front (e.g. Cloudflare's CF-IPCountry); empty: countries are not counted. Only
+    # name one that proxy always sets or overwrites, since a client can send any header.
+    country_header: str = ""
+    insights_flush_seconds: float = 5.0  # what a crash may lose of the counts, at most
 
     def __post_init__(self) -> None:
         # However these settings were made (a test's dataclasses.replace too).
@@ -348,6 +356,7 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
             ("HTTP_HEADER_TIMEOUT", 10.0, 0.1, 600),
             ("HTTP_BODY_TIMEOUT", 30.0, 0.1, 3600),
             ("HTTP_KEEP_ALIVE_TIMEOUT", 5.0, 0.1, 600),
+            ("INSIGHTS_FLUSH_SECONDS", 5.0, 0.05, 3600),
         )
     }
     log_level = env.get("LOG_LEVEL", "INFO").upper()
@@ -378,9 +387,17 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         log_format=log_format,
         trusted_proxies=_networks(env, "TRUSTED_PROXIES", "127.0.0.1,::1"),
         http_concurrency_limit=_whole(env, "HTTP_CONCURRENCY_LIMIT", 500, 1, 100_000),
+        country_header=_header_name(env, "COUNTRY_HEADER"),
         **seconds,
         **sweep,
     )
+
+
+def _header_name(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if value and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
+        raise SettingsError(name, "must be an HTTP header name, like CF-IPCountry")
+    return value.lower()
 
 
 def _credentials(path: Path) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
@@ -63,7 +64,10 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     from app.auth.controller import AuthController
     from app.auth.origin import same_origin_writes
     from app.auth.purge import purge_lifespan
+    from app.auth.sessions import cookie_name
     from app.db.notify import listener_lifespan
+    from app.insights.controller import InsightsController, click
+    from app.insights.counting import Counting
     from app.payments.buyer import ROUTES as BUYER_ROUTES
     from app.payments.controller import ROUTES as PAYMENT_ROUTES
     from app.payments.fastlane import PollLane
@@ -75,7 +79,13 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     from app.profiles.cache import PageCache
     from app.profiles.controller import ProfileController
     from app.profiles.fastlane import PageLane
+    from app.profiles.media import MediaController
+    from app.studio.avatar import AvatarController
     from app.studio.controller import StudioController
+    from app.studio.currency import CurrencyController
+    from app.studio.share import ShareController
+    from app.studio.socials import SocialsController
+    from app.studio.transfer import TransferController
     from app.web.assets import StaticAssets
     from app.web.fastlane import LinkmintApp
 
@@ -88,6 +98,14 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
         favicon,
         AuthController,
         StudioController,
+        InsightsController,  # /dashboard/insights and its CSV
+        click,  # POST /_c/{creator}/{link}: a link's ping
+        CurrencyController,  # the selling currency: /dashboard/currency
+        SocialsController,  # the social icons card: /dashboard/socials
+        AvatarController,  # the profile photo: /dashboard/avatar
+        MediaController,  # uploaded avatars: /media/…
+        TransferController,  # /dashboard/export.json, /dashboard/import/…, /dashboard/earnings.csv
+        ShareController,
         PayoutDashboardController,
         csp_report,
         PayoutsController,
@@ -124,6 +142,13 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     sweep_options = SweepOptions.from_settings(settings)
     lifespans.append(maintenance_lifespan(period, sweep_options=sweep_options))
     lifespans.append(purge_lifespan(period))  # ended sessions, stale pending sign-ins
+    # Views and clicks, counted in memory and flushed every few seconds (app/insights).
+    counting = Counting(
+        own_host=urlsplit(settings.app_url).hostname or "",
+        session_cookies=(cookie_name(settings.secure_cookies),),
+        country_header=settings.country_header,
+    )
+    lifespans.append(counting.lifespan(settings.insights_flush_seconds))
     # In-memory answers that PostgreSQL invalidates; both serve nothing until the listener
     # is up (app/db/notify.py), except the last known pages while the database is unreachable.
     pages, polls = PageCache(ttl=settings.page_cache_ttl), PendingPolls()
@@ -141,7 +166,13 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
             "whop": Provide(provide_whop, sync_to_thread=False),  # whop: WhopDep
         },
         state=State(
-            {"settings": settings, "page_cache": pages, "pending_polls": polls, "inbox": inbox}
+            {
+                "settings": settings,
+                "page_cache": pages,
+                "pending_polls": polls,
+                "inbox": inbox,
+                "counting": counting,
+            }
         ),
         template_config=template_config(settings),
         csrf_config=CSRFConfig(
@@ -152,7 +183,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
             cookie_httponly=True,  # htmx gets the token from the page, never from the cookie
             cookie_samesite="lax",
             # no token cookie on assets; browsers post CSP reports without one
-            exclude=["/_whop", "/webhooks/", "/static/", CSP_REPORT_PATH],
+            exclude=["/_whop", "/webhooks/", "/static/", "/_c/", CSP_REPORT_PATH],
         ),
         plugins=[HTMXPlugin()],
         # app/web/request_id.py, app/web/refuse_nul.py; cross-origin writes: app/auth/origin.py
@@ -177,7 +208,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     )
     # Cached pages and unchanged polls are answered before routing (app/web/fastlane.py):
     # refused if a middleware above is not known to be safe to skip for them.
-    app.open_lanes(PageLane(pages), PollLane(polls, settings))
+    app.open_lanes(PageLane(pages, counting), PollLane(polls, settings))
     repeats.install()  # on the handlers configured just now, and uvicorn's
     RequestIds().install()
     return app

@@ -15,7 +15,9 @@ from typing import Any
 KB = 1024
 # scenario key -> [(metric, op, limit)]
 TARGETS: dict[str, list[tuple[str, str, Any]]] = {
-    "public": [("ratio", ">=", 0.5), ("p99_ms", "<=", 10.0)],
+    "public": [("ratio", ">=", 1.5), ("p99_ms", "<=", 10.0)],
+    "click": [("ratio", ">=", 1.0)],
+    "insights": [("p99_ms", "<=", 50.0)],
     "public_uncached": [("ratio", ">=", 0.1)],
     "public_buyer": [],
     "poll": [("ratio", ">=", 0.4)],

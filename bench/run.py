@@ -41,7 +41,39 @@ from bench.wrk import (  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
-SCENARIO_ORDER = ("public", "public_buyer", "poll", "studio", "webhooks")
+# One more creator for the Insights page: 50 links and 90 days of counts (a view row, a
+# click row per link, 15 referrers, 6 browsers, 3 devices and 20 countries a day: about
+# 8,500 rows), as a busy creator's page would have after a quarter.
+_INSIGHTS_SEED_SQL = """
+WITH creator_row AS (
+    INSERT INTO creator (whop_user_id, handle, display_name)
+    VALUES ('user_BenchInsights0', 'insightsbench', 'Insights bench') RETURNING id
+), links AS (
+    INSERT INTO link (creator, kind, title, url, position)
+    SELECT creator_row.id, 'link', 'Link ' || n, 'https://example.com/' || n, n
+      FROM creator_row, generate_series(1, 50) AS n
+    RETURNING id, creator
+), dimensions AS (
+    SELECT 'view' AS metric, '' AS dimension
+    UNION ALL SELECT 'click', id::text FROM links
+    UNION ALL SELECT 'referrer', 'site' || n || '.example' FROM generate_series(1, 15) AS n
+    UNION ALL SELECT 'browser', b
+      FROM unnest(ARRAY['Chrome', 'Safari', 'Firefox', 'Edge', 'Samsung Internet', 'Opera']) b
+    UNION ALL SELECT 'device', d FROM unnest(ARRAY['phone', 'tablet', 'desktop']) d
+    UNION ALL SELECT 'country', c
+      FROM unnest(ARRAY['US', 'DE', 'FR', 'GB', 'JP', 'BR', 'IN', 'CA', 'AU', 'ES', 'IT', 'NL',
+                        'SE', 'PL', 'MX', 'KR', 'TR', 'AR', 'ZA', 'NG']) c
+), filled AS (
+    INSERT INTO insight_day (creator, day, metric, dimension, hits)
+    SELECT creator_row.id, day::date, metric, dimension, 1 + (random() * 200)::int
+      FROM creator_row, dimensions,
+           generate_series(current_date - 89, current_date, interval '1 day') AS day
+    RETURNING 1
+)
+SELECT id FROM creator_row WHERE (SELECT count(*) FROM filled) > 0
+"""
+
+SCENARIO_ORDER = ("public", "click", "public_buyer", "poll", "studio", "insights", "webhooks")
 SEED = 6  # issue 6: the data set is the same in every run
 SIGNED_IN_CREATORS = 100
 MAX_SIGNING_WINDOW = 240  # s from signing the deliveries to the end of their run (Whop: ±300)
@@ -306,6 +338,8 @@ class Bench:
         return results
 
     async def _seed(self, database_url: str):
+        import functools
+
         import asyncpg
 
         from app.auth.sessions import start_session
@@ -314,22 +348,26 @@ class Bench:
 
         conn = await asyncpg.connect(database_url)
         try:
-            row = await conn.fetchrow("SELECT * FROM platform_config WHERE id = 1")
-            rules = MoneyRules.from_row(row)
+            rules = MoneyRules.from_rows(
+                await conn.fetchrow("SELECT * FROM platform_config WHERE id = 1"),
+                await conn.fetch("SELECT * FROM currency_rule"),
+            )
+            fee_for = functools.partial(rules.fee_for, currency="usd")  # the dataset's currency
             data = build_dataset(
                 self.rng,
                 creators=self.args.creators,
                 links_per_creator=self.args.links,
                 completed_unlocks=3 * self.args.creators,
                 pending_unlocks=self.args.creators,
-                fee_for=rules.fee_for,
+                fee_for=fee_for,
             )
             await write_dataset(
                 conn,
                 data,
                 parent_company_id=CREDENTIALS["WHOP_PARENT_COMPANY_ID"],
-                fee_for=rules.fee_for,
+                fee_for=fee_for,
             )
+            insights_creator = await conn.fetchval(_INSIGHTS_SEED_SQL)
             await conn.execute("ANALYZE")
         finally:
             await conn.close()
@@ -338,7 +376,8 @@ class Bench:
         for creator in data.creators[:SIGNED_IN_CREATORS]:
             token = await start_session(creator.id)
             signed_in += [(token, k.id) for k in data.links if k.creator_id == creator.id]
-        return data, signed_in, rules.fee_for
+        self.insights_token = await start_session(insights_creator)
+        return data, signed_in, fee_for
 
     def _dataset_summary(self) -> dict:
         d = self.data
@@ -431,6 +470,8 @@ class Bench:
         if "public" in only:
             entries.append(self._measure(scenarios.public(self.data)))
             entries.append(self._measure(scenarios.public_uncached(self.data)))
+        if "click" in only:
+            entries.append(self._measure(scenarios.click(self.data)))
         if "public_buyer" in only:
             entries.append(self._measure(scenarios.public_buyer(self.data, cookies)))
         if "poll" in only:
@@ -438,6 +479,9 @@ class Bench:
         if "studio" in only:
             session_cookie = cookie_name(self.settings.secure_cookies)
             entries.append(self._measure(scenarios.studio(self.signed_in, session_cookie)))
+        if "insights" in only:
+            session_cookie = cookie_name(self.settings.secure_cookies)
+            entries.append(self._measure(scenarios.insights(self.insights_token, session_cookie)))
         webhooks_check = None
         if "webhooks" in only:
             entry, webhooks_check = self._webhooks()

@@ -255,6 +255,8 @@ class ScaleOut:
         }
 
     async def _seed(self, url: str):
+        import functools
+
         import asyncpg
 
         from app.shared.fees import MoneyRules
@@ -262,25 +264,28 @@ class ScaleOut:
 
         conn = await asyncpg.connect(url)
         try:
-            row = await conn.fetchrow("SELECT * FROM platform_config WHERE id = 1")
-            rules = MoneyRules.from_row(row)
+            rules = MoneyRules.from_rows(
+                await conn.fetchrow("SELECT * FROM platform_config WHERE id = 1"),
+                await conn.fetch("SELECT * FROM currency_rule"),
+            )
+            fee_for = functools.partial(rules.fee_for, currency="usd")  # the dataset's currency
             data = build_dataset(
                 self.rng,
                 creators=60,
                 links_per_creator=12,
                 completed_unlocks=0,
                 pending_unlocks=0,
-                fee_for=rules.fee_for,
+                fee_for=fee_for,
             )
             await write_dataset(
                 conn,
                 data,
                 parent_company_id=CREDENTIALS["WHOP_PARENT_COMPANY_ID"],
-                fee_for=rules.fee_for,
+                fee_for=fee_for,
             )
         finally:
             await conn.close()
-        return data, rules.fee_for
+        return data, fee_for
 
     def _direct(self, index: int) -> str:
         return self.apps[index].url

@@ -20,6 +20,13 @@ HTMX = {"HX-Request": "true"}
 # What every browser sends with every request (the pages answer with brotli, the app's
 # preference; see app/web/compression.py).
 BROWSER = {"Accept-Encoding": "gzip, br"}
+# A person's browser, as the insights count them (app/insights): a view or a click with
+# this user agent is counted in full, not left out as a bot's.
+PERSON = {
+    "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+}
+REFERRERS = ("https://www.instagram.com/", "https://t.co/x1", "https://www.tiktok.com/", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +90,56 @@ def baseline() -> Scenario:
     return Scenario("baseline", "plain text (baseline)", [Request("GET", PLAINTEXT_PATH)])
 
 
+def _visitor(n: int) -> dict[str, str]:
+    referrer = REFERRERS[n % len(REFERRERS)]
+    return {**BROWSER, **PERSON, **({"Referer": referrer} if referrer else {})}
+
+
 def public(data: Dataset) -> Scenario:
+    """Anonymous views from a phone's browser, each one counted for the creator's insights."""
     return Scenario(
         "public",
-        "public page, anonymous (random handles)",
-        [Request("GET", f"/{c.handle}", BROWSER) for c in data.creators],
+        "public page, anonymous (random handles, views counted)",
+        [Request("GET", f"/{c.handle}", _visitor(n)) for n, c in enumerate(data.creators)],
         needs=(("GET", "/{}"),),
+    )
+
+
+def click(data: Dataset) -> Scenario:
+    """A link's ping, as Chromium sends it when a visitor follows a link."""
+    requests = [
+        Request(
+            "POST",
+            f"/_c/{link.creator_id}/{link.id}",
+            {**PERSON, "Content-Type": "text/ping", "Ping-To": link.url or "https://x.example"},
+            "PING",
+        )
+        for link in data.links
+        if link.visible and link.kind == "link"
+    ]
+    return Scenario(
+        "click",
+        "link click report (ping)",
+        requests,
+        needs=(("POST", "/_c/{}/{}"),),
+        expect=(204,),
+    )
+
+
+def insights(token: str, session_cookie: str) -> Scenario:
+    """The Insights page over 90 days, for a creator with 50 links and 90 days of counts."""
+    return Scenario(
+        "insights",
+        "Insights page, 90 days × 50 links",
+        [
+            Request(
+                "GET",
+                "/dashboard/insights?days=90",
+                {**BROWSER, "Cookie": f"{session_cookie}={token}"},
+            )
+        ],
+        needs=(("GET", "/dashboard/insights"),),
+        probe_text="Clicks per link",
     )
 
 

@@ -292,6 +292,8 @@ async def seed(
     window: timedelta,
 ):
     """The data set, written into the freshly migrated database; returns it."""
+    import functools
+
     import asyncpg
 
     from app.shared.fees import MoneyRules
@@ -299,14 +301,18 @@ async def seed(
 
     conn = await asyncpg.connect(database_url)
     try:
-        rules = MoneyRules.from_row(await conn.fetchrow("SELECT * FROM platform_config"))
+        rules = MoneyRules.from_rows(
+            await conn.fetchrow("SELECT * FROM platform_config WHERE id = 1"),
+            await conn.fetch("SELECT * FROM currency_rule"),
+        )
+        fee_for = functools.partial(rules.fee_for, currency="usd")  # the dataset's currency
         data = build_sales(
             rng,
             creators=args.creators,
             unlocks=args.unlocks,
             now=now,
             window=window,
-            fee_for=rules.fee_for,
+            fee_for=fee_for,
         )
         parent = CREDENTIALS["WHOP_PARENT_COMPANY_ID"]
         await write_sales(conn, data, parent_company_id=parent, app_url=APP_URL)

@@ -30,6 +30,9 @@ class CreatorRecord(Record):
     currency: str
     created_at: datetime
     updated_at: datetime
+    avatar_image: str | None  # an uploaded avatar (`image.id`), shown instead of avatar_url
+    time_zone: str  # IANA name: the studio enters and shows link schedules in it
+    sensitive: bool  # 18+: the public page is behind an interstitial
 
 
 async def creator_by_id(creator_id: int) -> CreatorRecord | None:
@@ -69,8 +72,9 @@ async def record_sign_in(
         email = None
     # Hand-written: ON CONFLICT with a different update than insert is the whole point.
     rows = await Creator.raw(
-        "INSERT INTO creator (whop_user_id, email, display_name, avatar_url) "
-        "VALUES ({}, {}, {}, {}) "
+        "INSERT INTO creator (whop_user_id, email, display_name, avatar_url, currency) "
+        "VALUES ({}, {}, {}, {}, "
+        "  COALESCE((SELECT default_currency FROM platform_config WHERE id = 1), 'usd')) "
         "ON CONFLICT (whop_user_id) DO UPDATE SET "
         "  email = COALESCE(EXCLUDED.email, creator.email), updated_at = now() "
         "RETURNING *",

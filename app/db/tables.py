@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from piccolo.columns import (
     JSONB,
-    Array,
+    BigInt,
+    BigSerial,
     Boolean,
+    Bytea,
+    Date,
     ForeignKey,
     Integer,
     OnDelete,
@@ -41,6 +44,9 @@ class Creator(Table):
     whop_company_id = Varchar(length=64, null=True, default=None)
     payout_enabled = Boolean(default=False)
     currency = Varchar(length=3, default="usd")
+    avatar_image = Varchar(length=32, null=True, default=None)  # the `Image` shown, if any
+    sensitive = Boolean(default=False)  # 18+: the page is behind an interstitial
+    time_zone = Varchar(length=64, default="UTC")  # IANA name: link schedules are entered in it
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 
@@ -60,6 +66,7 @@ class Link(Table):
     starts_at = Timestamptz(null=True, default=None)
     ends_at = Timestamptz(null=True, default=None)
     price_cents = Integer(null=True, default=None)
+    sensitive = Boolean(default=False)  # 18+: shown through a warning, never its URL
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 
@@ -71,7 +78,9 @@ class AuthSession(Table, tablename="auth_session"):
     creator = ForeignKey(references=Creator, on_delete=OnDelete.cascade, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()
-    # (last_used_at, for the idle timeout, is written by SQL only: see app/auth/sessions.py.)
+    # When the session was last seen, for the idle timeout; written at most every few
+    # minutes, by app/auth/sessions.py.
+    last_used_at = Timestamptz(default=TimestamptzNow())
 
 
 class PendingSignIn(Table, tablename="pending_sign_in"):
@@ -140,11 +149,22 @@ class PlatformConfig(Table, tablename="platform_config"):
 
     id = Integer(primary_key=True, default=1)
     fee_bps = Integer(default=1000)  # the platform's cut in basis points of the price
-    fee_min_cents = Integer(default=50)
     default_currency = Varchar(length=3, default="usd")
-    allowed_currencies = Array(base_column=Varchar(length=3), default=["usd"])
-    min_price_cents = Integer(default=100)
-    max_price_cents = Integer(default=100_000)
+    # Whether currencies with three decimals (KWD, BHD, …) may be allowed at all: off while
+    # Whop's handling of them is unconfirmed.
+    three_decimal_currencies = Boolean(default=False)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class CurrencyRule(Table, tablename="currency_rule"):
+    """Per currency, in its own minor units: whether creators may sell in it, the lowest and
+    highest price, and the least the platform's fee may be. Set by `linkmint currencies`."""
+
+    currency = Varchar(length=3, primary_key=True)
+    allowed = Boolean(default=False)
+    min_price_minor = Integer()
+    max_price_minor = Integer()
+    fee_min_minor = Integer(default=0)
     updated_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -196,3 +216,50 @@ class ReconcileClock(Table, tablename="reconcile_clock"):
 
     id = Integer(primary_key=True, default=1)
     swept_at = Timestamptz(null=True, default=None)
+
+
+class CreatorSocial(Table, tablename="creator_social"):
+    """A profile elsewhere (Instagram, Mastodon, email, …) shown as an icon on the page:
+    one per network and creator, its canonical `url` built by `app.shared.socials`."""
+
+    id = Serial(primary_key=True)
+    creator = ForeignKey(references=Creator, on_delete=OnDelete.cascade)
+    network = Varchar(length=20)
+    url = Varchar(length=2048)
+    label = Varchar(length=200, default="")
+    position = Integer(default=0)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+    creator_social_network_unique = Unique(["creator", "network"])
+
+
+class Image(Table):
+    """An uploaded avatar, re-encoded as WebP at 96 and 192 px. The id is a content hash
+    (the URL it is served at never changes meaning); rows are never updated. The creator's
+    `avatar_image` names the one shown; triggers delete the others (the migration of
+    2026-12-03T16:10)."""
+
+    id = Varchar(length=32, primary_key=True)
+    creator = ForeignKey(references=Creator, on_delete=OnDelete.cascade, index=True)
+    small = Bytea()
+    large = Bytea()
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+INSIGHT_METRICS = ("view", "click", "referrer", "browser", "device", "country")
+
+
+class InsightDay(Table, tablename="insight_day"):
+    """Counts of one creator's page per UTC day: `view` (dimension ""), `click` (the link's
+    id), and the views by `referrer` domain, `browser` family, `device` class and `country`.
+    Added to by every process's flush (app/insights/flush.py); nothing personal is stored."""
+
+    id = BigSerial(primary_key=True)
+    creator = ForeignKey(references=Creator, on_delete=OnDelete.cascade, index=False)
+    day = Date()
+    metric = Varchar(length=16)
+    dimension = Varchar(length=255, default="")
+    hits = BigInt(default=0)
+
+    insight_day_key = Unique(["creator", "day", "metric", "dimension"])

@@ -34,9 +34,10 @@ from litestar.response import Redirect, Template
 
 from app.config import Settings
 from app.emulator import companies, delivery, faults, payments, store
+from app.shared.money import format_money
 from app.web.deps import SettingsDep
 from app.web.headers import allow_form_redirects
-from app.whop.money import currency_exponent
+from app.whop.money import to_minor
 
 COUNTRIES = (
     ("US", "United States"),
@@ -50,14 +51,12 @@ COUNTRIES = (
     ("IT", "Italy"),
     ("IE", "Ireland"),
 )
-_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
 
 
 def format_price(amount: Decimal, currency: str) -> str:
-    shown = f"{amount:,.{currency_exponent(currency)}f}"
-    symbol = _SYMBOLS.get(currency)
-    return f"{symbol}{shown}" if symbol else f"{shown} {currency.upper()}"
+    """A major-unit amount as the checkout shows it, in the currency's own decimals."""
+    return format_money(to_minor(amount, currency), currency)
 
 
 def with_query(url: str, **params: str) -> str:

@@ -270,7 +270,7 @@ async def start_unlock(
     except PriceRefused:
         log.warning("link %s has a price the platform no longer accepts", link.id)
         raise UnlockRefused(f"“{link.title}” is not for sale right now.") from None
-    fee = rules.fee_for(link.price_cents)
+    fee = rules.fee_for(link.price_cents, link.currency)
 
     unlock = await _open_unlock(link, buyer, fee)
     if unlock.purchase_url:

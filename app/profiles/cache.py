@@ -35,6 +35,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 from app.db.notify import Listener
 from app.web.compression import (
@@ -48,6 +49,20 @@ from app.web.compression import (
 from app.web.fastlane import Head
 
 CHANNEL = "linkmint_page"
+# The query that asks for an 18+ page itself rather than its interstitial (docs/design.md,
+# "Sensitive content"): its own cache key, so neither answer is ever served for the other.
+ADULT_QUERY = ("adult", "1")
+
+
+def adult_confirmed(query_string: bytes) -> bool:
+    """Whether the visitor chose Continue on an 18+ page's interstitial (`?adult=1`)."""
+    return ADULT_QUERY in parse_qsl(query_string.decode("latin-1"))
+
+
+def page_key(handle: str, confirmed: bool) -> str:
+    """The cache key of /{handle}: the handle, or for a confirmed visitor a key no handle
+    can be (a handle has no `?`)."""
+    return f"{handle}?adult=1" if confirmed else handle
 
 
 @dataclass(slots=True)
@@ -60,6 +75,9 @@ class CachedPage:
     # first time (after every hook: security headers included), with `x-cache: hit`; set
     # once each, by app/profiles/fastlane.py.
     wire_headers: dict[str, Head] = field(default_factory=dict)
+    # Whether showing it is a view of the creator's page, for their insights (an 18+ page's
+    # interstitial is not: the page itself, once the visitor continues, is).
+    counts_as_view: bool = True
 
     @property
     def body(self) -> bytes:
@@ -113,12 +131,19 @@ class PageCache:
             self._entries.move_to_end(handle)
         return entry
 
-    def page(self, creator_id: int, body: bytes, fresh_for: float | None) -> CachedPage:
+    def page(
+        self, creator_id: int, body: bytes, fresh_for: float | None, *, counts_as_view: bool = True
+    ) -> CachedPage:
         """An entry for a page just rendered; `fresh_for` is the time to its next schedule
         boundary in seconds (None: no scheduled link ahead)."""
         lifetime = self.ttl if fresh_for is None else min(self.ttl, fresh_for)
         identity = Encoded(IDENTITY, body, etag_of(body))
-        return CachedPage(creator_id, {IDENTITY: identity}, self._clock() + lifetime)
+        return CachedPage(
+            creator_id,
+            {IDENTITY: identity},
+            self._clock() + lifetime,
+            counts_as_view=counts_as_view,
+        )
 
     def put(self, handle: str, entry: CachedPage, generation: int) -> bool:
         """Keep `entry` unless something was invalidated since `generation` was read (the

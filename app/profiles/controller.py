@@ -15,8 +15,15 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app.db.outage import DatabaseUnavailable
-from app.profiles.cache import CachedPage, PageCache
-from app.profiles.service import accent_of, public_page, theme_stylesheet, theme_version
+from app.insights.counting import Counting
+from app.profiles.cache import CachedPage, PageCache, adult_confirmed, page_key
+from app.profiles.service import (
+    accent_of,
+    public_page,
+    sensitive_link,
+    theme_stylesheet,
+    theme_version,
+)
 from app.shared.rules import InvalidField, canonical_handle, clean_handle
 from app.web.compression import IDENTITY
 from app.web.deps import SettingsDep
@@ -68,6 +75,19 @@ class ProfileController(Controller):
             None, status_code=answer.status_code, headers=headers, media_type=MediaType.HTML
         )
 
+    @get("/{handle:str}/go/{link_id:int}", name="profiles:sensitive_link", cache=False)
+    async def sensitive_link_page(self, handle: FromPath[str], link_id: FromPath[int]) -> Template:
+        """The warning before a link marked 18+ (its URL is not on the page itself)."""
+        canonical = _canonical(handle)
+        link = await sensitive_link(canonical, link_id) if canonical else None
+        if canonical is None or link is None:
+            return _not_found(handle, claimable=False)
+        return Template(
+            template_name="profiles/interstitial.html",
+            context={"handle": canonical, "link": link},
+            headers={"cache-control": "no-cache"},
+        )
+
     @get("/{handle:str}/theme.css", name="profiles:theme", cache=False)
     async def theme(self, handle: FromPath[str], v: FromQuery[str] = "") -> Response[Any]:
         canonical = _canonical(handle)
@@ -90,44 +110,54 @@ async def _page(request: Request[Any, Any, Any], handle: str, app_url: str) -> R
     if canonical != handle:
         # /Alice and /@alice are the same page as /alice; one URL keeps links and caches tidy.
         query = f"?{request.url.query}" if request.url.query else ""
-        return Redirect(f"/{canonical}{query}", status_code=301)
+        page_url = request.app.route_reverse("profiles:page", handle=canonical)
+        return Redirect(page_url + query, status_code=301)
     cache: PageCache = request.app.state.page_cache
-    entry = cache.get(canonical)
+    confirmed = adult_confirmed(request.scope["query_string"])
+    key = page_key(canonical, confirmed)  # an 18+ page and its interstitial: two entries
+    entry = cache.get(key)
     outcome = "hit"
     if entry is None:
         generation = cache.generation  # read before loading: see PageCache.put
         try:
-            entry = await render_page(request, canonical, app_url)
+            entry = await render_page(request, canonical, app_url, confirmed)
         except DatabaseUnavailable:
             # The page as it last was beats an error page; a page never seen is a 503.
-            entry = cache.last_known(canonical)
+            entry = cache.last_known(key)
             if entry is None:
                 raise
             return page_response(entry, request, "stale")
         if entry is None:
             return _not_found(canonical, claimable=_claimable(canonical))
-        outcome = "miss" if cache.put(canonical, entry, generation) else "bypass"
+        outcome = "miss" if cache.put(key, entry, generation) else "bypass"
     return page_response(entry, request, outcome)
 
 
 async def render_page(
-    request: Request[Any, Any, Any], handle: str, app_url: str
+    request: Request[Any, Any, Any], handle: str, app_url: str, confirmed: bool = False
 ) -> CachedPage | None:
-    """The page at /{handle} rendered now (what a cache miss does), or None: no such page."""
+    """The page at /{handle} rendered now (what a cache miss does), or None: no such page.
+    `confirmed`: the visitor chose Continue on an 18+ page's interstitial."""
     page = await public_page(handle)
     if page is None:
         return None
     templates = request.app.template_engine
     assert templates is not None  # app/main.py always configures them
+    template = "profiles/page.html"
+    if page.sensitive:
+        # The interstitial until the visitor confirms, then the page with neutral metadata:
+        # both noindex, neither says anything a link preview could show.
+        template = "profiles/sensitive_page.html" if confirmed else "profiles/interstitial.html"
     body = (
-        templates.get_template("profiles/page.html")
+        templates.get_template(template)
         # `request` only lets the template build links with url_for(); nothing else of the
         # request may shape the page, which is cached for every visitor.
         .render(page=page, page_url=f"{app_url}/{page.handle}", request=request)
         .encode()
     )
     cache: PageCache = request.app.state.page_cache
-    return cache.page(page.creator_id, body, page.changes_in)
+    interstitial = page.sensitive and not confirmed
+    return cache.page(page.creator_id, body, page.changes_in, counts_as_view=not interstitial)
 
 
 def page_response(
@@ -137,6 +167,9 @@ def page_response(
     the request already holds that very variant. `outcome` goes out as X-Cache: hit, miss
     (rendered and stored), bypass (rendered, not stored: the listener is down, or a write
     raced with the render) or stale (the last known page: the database cannot be reached)."""
+    if entry.counts_as_view and request.method == "GET":
+        counting: Counting = request.app.state.counting
+        counting.note_view(request.scope, entry.creator_id)
     variant = entry.variant(request.headers.get("accept-encoding"))
     headers = {
         "cache-control": REVALIDATE,

@@ -9,6 +9,10 @@ request's `Accept-Encoding` asks for, as the page handler would, and replays the
 captured for that variant (`content-encoding`, its ETag and length), or lets the app answer
 while it has none yet.
 
+A hit is a view of the page like any other: the lane notes it in the process's insights
+tally (app/insights/counting.py: a few dictionary updates, nothing awaited) before it
+answers, unless the entry is an 18+ page's interstitial.
+
 What still goes the whole way through the app: a conditional request (`If-None-Match`: the
 page handler answers 304), a page that is not cached, or one whose head has not been
 captured yet. A path only becomes a cache key after Litestar routed it to the page handler,
@@ -19,7 +23,8 @@ from __future__ import annotations
 
 from litestar.types import Scope, Send
 
-from app.profiles.cache import PageCache
+from app.insights.counting import Counting
+from app.profiles.cache import PageCache, adult_confirmed, page_key
 from app.web.fastlane import Answer, capture, header
 
 
@@ -29,16 +34,18 @@ def _accept_encoding(scope: Scope) -> str | None:
 
 
 def _page_key(scope: Scope) -> str | None:
-    """The cache key an unconditional GET of `/<handle>` would use, else None."""
+    """The cache key an unconditional GET of `/<handle>` would use, else None (the same key
+    as the page handler's: an 18+ page's `?adult=1` is part of it)."""
     path: str = scope["path"]
     if path.count("/") != 1 or len(path) < 2 or header(scope, b"if-none-match") is not None:
         return None
-    return path[1:]
+    return page_key(path[1:], adult_confirmed(scope["query_string"]))
 
 
 class PageLane:
-    def __init__(self, cache: PageCache) -> None:
+    def __init__(self, cache: PageCache, counting: Counting) -> None:
         self.cache = cache
+        self.counting = counting
 
     def answer(self, scope: Scope) -> Answer | None:
         key = _page_key(scope)
@@ -47,7 +54,11 @@ class PageLane:
             return None
         variant = entry.variant(_accept_encoding(scope))
         head = entry.wire_headers.get(variant.coding)
-        return Answer(200, head, variant.body) if head is not None else None
+        if head is None:
+            return None
+        if entry.counts_as_view:
+            self.counting.note_view(scope, entry.creator_id)
+        return Answer(200, head, variant.body)
 
     def observe(self, scope: Scope, send: Send) -> Send:
         key = _page_key(scope)

@@ -11,13 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from app.auth.service import CreatorRecord
-from app.db.tables import Creator
+from app.db.tables import Creator, Link, is_serial_id
 from app.shared.money import format_money
-from app.shared.rules import ACCENT_RE, THEMES, is_safe_href
+from app.shared.rules import ACCENT_RE, THEMES, accent_ink, accent_on, is_safe_href
+from app.shared.socials import NETWORKS, Icon, accessible_name
 
 DEFAULT_ACCENT = "#0f9d76"
 
@@ -32,20 +34,25 @@ _URL = "CASE WHEN kind = 'premium' THEN '' ELSE url END"
 # Both are hand-written: this is the measured hot path, and the page must be one round trip.
 # (S608: both queries are built from the constants above; every value is a parameter.)
 _VISIBLE_LINKS_SQL = (
-    f"SELECT id, kind, title, {_URL} AS url, price_cents FROM link "  # noqa: S608
+    f"SELECT id, kind, title, {_URL} AS url, price_cents, sensitive FROM link "  # noqa: S608
     f"WHERE creator = {{}} AND {_VISIBLE} ORDER BY position, id"
 )
 # The public page in one round trip: the creator, its visible links as JSON, and
 # `changes_in`: seconds until the next scheduled link starts or ends (NULL: none ahead), on
 # the database's clock, so the page cache can expire an entry exactly when the page changes.
 _PAGE_SQL = (
-    "SELECT id, handle, display_name, bio, avatar_url, theme, accent_color, currency, "  # noqa: S608
-    "payout_enabled, whop_company_id, "
+    "SELECT id, handle, display_name, bio, avatar_url, avatar_image, theme, accent_color, "  # noqa: S608
+    "currency, "
+    "payout_enabled, whop_company_id, sensitive, "
     "(SELECT EXTRACT(EPOCH FROM least(min(starts_at) FILTER (WHERE starts_at > now()), "
     "min(ends_at) FILTER (WHERE ends_at > now())) - now())::float8 "
     "FROM link WHERE link.creator = creator.id AND enabled) AS changes_in, "
+    "(SELECT coalesce(json_agg(json_build_object('id', id, 'network', network, 'url', url, "
+    "'label', label) ORDER BY position, id), '[]') "
+    "FROM creator_social WHERE creator_social.creator = creator.id) AS socials, "
     "(SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'title', title, "
-    f"'url', {_URL}, 'price_cents', price_cents) ORDER BY position, id), '[]') "
+    f"'url', {_URL}, 'price_cents', price_cents, 'sensitive', sensitive) "
+    "ORDER BY position, id), '[]') "
     f"FROM link WHERE link.creator = creator.id AND {_VISIBLE}) AS links "
     "FROM creator WHERE handle = {}"
 )
@@ -58,6 +65,52 @@ class PublicLink:
     href: str | None  # None: the stored URL failed the render-time check (or is premium)
     id: int = 0
     price: str = ""  # premium: the formatted price when it is for sale, else ""
+    sensitive: bool = False  # 18+: the page links to a warning (profiles:sensitive_link)
+
+
+@dataclass(frozen=True, slots=True)
+class PublicSocial:
+    """A profile elsewhere, as an icon: `name` is its accessible name ("Instagram: @name")."""
+
+    network: str
+    href: str
+    label: str
+    name: str
+    icon: Icon
+    id: int = 0
+
+    @property
+    def network_name(self) -> str:
+        return NETWORKS[self.network].name
+
+
+_SOCIALS_SQL = (
+    "SELECT id, network, url, label FROM creator_social WHERE creator = {} ORDER BY position, id"
+)
+
+
+def _public_socials(rows: Iterable[Mapping[str, Any]]) -> tuple[PublicSocial, ...]:
+    """The social icons; a row whose address fails the render-time check, or whose network
+    is unknown, is left out (an email address only ever as mailto:)."""
+    return tuple(
+        PublicSocial(
+            network=row["network"],
+            href=row["url"],
+            label=row["label"],
+            name=accessible_name(row["network"], row["label"]),
+            icon=NETWORKS[row["network"]].icon,
+            id=row["id"],
+        )
+        for row in rows
+        if row["network"] in NETWORKS
+        and is_safe_href(row["url"])
+        and (row["network"] == "email") == row["url"].startswith("mailto:")
+    )
+
+
+async def socials_of(creator_id: int) -> tuple[PublicSocial, ...]:
+    """A creator's social icons in their order (the preview's, and the studio's card)."""
+    return _public_socials(await Creator.raw(_SOCIALS_SQL, creator_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +124,9 @@ class PublicPage:
     links: tuple[PublicLink, ...]
     creator_id: int = 0
     changes_in: float | None = None  # seconds to the next schedule boundary (public_page only)
+    socials: tuple[PublicSocial, ...] = ()  # the row of icons under the header
+    sensitive: bool = False  # 18+: visitors get an interstitial first, previews learn nothing
+    avatar_image: str | None = None  # an upload (served by app/profiles/media.py), else avatar_url
 
     @property
     def has_premium(self) -> bool:
@@ -90,8 +146,8 @@ class PublicPage:
 
 
 def theme_version(accent: str) -> str:
-    """Changes whenever the stylesheet's content would, so the URL can be cached for a year."""
-    return hashlib.sha256(accent.encode()).hexdigest()[:10]
+    """Changes whenever the stylesheet's content does, so the URL can be cached for a year."""
+    return hashlib.sha256(theme_stylesheet(accent).encode()).hexdigest()[:10]
 
 
 def _safe_accent(value: str | None) -> str:
@@ -107,10 +163,12 @@ class PageOwner:
     display_name: str
     bio: str
     avatar_url: str
+    avatar_image: str | None
     theme: str
     accent_color: str
     currency: str
     for_sale: bool  # payouts are on and a company is connected: premium links show a price
+    sensitive: bool  # 18+: the whole page
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> PageOwner:
@@ -120,10 +178,12 @@ class PageOwner:
             display_name=row["display_name"],
             bio=row["bio"],
             avatar_url=row["avatar_url"],
+            avatar_image=row["avatar_image"],
             theme=row["theme"],
             accent_color=row["accent_color"],
             currency=row["currency"],
             for_sale=bool(row["payout_enabled"] and row["whop_company_id"]),
+            sensitive=row["sensitive"],
         )
 
     @classmethod
@@ -134,10 +194,12 @@ class PageOwner:
             display_name=creator.display_name,
             bio=creator.bio,
             avatar_url=creator.avatar_url,
+            avatar_image=creator.avatar_image,
             theme=creator.theme,
             accent_color=creator.accent_color,
             currency=creator.currency,
             for_sale=bool(creator.payout_enabled and creator.whop_company_id),
+            sensitive=creator.sensitive,
         )
 
 
@@ -151,6 +213,7 @@ def _public_link(row: Mapping[str, Any], owner: PageOwner) -> PublicLink:
         href=url if kind == "link" and is_safe_href(url) else None,
         id=row["id"],
         price=format_money(price_cents, owner.currency) if for_sale else "",
+        sensitive=kind == "link" and bool(row["sensitive"]),
     )
 
 
@@ -169,6 +232,8 @@ def _build(
         links=tuple(_public_link(row, owner) for row in link_rows),
         creator_id=owner.id,
         changes_in=changes_in,
+        sensitive=owner.sensitive,
+        avatar_image=owner.avatar_image,
     )
 
 
@@ -178,13 +243,35 @@ async def public_page(handle: str) -> PublicPage | None:
     if not rows:
         return None
     row = rows[0]
-    return _build(PageOwner.from_row(row), json.loads(row["links"]), row["changes_in"])
+    page = _build(PageOwner.from_row(row), json.loads(row["links"]), row["changes_in"])
+    return replace(page, socials=_public_socials(json.loads(row["socials"])))
 
 
 async def page_for_creator(creator: CreatorRecord) -> PublicPage:
     """The same page for a creator row already in hand (the studio's preview)."""
     link_rows = await Creator.raw(_VISIBLE_LINKS_SQL, creator.id)
-    return _build(PageOwner.of(creator), link_rows)
+    page = _build(PageOwner.of(creator), link_rows)
+    return replace(page, socials=await socials_of(creator.id))
+
+
+# A link marked 18+, if it is on the handle's page now (the warning page before it).
+_SENSITIVE_LINK_SQL = (
+    "SELECT link.id, title, url FROM link JOIN creator ON creator.id = link.creator "  # noqa: S608
+    f"WHERE creator.handle = {{}} AND link.id = {{}} AND link.sensitive AND kind = 'link' "
+    f"AND {_VISIBLE}"
+)
+
+
+async def sensitive_link(handle: str, link_id: int) -> PublicLink | None:
+    """The 18+ link with this id on the page at /{handle}, as its warning page shows it;
+    None for any other id (another creator's, hidden, not marked 18+ or unsafe)."""
+    if not is_serial_id(link_id):
+        return None
+    rows = await Link.raw(_SENSITIVE_LINK_SQL, handle, link_id)
+    if not rows or not is_safe_href(rows[0]["url"]):
+        return None
+    row = rows[0]
+    return PublicLink("link", row["title"], row["url"], id=row["id"], sensitive=True)
 
 
 async def accent_of(handle: str) -> str | None:
@@ -192,23 +279,35 @@ async def accent_of(handle: str) -> str | None:
     return _safe_accent(row["accent_color"]) if row else None
 
 
-def _ink_for(accent: str) -> str:
-    """Black or white text on the accent, whichever contrasts more (WCAG relative luminance)."""
-
-    def channel(hex_pair: str) -> float:
-        c = int(hex_pair, 16) / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (channel(accent[i : i + 2]) for i in (1, 3, 5))
-    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
-    return "#111111" if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else "#ffffff"
+# The backgrounds (page.css's --page-bg-flat) of the pages that are dark: the dark presets
+# always, the light ones' night versions under `prefers-color-scheme: dark`.
+DARK_PAGES = {"midnight": "#0c1020", "ocean": "#0f4d6c"}
+NIGHT_PAGES = {"mint": "#0c1915", "sunrise": "#2c1426", "paper": "#1d1a16"}
 
 
+def _accent_rules(accent: str) -> str:
+    return f"--page-accent: {accent}; --page-accent-ink: {accent_ink(accent)};"
+
+
+def _lifted(pages: Mapping[str, str], accent: str) -> str:
+    """Rules for the themes whose dark page would swallow the accent: a lighter accent."""
+    rules = []
+    for theme, background in pages.items():
+        shown = accent_on(background, accent)
+        if shown != accent:
+            rules.append(f".theme-{theme} {{ {_accent_rules(shown)} }}")
+    return " ".join(rules)
+
+
+@lru_cache(maxsize=1024)  # every page render names its version; the search takes a while
 def theme_stylesheet(accent: str) -> str:
     """The per-creator stylesheet: the accent colour as custom properties (CSP forbids inline
-    styles, so the colour travels in a stylesheet from our own origin)."""
+    styles, so the colour travels in a stylesheet from our own origin). Text on the accent
+    is white or dark, whichever reads; a dark accent is lightened on dark pages."""
     accent = _safe_accent(accent)
-    return (
-        f":root {{ --page-accent: {accent}; --page-accent-ink: {_ink_for(accent)}; "
-        f"--page-accent-soft: {accent}1f; }}\n"
-    )
+    css = f":root {{ {_accent_rules(accent)} }}\n"
+    if always := _lifted(DARK_PAGES, accent):
+        css += always + "\n"
+    if at_night := _lifted(NIGHT_PAGES, accent):
+        css += f"@media (prefers-color-scheme: dark) {{ {at_night} }}\n"
+    return css

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cache
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, available_timezones
 
 import idna
 
+from app.shared.dates import format_datetime
 from app.whop.money import currency_exponent
 
 HANDLE_MIN, HANDLE_MAX = 2, 30
@@ -23,7 +28,7 @@ RESERVED_HANDLES = frozenset(
     """
     _whop about account admin api app assets auth billing blog checkout contact dashboard
     docs favicon.ico health healthz help home legal linkmint login logout me metrics new
-    payouts pricing privacy readyz robots.txt root security settings signin signout signup
+    media payouts pricing privacy readyz robots.txt root security settings signin signout signup
     sitemap.xml static status support terms u unlocks user users webhooks whop www
     ads.txt app-ads.txt humans.txt security.txt manifest.json manifest.webmanifest sw.js
     service-worker.js browserconfig.xml crossdomain.xml apple-app-site-association
@@ -45,6 +50,7 @@ BIO_MAX = 280
 TITLE_MAX = 100
 URL_MAX = 2048
 AVATAR_URL_MAX = 500
+AVATAR_SIZES = (96, 192)  # uploaded avatars' renditions: the page shows 96 CSS px (1x, 2x)
 MAX_LINKS = 200  # per creator: keeps the public page (the hot path) small
 
 LINK_SCHEMES = frozenset({"https", "http", "mailto", "tel"})
@@ -219,6 +225,8 @@ def clean_accent(raw: str) -> str:
     value = raw.strip().lower()
     if not ACCENT_RE.fullmatch(value):
         raise InvalidField("Use a colour like #0f9d76.")
+    if problem := accent_problem(value):
+        raise InvalidField(problem)
     return value
 
 
@@ -313,3 +321,168 @@ def is_safe_href(url: str | None) -> bool:
         return clean_link_url(url) == url
     except InvalidField:
         return False
+
+
+# --- link schedules -----------------------------------------------------------------------
+
+# A `datetime-local` input sends "2026-12-04T09:00" (seconds only when a step asks for them).
+LOCAL_TIME_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?")
+SCHEDULE_YEARS = (2000, 2099)  # beyond these a date is a typo, not a plan
+DEFAULT_TIME_ZONE = "UTC"
+
+
+@cache
+def time_zone_names() -> tuple[str, ...]:
+    """Every IANA zone this system knows, sorted (the studio's select); not `localtime`,
+    which is whatever the server's own zone is, nor the tz database's placeholders."""
+    return tuple(sorted(available_timezones() - {"localtime", "Factory", "posixrules"}))
+
+
+def clean_time_zone(raw: str) -> str:
+    name = raw.strip()
+    if name not in time_zone_names():
+        raise InvalidField("Choose a time zone from the list, like Europe/Berlin.")
+    return name
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """The zone a creator chose; UTC if the stored name is unknown here (say, a zone that a
+    newer tz database added and this system lacks)."""
+    return ZoneInfo(name if name in time_zone_names() else DEFAULT_TIME_ZONE)
+
+
+def describe_local_time(local: datetime) -> str:
+    """4 Dec 2026, 09:00"""
+    return format_datetime(local)
+
+
+def parse_local_time(raw: str, zone_name: str) -> datetime | None:
+    """A wall-clock time as a `datetime-local` input sends it, read in the creator's zone,
+    as an aware UTC datetime; None when left empty. A time the clocks skip (the spring
+    forward gap) or pass twice (the autumn hour) is refused: either would be a guess."""
+    text = raw.strip()
+    if not text:
+        return None
+    match = LOCAL_TIME_RE.fullmatch(text)
+    if not match:
+        raise InvalidField("Enter a date and a time, like 2026-12-04 09:00.")
+    year, month, day, hour, minute = (int(part) for part in match.groups()[:5])
+    if not SCHEDULE_YEARS[0] <= year <= SCHEDULE_YEARS[1]:
+        raise InvalidField(f"Choose a date between {SCHEDULE_YEARS[0]} and {SCHEDULE_YEARS[1]}.")
+    try:
+        wall = datetime(year, month, day, hour, minute)  # noqa: DTZ001 (a zone is added below)
+    except ValueError:
+        raise InvalidField("That date does not exist. Check the day and the month.") from None
+    zone = zone_named(zone_name)
+    earlier = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    later = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    if earlier != later:
+        when = describe_local_time(wall)
+        if earlier.astimezone(zone).replace(tzinfo=None) != wall:
+            raise InvalidField(
+                f"{when} does not exist in {zone.key}: the clocks skip that hour. "
+                "Choose a time outside it."
+            )
+        raise InvalidField(
+            f"{when} happens twice in {zone.key}: the clocks go back that hour. "
+            "Choose a time outside it."
+        )
+    return earlier
+
+
+def local_time_input(moment: datetime | None, zone_name: str) -> str:
+    """A stored UTC time back as the creator's `datetime-local` value ("2026-12-04T09:00")."""
+    if moment is None:
+        return ""
+    return moment.astimezone(zone_named(zone_name)).strftime("%Y-%m-%dT%H:%M")
+
+
+# --- accent colour contrast (WCAG 2.x) ------------------------------------------------------
+
+# Text on the accent (the Unlock button, a link card under the pointer, the monogram) is
+# white or this near-black, whichever reads better. Between them lies a band of middle
+# tones where neither reaches AA; such an accent is refused when saved, and one already
+# stored gets pure black at render time, which always reaches it.
+INK_LIGHT, INK_DARK, INK_LAST_RESORT = "#ffffff", "#111111", "#000000"
+AA_TEXT = 4.5  # WCAG 2.x 1.4.3, normal text
+AA_NON_TEXT = 3.0  # WCAG 2.1 1.4.11, a button's shape against the page
+
+
+def relative_luminance(colour: str) -> float:
+    """WCAG 2.x relative luminance of "#rrggbb": 0 for black, 1 for white."""
+
+    def linear(pair: str) -> float:
+        c = int(pair, 16) / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(colour[i : i + 2]) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG 2.x contrast ratio of two "#rrggbb" colours, from 1 (same) to 21."""
+    la, lb = relative_luminance(a), relative_luminance(b)
+    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+
+
+def mix(colour: str, other: str, amount: float) -> str:
+    """`colour` moved `amount` (0 to 1) of the way towards `other`, in sRGB."""
+    channels = (
+        round(int(colour[i : i + 2], 16) * (1 - amount) + int(other[i : i + 2], 16) * amount)
+        for i in (1, 3, 5)
+    )
+    return "#" + "".join(f"{c:02x}" for c in channels)
+
+
+def _best_ink(accent: str) -> tuple[str, float]:
+    return max(
+        ((ink, contrast_ratio(accent, ink)) for ink in (INK_LIGHT, INK_DARK)),
+        key=lambda pair: pair[1],
+    )
+
+
+def accent_ink(accent: str) -> str:
+    """The text colour on the accent: white or near-black, whichever contrasts more, and
+    pure black for a middle tone where neither reaches AA (an accent stored before the
+    rule)."""
+    ink, ratio = _best_ink(accent)
+    return ink if ratio >= AA_TEXT else INK_LAST_RESORT
+
+
+def _towards(colour: str, target: str, good: Callable[[str], bool]) -> str:
+    """The least mix of `colour` towards `target` (in 1 % steps) that is `good`."""
+    for step in range(101):
+        candidate = mix(colour, target, step / 100)
+        if good(candidate):
+            return candidate
+    return target
+
+
+def accent_problem(accent: str) -> str | None:
+    """Why a well-formed accent cannot be used for buttons, with the nearest colours that
+    can (a darker one for white text, a lighter one for dark text); None when it can."""
+    _, ratio = _best_ink(accent)
+    if ratio >= AA_TEXT:
+        return None
+    darker = _towards(accent, "#000000", lambda c: contrast_ratio(c, INK_LIGHT) >= AA_TEXT)
+    lighter = _towards(accent, "#ffffff", lambda c: contrast_ratio(c, INK_DARK) >= AA_TEXT)
+    shown = f"{int(ratio * 10) / 10:.1f}"  # rounded down: 4.48 must not read as 4.5
+    return (
+        f"{accent} is a middle tone: neither white nor dark text on your buttons would be "
+        f"readable enough (contrast {shown}:1, needs {AA_TEXT}:1). "
+        f"Try {darker} or darker for white text, or {lighter} or lighter for dark text."
+    )
+
+
+def accent_on(background: str, accent: str) -> str:
+    """The accent as a page with this background shows it: unchanged when it stands out
+    (3:1, like any button's shape), else lightened (or darkened) just enough, so that a
+    near-black accent still shows on a dark page. Its text stays readable too."""
+
+    def stands_out(colour: str) -> bool:
+        return contrast_ratio(colour, background) >= AA_NON_TEXT and _best_ink(colour)[1] >= AA_TEXT
+
+    if stands_out(accent):
+        return accent
+    dark_page = contrast_ratio(background, "#ffffff") > contrast_ratio(background, "#000000")
+    return _towards(accent, "#ffffff" if dark_page else "#000000", stands_out)

@@ -26,7 +26,7 @@ from app.payments.earnings import earnings_for
 from app.payouts.onboarding import NOTICES
 from app.profiles.service import page_for_creator
 from app.shared.fees import money_rules
-from app.shared.rules import InvalidField, clean_handle
+from app.shared.rules import InvalidField, clean_handle, clean_time_zone
 from app.studio import service
 from app.studio.forms import (
     PROFILE_FIELDS,
@@ -98,10 +98,16 @@ def _back(request: Request[Any, Any, Any], anchor: str = "") -> Redirect:
 
 
 async def _links_panel(
-    creator: CreatorRecord, *, message: str, add: Form | None = None
+    creator: CreatorRecord,
+    *,
+    message: str,
+    add: Form | None = None,
+    fragment: str = "studio/_links.html",
+    **extra: Any,
 ) -> Template:
     links = await service.studio_links(creator.id)
     context = {
+        **extra,
         "creator": creator,
         "links": links,
         "counts": service.count_links(links),
@@ -110,7 +116,7 @@ async def _links_panel(
         "edit": None,
         "pricing": await pricing(creator),
     }
-    return _fragment("studio/_links.html", context, message=message, changed=True)
+    return _fragment(fragment, context, message=message, changed=fragment == "studio/_links.html")
 
 
 async def _owned_link(creator: CreatorRecord, link_id: int) -> tuple[StudioLink, list[StudioLink]]:
@@ -189,7 +195,7 @@ class StudioController(Controller):
 
     @post("/profile", name="studio:save_profile", status_code=200)
     async def save_profile(self, request: HTMXRequest, creator: CreatorDep) -> Response[Any]:
-        raw = await _fields(request, *PROFILE_FIELDS, "accent_picker")
+        raw = await _fields(request, *PROFILE_FIELDS, "accent_picker", "sensitive")
         form = profile_form(raw, current_accent=creator.accent_color)
         if not form.ok:
             return await _refused(request, creator, "studio/_profile_form.html", profile=form)
@@ -201,6 +207,27 @@ class StudioController(Controller):
             "studio/_profile_form.html", context, message="Profile saved.", changed=True
         )
 
+    @post("/time-zone", name="studio:set_time_zone", status_code=200)
+    async def set_time_zone(self, request: HTMXRequest, creator: CreatorDep) -> Response[Any]:
+        """The zone link schedules are entered and shown in: picked from the list, or sent
+        by studio.js from the browser's own setting. Stored link times do not move; the
+        rows are shown again in the new zone."""
+        raw = await _fields(request, "time_zone")
+        try:
+            zone = clean_time_zone(raw["time_zone"])
+        except InvalidField as exc:
+            form = Form(values=raw, errors={"time_zone": str(exc)})
+            return await _refused(request, creator, "studio/_time_zone.html", time_zone_form=form)
+        creator = await service.set_time_zone(creator.id, zone)
+        if not request.htmx:
+            return _back(request, "#time-zone")
+        return await _links_panel(
+            creator,
+            message=f"Link times are now shown in {zone} time.",
+            fragment="studio/_time_zone.html",
+            links_oob=True,
+        )
+
     @get("/preview", name="studio:preview")
     async def preview(self, creator: CreatorDep) -> Template:
         page = await page_for_creator(creator) if creator.handle else None
@@ -210,8 +237,10 @@ class StudioController(Controller):
 
     @post("/links", name="studio:add_link", status_code=200)
     async def add_link(self, request: HTMXRequest, creator: CreatorDep) -> Response[Any]:
-        raw = await _fields(request, "kind", "title", "url", "price")
-        form = new_link_form(raw, currency=creator.currency)
+        raw = await _fields(
+            request, "kind", "title", "url", "price", "starts_at", "ends_at", "sensitive"
+        )
+        form = new_link_form(raw, currency=creator.currency, time_zone=creator.time_zone)
         check_premium(form, creator, await money_rules())
         if form.ok:
             try:
@@ -221,6 +250,9 @@ class StudioController(Controller):
                     title=form.values["title"],
                     url=form.values["url"],
                     price_cents=form.price_cents,
+                    sensitive=form.values["sensitive"] == "on",
+                    starts_at=form.starts_at,
+                    ends_at=form.ends_at,
                 )
             except service.PricingLocked as exc:
                 form.errors["price"] = str(exc)
@@ -285,8 +317,12 @@ class StudioController(Controller):
         self, request: HTMXRequest, creator: CreatorDep, link_id: FromPath[int]
     ) -> Response[Any]:
         link, _ = await _owned_link(creator, link_id)
-        raw = await _fields(request, "title", "url", "premium", "price")
-        form = edit_link_form(raw, current_kind=link.kind, currency=creator.currency)
+        raw = await _fields(
+            request, "title", "url", "premium", "price", "starts_at", "ends_at", "sensitive"
+        )
+        form = edit_link_form(
+            raw, current_kind=link.kind, currency=creator.currency, time_zone=creator.time_zone
+        )
         check_premium(form, creator, await money_rules(), current=link)
         if form.ok:
             try:
@@ -297,6 +333,9 @@ class StudioController(Controller):
                     url=form.values["url"],
                     kind=form.values["kind"],
                     price_cents=form.price_cents,
+                    sensitive=form.values["sensitive"] == "on",
+                    starts_at=form.starts_at,
+                    ends_at=form.ends_at,
                 )
             except service.PricingLocked as exc:
                 form.errors["price"] = str(exc)

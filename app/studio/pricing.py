@@ -1,5 +1,6 @@
 """Premium links in the studio: who may price a link, within which bounds, and what the
-creator keeps. The numbers come from `platform_config` (`money_rules()`), never literals."""
+creator keeps, in the creator's currency. The numbers come from `platform_config` and
+`currency_rule` (`money_rules()`), never literals."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import TYPE_CHECKING
 
 from app.auth.service import CreatorRecord
 from app.shared.fees import MoneyRules, PriceRefused
-from app.shared.money import format_money
+from app.shared.money import currency_name, format_money
 from app.shared.rules import InvalidField, parse_price
 from app.studio.forms import Form
+from app.whop.money import currency_exponent
 
 if TYPE_CHECKING:
     from app.studio.service import StudioLink  # which imports this module
@@ -28,6 +30,23 @@ class Pricing:
     fee_label: str  # "10% (at least $0.50)"
     range_label: str  # "$1.00 to $1,000.00"
     rules: MoneyRules
+    refused: str | None = None  # why the creator's currency cannot be priced in now
+
+    @property
+    def currency_choices(self) -> list[tuple[str, str]]:
+        """(code, name) of each currency the creator may pick: the allowed ones, and theirs
+        even when it no longer is (so the select shows what they sell in)."""
+        codes = self.rules.allowed_currencies
+        choices = [(code, currency_name(code)) for code in codes]
+        if self.currency not in codes:
+            choices.insert(0, (self.currency, f"{currency_name(self.currency)}, not accepted now"))
+        return choices
+
+    @property
+    def placeholder(self) -> str:
+        """An example price as it would be typed in this currency: 4.99, 1500, 4.990."""
+        exponent = currency_exponent(self.currency)
+        return "4." + "99".ljust(exponent, "0") if exponent else "1500"
 
     @property
     def currency_code(self) -> str:
@@ -41,10 +60,21 @@ def pricing_for(creator: CreatorRecord, rules: MoneyRules) -> Pricing:
     currency = creator.currency
     percent = (Decimal(rules.fee_bps) / 100).normalize()
     fee_label = f"{percent:f}%"
-    if rules.fee_min_cents:
-        fee_label += f" (at least {format_money(rules.fee_min_cents, currency)})"
-    low = format_money(rules.min_price_cents, currency)
-    high = format_money(rules.max_price_cents, currency)
+    try:
+        rule = rules.rule_for(currency)
+    except PriceRefused as exc:  # the operator stopped accepting it: say so where prices are
+        return Pricing(
+            enabled=creator.payout_enabled,
+            currency=currency,
+            fee_label=fee_label,
+            range_label="",
+            rules=rules,
+            refused=str(exc),
+        )
+    if rule.fee_min_minor:
+        fee_label += f" (at least {format_money(rule.fee_min_minor, currency)})"
+    low = format_money(rule.min_price_minor, currency)
+    high = format_money(rule.max_price_minor, currency)
     return Pricing(
         enabled=creator.payout_enabled,
         currency=currency,
@@ -55,7 +85,7 @@ def pricing_for(creator: CreatorRecord, rules: MoneyRules) -> Pricing:
 
 
 def fee_preview(rules: MoneyRules, price_cents: int, currency: str) -> str:
-    fee = rules.fee_for(price_cents)
+    fee = rules.fee_for(price_cents, currency)
     keep, cut = format_money(price_cents - fee, currency), format_money(fee, currency)
     return f"You receive {keep} after the {cut} platform fee."
 

@@ -17,8 +17,16 @@ from asyncpg.exceptions import UniqueViolationError
 
 from app.auth.service import CreatorRecord
 from app.db.tables import Creator, Link, is_serial_id
+from app.shared.dates import format_date
 from app.shared.money import format_money
-from app.shared.rules import MAX_LINKS, InvalidField, ascii_host, clean_handle
+from app.shared.rules import (
+    MAX_LINKS,
+    InvalidField,
+    ascii_host,
+    clean_handle,
+    describe_local_time,
+    zone_named,
+)
 from app.studio.pricing import LOCKED
 
 
@@ -83,9 +91,20 @@ async def save_profile(creator_id: int, values: Mapping[str, str]) -> CreatorRec
                 Creator.avatar_url: values["avatar_url"],
                 Creator.theme: values["theme"],
                 Creator.accent_color: values["accent_color"],
+                Creator.sensitive: values.get("sensitive") == "on",
                 Creator.updated_at: datetime.now(UTC),
             }
         )
+        .where(Creator.id == creator_id)
+        .returning(*Creator.all_columns())
+    )
+    return CreatorRecord.from_row(rows[0])
+
+
+async def set_time_zone(creator_id: int, time_zone: str) -> CreatorRecord:
+    """Store the creator's (already checked) IANA zone; stored link times do not move."""
+    rows = await (
+        Creator.update({Creator.time_zone: time_zone, Creator.updated_at: datetime.now(UTC)})
         .where(Creator.id == creator_id)
         .returning(*Creator.all_columns())
     )
@@ -124,6 +143,26 @@ class StudioLink:
     is_last: bool
     price: str | None  # premium: the formatted price
     ascii_host: str | None  # the URL's host as ASCII, when it differs (IDN)
+    sensitive: bool  # 18+: visitors get a warning before the link
+    time_zone: str  # the creator's: the schedule is entered and shown in it
+    timing: str  # "scheduled", "ended" or "live": by the schedule alone, shown or not
+
+    @property
+    def schedule_note(self) -> str:
+        """The schedule in the creator's time zone: "Scheduled: starts 4 Dec 2026, 09:00",
+        "Live until 5 Dec 2026, 18:00", "Ended 1 Dec 2026"; "" when there is none to tell."""
+        zone = zone_named(self.time_zone)
+        if self.timing == "scheduled" and self.starts_at:
+            note = f"Scheduled: starts {describe_local_time(self.starts_at.astimezone(zone))}"
+            if self.ends_at:
+                note += f", until {describe_local_time(self.ends_at.astimezone(zone))}"
+            return note
+        if self.timing == "ended" and self.ends_at:
+            ended = self.ends_at.astimezone(zone)
+            return f"Ended {format_date(ended)}"
+        if self.ends_at:
+            return f"Live until {describe_local_time(self.ends_at.astimezone(zone))}"
+        return ""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], *, is_first: bool, is_last: bool) -> StudioLink:
@@ -144,6 +183,9 @@ class StudioLink:
             is_last=is_last,
             price=format_money(price_cents, row["currency"]) if price_cents else None,
             ascii_host=ascii_host(row["url"]),
+            sensitive=row["sensitive"],
+            time_zone=row["time_zone"],
+            timing=row["timing"],
         )
 
 
@@ -153,7 +195,10 @@ async def studio_links(creator_id: int) -> list[StudioLink]:
     # Hand-written: the status is decided on the database's clock, as the public page's is.
     rows = await Link.raw(
         "SELECT link.id, kind, title, url, position, enabled, starts_at, ends_at, price_cents, "
-        "creator.currency, "
+        "creator.currency, creator.time_zone, link.sensitive, "
+        "CASE WHEN starts_at IS NOT NULL AND starts_at > now() THEN 'scheduled' "
+        "     WHEN ends_at IS NOT NULL AND ends_at <= now() THEN 'ended' "
+        "     ELSE 'live' END AS timing, "
         "CASE WHEN NOT enabled THEN 'hidden' "
         "     WHEN starts_at IS NOT NULL AND starts_at > now() THEN 'scheduled' "
         "     WHEN ends_at IS NOT NULL AND ends_at <= now() THEN 'ended' "
@@ -174,14 +219,24 @@ def count_links(links: list[StudioLink]) -> LinkCounts:
 
 
 async def add_link(
-    creator_id: int, *, kind: str, title: str, url: str, price_cents: int | None = None
+    creator_id: int,
+    *,
+    kind: str,
+    title: str,
+    url: str,
+    price_cents: int | None = None,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    sensitive: bool = False,
 ) -> int:
     """Append a row at the end of the page; refused past MAX_LINKS, and a premium row is
     refused unless the creator's payouts are enabled (checked in the same statement)."""
     # Hand-written: both limits hold inside the INSERT itself, so two tabs cannot pass them.
     rows = await Link.raw(
-        "INSERT INTO link (creator, kind, title, url, position, price_cents) "
-        "SELECT {}, {}, {}, {}, COALESCE(MAX(position) + 1, 0), {}::int FROM link "
+        "INSERT INTO link (creator, kind, title, url, position, price_cents, starts_at, ends_at, "
+        "sensitive) "
+        "SELECT {}, {}, {}, {}, COALESCE(MAX(position) + 1, 0), {}::int, "
+        "{}::timestamptz, {}::timestamptz, {}::boolean FROM link "
         "WHERE creator = {} "
         "HAVING COUNT(*) < {} "
         "AND ({}::text <> 'premium' OR (SELECT payout_enabled FROM creator WHERE id = {})) "
@@ -191,6 +246,9 @@ async def add_link(
         title,
         url,
         price_cents if kind == "premium" else None,
+        starts_at,
+        ends_at,
+        sensitive,
         creator_id,
         MAX_LINKS,
         kind,
@@ -212,10 +270,14 @@ async def update_link(
     url: str,
     kind: str = "link",
     price_cents: int | None = None,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+    sensitive: bool = False,
 ) -> bool:
     """Headers keep their kind and empty URL whatever was sent; a link and a premium link
-    may turn into each other. A row ends up premium only when payouts are enabled or when
-    its price is unchanged (all in the statement's WHERE clause). False when the creator
+    may turn into each other; the schedule is replaced (None: no start, no end). A row ends
+    up premium only when payouts are enabled or when its price is unchanged (all in the
+    statement's WHERE clause). False when the creator
     has no such row; PricingLocked when the price was refused."""
     price = price_cents if kind == "premium" else None
     # Hand-written: who may set which price is decided in the UPDATE's own WHERE clause.
@@ -224,6 +286,8 @@ async def update_link(
         "url = CASE WHEN kind = 'header' THEN '' ELSE {} END, "
         "kind = CASE WHEN kind = 'header' THEN 'header' ELSE {} END, "
         "price_cents = CASE WHEN kind = 'header' THEN NULL ELSE {}::int END, "
+        "starts_at = {}::timestamptz, ends_at = {}::timestamptz, "
+        "sensitive = {}::boolean AND kind <> 'header', "
         "updated_at = now() "
         "WHERE id = {} AND creator = {} "
         "AND ({}::text <> 'premium' OR kind = 'header' "
@@ -234,6 +298,9 @@ async def update_link(
         url,
         kind,
         price,
+        starts_at,
+        ends_at,
+        sensitive,
         link_id,
         creator_id,
         kind,

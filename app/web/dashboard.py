@@ -31,7 +31,7 @@ LIMITS = {
     "title": rules.TITLE_MAX,
     "url": rules.URL_MAX,
 }
-VIEW_CONSTANTS = {"themes": rules.THEMES, "limits": LIMITS}
+VIEW_CONSTANTS = {"themes": rules.THEMES, "limits": LIMITS, "time_zones": rules.time_zone_names()}
 
 
 async def pricing(creator: CreatorRecord) -> Pricing:

@@ -186,3 +186,6 @@ CSP_REPORT = Limit("csp-report", hits=120, seconds=60, page=False)
 # The live handle check runs as a creator types (300 ms after the last key): a fast typist
 # makes about three a second while typing, and nobody types for a minute on end.
 HANDLE_CHECK = Limit("studio:handle-check", hits=120, seconds=60, by=creator_or_client)
+# Each avatar upload makes the server decode and re-encode an image of up to 4096 × 4096
+# pixels; a person tries a few photos, a script could keep a core busy.
+AVATAR_UPLOAD = Limit("studio:avatar", hits=20, seconds=300, by=creator_or_client)

@@ -40,6 +40,7 @@ from playwright.async_api import (
     expect,
 )
 
+from tests.support.axe import AXE_CONTEXT_OPTIONS
 from tests.support.database import (  # noqa: F401 (fixtures: registered by being named here)
     _clean,
     _migrated,
@@ -50,6 +51,7 @@ from tests.support.database import (  # noqa: F401 (fixtures: registered by bein
     other_client,
     sign_in,
 )
+from tests.support.screens import EVERY_SCREEN, SIZES
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -228,6 +230,25 @@ async def context(
 @pytest.fixture
 async def page(context: BrowserContext) -> Page:
     return await context.new_page()
+
+
+@pytest.fixture(params=EVERY_SCREEN, ids="-".join)
+async def screen(
+    request: pytest.FixtureRequest, browser: Browser, live_server: str, problems: Problems
+) -> AsyncIterator[Page]:
+    """A watched page at each of the sizes in tests/support/screens.py, in the light and the
+    dark scheme (the test runs once for each), ready for axe-core (tests/support/axe.py)."""
+    size, scheme = request.param
+    async for ctx in _new_context(
+        request,
+        browser,
+        live_server,
+        problems,
+        viewport=SIZES[size],
+        color_scheme=scheme,
+        **AXE_CONTEXT_OPTIONS,
+    ):
+        yield await ctx.new_page()
 
 
 @pytest.fixture

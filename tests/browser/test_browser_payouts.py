@@ -67,7 +67,7 @@ async def test_a_creator_enables_earnings_and_prices_a_premium_link(
     await expect(page.locator("#new-price-preview")).to_have_text(
         "You receive $4.49 after the $0.50 platform fee."
     )
-    await page.get_by_role("button", name="Add", exact=True).click()
+    await page.get_by_role("button", name="Add link").click()
 
     # In the list with its price; in the preview with its price and without its URL.
     paid = row(page, "The secret recipe")
@@ -99,7 +99,7 @@ async def test_a_bad_price_is_refused_beside_the_field(page: Page, sign_in_with_
     await page.get_by_label("Title", exact=True).fill("Too cheap")
     await page.get_by_label("URL", exact=True).fill(SECRET_URL)
     await page.get_by_label("Price (USD)").fill("0.50")
-    await page.get_by_role("button", name="Add", exact=True).click()
+    await page.get_by_role("button", name="Add link").click()
     await expect(page.locator("#new-price-error")).to_have_text("The lowest price is $1.00.")
     await expect(page.get_by_label("Price (USD)")).to_have_attribute("aria-invalid", "true")
     await expect(page.locator("#link-list")).to_have_count(0)

@@ -17,7 +17,7 @@ def link_titles(page: Page) -> Locator:
 async def add_link(page: Page, title: str, url: str) -> None:
     await page.get_by_label("Title", exact=True).fill(title)
     await page.get_by_label("URL", exact=True).fill(url)
-    await page.get_by_role("button", name="Add", exact=True).click()
+    await page.get_by_role("button", name="Add link").click()
     await expect(row(page, title)).to_be_visible()
     await expect(page.get_by_label("Title", exact=True)).to_have_value("")  # a fresh form
 

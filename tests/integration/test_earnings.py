@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from app.db.tables import Unlock
 from app.payments.earnings import PAGE_SIZE, earnings_for
 from tests.support.pages import sale_rows
+from tests.support.sales import record_sale
 from tests.support.studio_support import HX
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -26,39 +25,8 @@ async def seller(client, make_creator, sign_in) -> dict[str, Any]:
     return creator
 
 
-async def sale(
-    creator: dict[str, Any],
-    *,
-    title: str = "Secret recipe",
-    status: str = "COMPLETED",
-    price: int = 499,
-    fee: int = 50,
-    currency: str = "usd",
-    at: datetime = NOW,
-    refunded: int = 0,
-) -> str:
-    """An unlock as the payment flow leaves it (paid ones know their payment)."""
-    paid = status in ("COMPLETED", "REFUNDED")
-    unlock_id = secrets.token_urlsafe(16)
-    await Unlock.insert(
-        Unlock(
-            id=unlock_id,
-            creator=creator["id"],
-            link_title=title,
-            buyer_token_hash=secrets.token_hex(32),
-            status=status,
-            price_cents=price,
-            fee_cents=fee,
-            currency=currency,
-            provider_payment_id=f"pay_{unlock_id}" if paid else None,
-            completed_via="webhook" if paid else None,
-            created_at=at - timedelta(minutes=1),
-            completed_at=at if paid else None,
-            refunded_at=at + timedelta(hours=1) if status == "REFUNDED" else None,
-            refunded_cents=price if status == "REFUNDED" else refunded,
-        )
-    )
-    return unlock_id
+async def sale(creator: dict[str, Any], *, at: datetime = NOW, **fields: Any) -> str:
+    return await record_sale(creator, at=at, **fields)
 
 
 async def test_each_sale_shows_date_link_status_gross_fee_and_net(client, seller):

@@ -42,7 +42,9 @@ HOSTILE_INTS = ("99999999999", "9223372036854775808", "-1", "0", "2147483648")
 PROVIDED = {"request", "settings", "creator", "viewer", "whop", "scope", "state", "socket"}
 # Written as a side effect of being asked at all (who asked, when): not the data a refused
 # request must leave alone.
-BOOKKEEPING = re.compile(r"rate|limit|auth_session|pending|delivery|idempotency|metric")
+# Written by the app for itself, or in the background (insights: a flush every few seconds
+# stores the views and clicks of earlier, accepted requests), so not a refusal's doing.
+BOOKKEEPING = re.compile(r"rate|limit|auth_session|pending|delivery|idempotency|metric|insight")
 SKIP_METHODS = {"OPTIONS", "HEAD"}
 # Walked anonymously only: as the creator they would end the session the rest of the walk
 # needs, leaving the studio's handlers unreached.

@@ -163,7 +163,9 @@ async def test_a_bare_profile_falls_back_to_the_handle_and_a_monogram(client, ma
     r = await client.get("/zed")
     assert meta(r.text, "og:title") == "@zed"
     assert meta(r.text, "og:description") == "@zed on Linkmint"
-    assert meta(r.text, "og:image") is None and meta(r.text, "twitter:image") is None
+    # No photo to show: previews get Linkmint's logo (tests/integration/test_page_metadata.py).
+    assert "/static/img/og.png" in meta(r.text, "og:image")
+    assert meta(r.text, "twitter:image") == meta(r.text, "og:image")
     assert "insecure.example" not in r.text  # http avatars are never shown
     assert '<span class="page-avatar page-monogram" aria-hidden="true">Z</span>' in r.text
     assert "Nothing here yet" in r.text  # no links: an empty state, not a blank page
@@ -197,7 +199,13 @@ async def test_the_accent_ink_keeps_text_readable(client, make_creator):
 async def test_the_page_needs_no_javascript_and_no_inline_style(client, alice):
     await add_links(alice, {"title": "Shop"})
     r = await client.get("/alice")
-    assert "<script" not in r.text and "htmx" not in r.text
+    # Only small deferred scripts of our own that enhance it (the Share button is hidden
+    # without them).
+    scripts = re.findall(r"<script[^>]*>", r.text)
+    own = r'<script src="/static/js/[a-z-]+\.js\?v=[0-9a-f]+" defer>'
+    assert all(re.fullmatch(own, script) for script in scripts), scripts
+    assert any("/static/js/share.js" in script for script in scripts)
+    assert "htmx" not in r.text
     assert " style=" not in r.text and "<style" not in r.text
     assert "hx-" not in r.text
     csp = r.headers["content-security-policy"]

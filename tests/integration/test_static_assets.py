@@ -106,6 +106,7 @@ def test_the_served_files_are_exactly_the_pages_own():
         for name in names
         if "node_modules" not in name.parts and servable(name.as_posix())
     )
-    assert all(name.endswith((".css", ".js", ".svg")) for name in served), served
+    assert all(name.endswith((".css", ".js", ".svg", ".png")) for name in served), served
     assert "payouts/dist/island.js" in served and "css/page.css" in served
+    assert "img/og.png" in served  # the link preview's picture of a page without a photo
     assert not any(name.startswith("payouts/src/") for name in served)

@@ -5,26 +5,29 @@ To cover a new endpoint, add one line to ENDPOINTS; every test below runs for it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from app.db.tables import CreatorSocial
 from tests.support.studio_support import HX, add_links, snapshot
 
 
 @dataclass(frozen=True)
 class Endpoint:
     method: str
-    path: str  # "{link}" stands for the owner's first link id
+    path: str  # "{link}" stands for the owner's first link id, "{social}" for their first icon
     # The form body, given the owner's link ids (reordering needs them).
     data: Callable[[list[int]], dict[str, Any]] | None = None
     writes: bool = True  # the owner's call changes the database
+    files: dict[str, Any] | None = None  # sent as a multipart form with `data`
 
     @property
     def link_scoped(self) -> bool:
-        return "{link}" in self.path or self.path.endswith("/order")
+        return "{link}" in self.path or "{social}" in self.path or self.path.endswith("/order")
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -37,6 +40,15 @@ PROFILE = {
     "theme": "midnight",
     "accent_color": "#112233",
 }
+
+PNG = (  # a 1 × 1 PNG
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00"
+    b"\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe"
+    b"\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+IMPORT = {"document": json.dumps({"format": "linkmint-page", "version": 1, "profile": PROFILE,
+                                  "links": []})}  # fmt: skip
 
 ENDPOINTS = [
     Endpoint("GET", "/dashboard", writes=False),
@@ -66,6 +78,34 @@ ENDPOINTS = [
     Endpoint("POST", "/dashboard/payouts/enable", lambda ids: {}),  # stores the company
     Endpoint("GET", "/dashboard/payouts/return", writes=False),
     Endpoint("GET", "/dashboard/payouts/refresh", writes=False),
+    # Sharing the page and the time zone of link schedules.
+    Endpoint("GET", "/dashboard/share/qr.svg", writes=False),
+    Endpoint("GET", "/dashboard/share/download.svg", writes=False),
+    Endpoint("GET", "/dashboard/share/download.png", writes=False),
+    Endpoint("POST", "/dashboard/time-zone", lambda ids: {"time_zone": "Asia/Tokyo"}),
+    # Your data: export, import (the preview writes nothing; a confirm without one is a no-op),
+    # a list of URLs, the sales as CSV.
+    Endpoint("GET", "/dashboard/export.json", writes=False),
+    Endpoint("GET", "/dashboard/earnings.csv", writes=False),
+    Endpoint("POST", "/dashboard/import/preview", lambda ids: IMPORT, writes=False),
+    Endpoint("POST", "/dashboard/import/confirm", lambda ids: {"preview": ""}, writes=False),
+    Endpoint("POST", "/dashboard/import/urls", lambda ids: {"urls": "https://new.example"}),
+    # The profile photo: upload, the studio after a refused plain upload, removal.
+    Endpoint("POST", "/dashboard/avatar", lambda ids: {}, files={"avatar_file": ("me.png", PNG)}),
+    Endpoint("GET", "/dashboard/avatar?refused=too-big", writes=False),
+    Endpoint("POST", "/dashboard/avatar/delete", lambda ids: {}),
+    # Social icons: the card, add, edit, move and remove.
+    Endpoint("GET", "/dashboard/socials", writes=False),
+    Endpoint("POST", "/dashboard/socials", lambda ids: {"network": "youtube", "value": "@mallory"}),
+    Endpoint("GET", "/dashboard/socials/{social}/edit", writes=False),
+    Endpoint("POST", "/dashboard/socials/{social}", lambda ids: {"value": "@changed"}),
+    Endpoint("POST", "/dashboard/socials/{social}/move", lambda ids: {"direction": "down"}),
+    Endpoint("POST", "/dashboard/socials/{social}/delete", lambda ids: {}),
+    # The selling currency (usd is allowed, and the owner has no premium link).
+    Endpoint("POST", "/dashboard/currency", lambda ids: {"currency": "usd"}, writes=False),
+    # Insights: the page and its figures as CSV.
+    Endpoint("GET", "/dashboard/insights?days=7", writes=False),
+    Endpoint("GET", "/dashboard/insights.csv?days=7", writes=False),
 ]
 
 
@@ -89,7 +129,13 @@ def test_every_studio_route_is_in_the_matrix(app):
         if method in ("GET", "POST", "PUT", "PATCH", "DELETE")
     }
     listed = {
-        (e.method, e.path.split("?")[0].replace("{link}", "{link_id:int}")) for e in ENDPOINTS
+        (
+            e.method,
+            e.path.split("?")[0]
+            .replace("{link}", "{link_id:int}")
+            .replace("{social}", "{social_id:int}"),
+        )
+        for e in ENDPOINTS
     }
     assert routed == listed
 
@@ -98,14 +144,25 @@ def test_every_studio_route_is_in_the_matrix(app):
 async def owner(make_creator):
     alice = await make_creator(handle="alice", display_name="Ada Owner", email="ada@example.com")
     links = await add_links(alice, {"title": "One"}, {"title": "Two"})
+    for position, (network, url) in enumerate(
+        (("instagram", "https://www.instagram.com/ada"), ("github", "https://github.com/ada"))
+    ):
+        await CreatorSocial.insert(
+            CreatorSocial(creator=alice["id"], network=network, url=url, position=position)
+        )
     return alice, [link["id"] for link in links]
 
 
 async def _call(client, endpoint: Endpoint, ids: list[int], headers=None):
     url = endpoint.path.replace("{link}", str(ids[0]))
+    if "{social}" in url:
+        first = await CreatorSocial.select(CreatorSocial.id).order_by(CreatorSocial.id).first()
+        url = url.replace("{social}", str(first["id"]))
     if endpoint.method == "GET":
         return await client.get(url, headers=headers, follow_redirects=False)
-    return await client.post(url, data=endpoint.data(ids), headers=headers, follow_redirects=False)
+    return await client.post(
+        url, data=endpoint.data(ids), files=endpoint.files, headers=headers, follow_redirects=False
+    )
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
@@ -151,15 +208,18 @@ async def test_another_creator_only_ever_touches_their_own_rows(
     alice, ids = owner
     mallory = await make_creator(handle="mallory", email="mallory@example.com")
     await sign_in(other_client, mallory)
-    creators, links = await snapshot()
+    creators, links, socials = await snapshot()
     r = await _call(other_client, endpoint, ids, headers=HX)
     assert r.status_code == 200
     assert "Ada Owner" not in r.text
-    creators_after, links_after = await snapshot()
+    creators_after, links_after, socials_after = await snapshot()
     assert [c for c in creators_after if c["id"] == alice["id"]] == [
         c for c in creators if c["id"] == alice["id"]
     ]
     assert [x for x in links_after if x["creator"] == alice["id"]] == links
+    assert [x for x in socials_after if x["creator"] == alice["id"]] == [
+        x for x in socials if x["creator"] == alice["id"]
+    ]
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)

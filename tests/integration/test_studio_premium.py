@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.db.tables import PlatformConfig
+from app.db.tables import CurrencyRule, PlatformConfig
 from app.shared.rules import InvalidField, parse_price, price_input
 from app.studio import service
 from tests.support.studio_support import HX, add_links, link_rows, snapshot
@@ -38,16 +38,28 @@ async def newcomer(client, make_creator, sign_in) -> dict[str, Any]:
 
 @pytest.fixture
 async def money_config():
-    """Change platform_config for one test; the row is restored afterwards."""
+    """Change the money rules for one test; they are restored afterwards. Bounds and the
+    minimum fee are usd's (`currency_rule`); `allowed_currencies` allows exactly those."""
     original = await PlatformConfig.select().where(PlatformConfig.id == 1).first()
+    rules = await CurrencyRule.select()
+    per_currency = {"min_price_cents": "min_price_minor", "max_price_cents": "max_price_minor"}
+    per_currency["fee_min_cents"] = "fee_min_minor"
 
     async def change(**values: Any) -> None:
-        await PlatformConfig.update(values).where(PlatformConfig.id == 1)
+        if (allowed := values.pop("allowed_currencies", None)) is not None:
+            await CurrencyRule.raw("UPDATE currency_rule SET allowed = currency = ANY({})", allowed)
+        usd = {per_currency[k]: values.pop(k) for k in list(values) if k in per_currency}
+        if usd:
+            await CurrencyRule.update(usd).where(CurrencyRule.currency == "usd")
+        if values:
+            await PlatformConfig.update(values).where(PlatformConfig.id == 1)
 
     yield change
     await PlatformConfig.update({k: v for k, v in original.items() if k != "id"}).where(
         PlatformConfig.id == 1
     )
+    for rule in rules:
+        await CurrencyRule.update(rule).where(CurrencyRule.currency == rule["currency"])
 
 
 async def add_premium(client, price: str, title: str = "Secret recipe", **extra: str):

@@ -72,10 +72,17 @@ async def test_a_premium_link_shows_title_price_and_unlock_but_never_its_url(cli
     assert "Restore purchases" in r.text
 
 
-async def test_a_page_without_premium_links_loads_no_script(client, make_creator):
+async def test_a_page_without_premium_links_loads_no_htmx(client, make_creator):
+    """Only the page's own small deferred scripts (Share, click reports): not htmx, which
+    only premium cards need."""
     await make_creator(handle="plain")
     r = await client.get("/plain")
-    assert r.status_code == 200 and "<script" not in r.text and "htmx-config" not in r.text
+    assert r.status_code == 200 and "htmx" not in r.text
+    scripts = re.findall(r"<script[^>]*>", r.text)
+    assert scripts and all(
+        re.fullmatch(r'<script src="/static/js/[a-z]+\.js\?v=[0-9a-f]+" defer>', tag)
+        for tag in scripts
+    ), scripts
 
 
 async def test_a_creator_who_cannot_sell_shows_no_unlock_and_refuses_one(client, make_creator):

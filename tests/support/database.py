@@ -206,5 +206,6 @@ def sign_in(settings: Settings):
 @pytest.fixture(scope="session")
 def live_server() -> Iterator[str]:
     """`linkmint serve` in a subprocess on 127.0.0.1, sharing the test database."""
-    with linkmint_serve("live", pool=4) as server:
+    # Insights flushed four times a second, so a test sees a view counted almost at once.
+    with linkmint_serve("live", pool=4, env={"INSIGHTS_FLUSH_SECONDS": "0.25"}) as server:
         yield server.url

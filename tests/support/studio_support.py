@@ -7,7 +7,7 @@ from typing import Any
 
 from piccolo.table import Table
 
-from app.db.tables import Creator, Link
+from app.db.tables import Creator, CreatorSocial, Link
 
 HX = {"HX-Request": "true"}
 
@@ -27,9 +27,9 @@ async def add_links(creator: dict[str, Any], *rows: dict[str, Any]) -> list[dict
 
 
 async def snapshot(*tables: type[Table]) -> tuple[list[dict[str, Any]], ...]:
-    """Every row of `tables` (by default creators and links), to prove that a refused
-    request changed nothing."""
-    tables = tables or (Creator, Link)
+    """Every row of `tables` (by default creators, links and social icons), to prove that a
+    refused request changed nothing."""
+    tables = tables or (Creator, Link, CreatorSocial)
     return tuple([await t.select().order_by(t._meta.primary_key) for t in tables])
 
 

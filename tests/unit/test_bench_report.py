@@ -18,7 +18,7 @@ def _results(**scenario_overrides):
             "errors": {"status": 0},
             "bytes_per_request": 1793,
         },
-        "ratio": 0.31,
+        "ratio": 0.93,
     }
     scenario.update(scenario_overrides)
     scenario["checks"] = report.evaluate(scenario, report.TARGETS[scenario["key"]])
@@ -26,14 +26,14 @@ def _results(**scenario_overrides):
 
 
 def test_a_missed_ratio_says_by_how_much():
-    (ratio, p99) = report.evaluate({"ratio": 0.31, "p99_ms": 23.4}, report.TARGETS["public"])
+    (ratio, p99) = report.evaluate({"ratio": 0.93, "p99_ms": 23.4}, report.TARGETS["public"])
     assert ratio["pass"] is False and ratio["gap"] == "−38 %"
     assert p99["pass"] is False and p99["gap"] == "+13.4 ms"
-    assert report.verdict([ratio, p99]) == "MISS: ÷ baseline 0.31 (−38 %); p99 23.4 ms (+13.4 ms)"
+    assert report.verdict([ratio, p99]) == "MISS: ÷ baseline 0.93 (−38 %); p99 23.4 ms (+13.4 ms)"
 
 
 def test_targets_met_pass_and_scenarios_without_targets_show_a_dash():
-    checks = report.evaluate({"ratio": 0.62, "p99_ms": 9.9}, report.TARGETS["public"])
+    checks = report.evaluate({"ratio": 1.62, "p99_ms": 9.9}, report.TARGETS["public"])
     assert all(c["pass"] for c in checks)
     assert report.verdict(checks) == "PASS"
     assert report.verdict(report.evaluate({"ratio": 0.2}, report.TARGETS["studio"])) == "—"
@@ -78,8 +78,8 @@ def test_markdown_table_shows_figures_and_missing_routes():
     )
     table = report.markdown_table(results).splitlines()
     assert table[0].startswith("| Scenario | req/s | p50 ms | p99 ms |")
-    assert "| 1,234 | 3.20 | 23.40 | 0 | 0.31 | 1,793 |" in table[2]
-    assert "MISS: ÷ baseline 0.31 (−38 %)" in table[2]
+    assert "| 1,234 | 3.20 | 23.40 | 0 | 0.93 | 1,793 |" in table[2]
+    assert "MISS: ÷ baseline 0.93 (−38 %)" in table[2]
     assert table[3].endswith("| n/a (route missing: GET /unlocks/{}/status) |")
 
 

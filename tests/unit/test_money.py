@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.whop import money
 from app.whop.money import MAX_MINOR, currency_exponent, normalize_currency, to_major, to_minor
 
 
@@ -87,3 +88,17 @@ def test_a_currency_code_is_three_letters(code):
 
 def test_currency_codes_are_spelled_the_way_whop_spells_them():
     assert normalize_currency(" USD ") == "usd"
+
+
+@given(
+    minor=st.integers(-(10**12), 10**12),
+    currency=st.sampled_from(sorted(money._ZERO_DECIMAL | money._THREE_DECIMAL | {"usd", "huf"})),
+)
+def test_amounts_are_shown_with_the_decimals_they_are_sent_to_whop_in(minor, currency):
+    """One source of truth for a currency's decimals: what a page shows is what Whop gets."""
+    from app.shared.money import format_money
+
+    shown = format_money(minor, currency)
+    number = "".join(ch for ch in shown if ch.isdigit() or ch in ".-")
+    assert Decimal(number) == Decimal(repr(to_major(minor, currency)))
+    assert len(number.partition(".")[2]) == currency_exponent(currency)

@@ -188,7 +188,14 @@ def test_the_accent_comes_from_whichever_control_was_changed(typed, picked, stor
 
 def test_a_header_needs_no_url_and_a_link_does():
     header = link_form({"title": "Music", "url": "javascript:x"}, kind="header", currency="usd")
-    assert header.values == {"title": "Music", "url": "", "price": ""}
+    assert header.values == {
+        "title": "Music",
+        "url": "",
+        "sensitive": "",
+        "price": "",
+        "starts_at": "",
+        "ends_at": "",
+    }
     form = link_form({"title": "Shop", "url": ""}, kind="link", currency="usd")
     assert form.errors == {"url": "Enter a URL."}
 
