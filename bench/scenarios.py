@@ -67,6 +67,7 @@ class Scenario:
     note: str = ""
     probe_text: str | None = None  # the first request's answer must contain this
     extra: dict = field(default_factory=dict)
+    connections: int | None = None  # wrk's connections, when not --connections
 
 
 def normalise_route(path: str) -> str:
@@ -140,6 +141,9 @@ def insights(token: str, session_cookie: str) -> Scenario:
         ],
         needs=(("GET", "/dashboard/insights"),),
         probe_text="Clicks per link",
+        # A creator looking at their own figures, not a crowd: its latency is the point.
+        connections=2,
+        note="2 connections (a creator reading their figures); the rest use 32",
     )
 
 

@@ -16,6 +16,7 @@ meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import Counter
 from datetime import date
@@ -112,7 +113,10 @@ async def flush(tally: Tally, *, own_host: str) -> int:
         return 0
     try:
         owners = await _session_owners(sightings)
-        await store(roll_up(sightings, own_host=own_host, owners=owners))
+        # Off the event loop: reading thousands of sightings takes tens of milliseconds, which
+        # the requests answered meanwhile would otherwise wait out.
+        rollup = await asyncio.to_thread(roll_up, sightings, own_host=own_host, owners=owners)
+        await store(rollup)
     except BaseException:
         tally.give_back(sightings)
         raise
