@@ -23,7 +23,7 @@ from datetime import date
 
 from app.db.tables import InsightDay
 from app.insights.tally import Sighting, Tally
-from app.insights.visitors import DIRECT, Classifier, country, referrer_domain
+from app.insights.visitors import Classifier, country, referrer_domain
 
 Rollup = Counter[tuple[int, date, str, str]]  # (creator, day, metric, dimension) → count
 
@@ -121,6 +121,3 @@ async def flush(tally: Tally, *, own_host: str) -> int:
         tally.give_back(sightings)
         raise
     return sum(sightings.values())
-
-
-__all__ = ["DIRECT", "flush", "roll_up", "store"]

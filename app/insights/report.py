@@ -94,8 +94,22 @@ class Share:
         return 100 * self.hits / self.total if self.total else 0.0
 
 
+class _Amounts:
+    """Gross, fees and net of some sales, as the page shows them ("$4.99")."""
+
+    __slots__ = ()
+    currency: str
+    gross_cents: int
+    fee_cents: int
+    net_cents: int
+
+    gross = property(lambda self: format_money(self.gross_cents, self.currency))
+    fee = property(lambda self: format_money(self.fee_cents, self.currency))
+    net = property(lambda self: format_money(self.net_cents, self.currency))
+
+
 @dataclass(frozen=True, slots=True)
-class SalesDay(Record):
+class SalesDay(_Amounts, Record):
     day: date
     currency: str
     sales: int
@@ -104,23 +118,15 @@ class SalesDay(Record):
     fee_cents: int
     net_cents: int
 
-    gross = property(lambda self: format_money(self.gross_cents, self.currency))
-    fee = property(lambda self: format_money(self.fee_cents, self.currency))
-    net = property(lambda self: format_money(self.net_cents, self.currency))
-
 
 @dataclass(frozen=True, slots=True)
-class SalesTotal:
+class SalesTotal(_Amounts):
     currency: str
     sales: int
     refunds: int
     gross_cents: int
     fee_cents: int
     net_cents: int
-
-    gross = property(lambda self: format_money(self.gross_cents, self.currency))
-    fee = property(lambda self: format_money(self.fee_cents, self.currency))
-    net = property(lambda self: format_money(self.net_cents, self.currency))
 
 
 @dataclass(frozen=True, slots=True)
