@@ -2,15 +2,13 @@
 the task that flushes the tally every few seconds and once more on shutdown.
 
 `note_view` and `note_click` read a handful of request headers straight from the ASGI scope
-(the fast lane has no Litestar request) and add one to the tally; they never await. Not
+(the fast lanes have no Litestar request) and add one to the tally; they never await. Not
 counted at all, before anything else: prefetches (`Sec-Purpose: prefetch` from Chromium,
 `Purpose: prefetch` from others), which are not visits, and are often never shown.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -19,8 +17,9 @@ from litestar import Litestar
 from litestar.types import Scope
 
 from app.insights.flush import flush
+from app.insights.report import RenderedReports
 from app.insights.tally import Tally
-from app.periodic import every
+from app.periodic import every, in_background
 
 log = logging.getLogger("app.insights")
 
@@ -37,6 +36,7 @@ class Counting:
         tally: Tally | None = None,
     ) -> None:
         self.tally = tally or Tally()
+        self.reports = RenderedReports()  # the Insights pages, until the next flush
         self.own_host = own_host
         self._sessions = tuple(name.encode() + b"=" for name in session_cookies)
         self._country = country_header.lower().encode()
@@ -62,11 +62,11 @@ class Counting:
                 where = value
         self.tally.note(
             creator_id,
-            link_id=link_id,
-            user_agent=agent.decode("latin-1"),
-            referrer=referrer.decode("latin-1"),
-            country=where.decode("latin-1"),
-            session=self._session(cookie),
+            link_id,
+            agent.decode("latin-1"),
+            referrer.decode("latin-1"),
+            where.decode("latin-1"),
+            self._session(cookie),
         )
 
     def _session(self, cookie: bytes) -> str:
@@ -80,7 +80,10 @@ class Counting:
         return ""
 
     async def flush(self) -> int:
-        return await flush(self.tally, own_host=self.own_host)
+        try:
+            return await flush(self.tally, own_host=self.own_host)
+        finally:
+            self.reports.clear()  # what they show may have changed: read them afresh
 
     def lifespan(
         self, period: float = FLUSH_PERIOD
@@ -90,18 +93,13 @@ class Counting:
 
         @asynccontextmanager
         async def run(app: Litestar) -> AsyncIterator[None]:
-            task = asyncio.create_task(
-                every(period, self.flush, "flushing insights", log), name="linkmint-insights"
-            )
-            try:
+            async with in_background(
+                ("linkmint-insights", every(period, self.flush, "flushing insights", log))
+            ):
                 yield
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                try:
-                    await self.flush()
-                except Exception:
-                    log.exception("the last insights flush failed; its counts are lost")
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("the last insights flush failed; its counts are lost")
 
         return run

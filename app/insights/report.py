@@ -1,10 +1,8 @@
 """What a creator's Insights page shows: views, clicks, click-through per link, where
 visitors came from, their devices and browsers, and sales, over the last 7, 30 or 90 days.
 
-Read from `insight_day` (the flushed counts) and from `unlock` (sales). Days are UTC days,
-as they are counted; the period ends today and includes it. Four statements, each one index
-range scan of the creator's rows in the period; the whole page reads in a few milliseconds
-for 90 days of 50 links.
+Read from `insight_day` (the flushed counts), `link` and `unlock` (sales), in one statement.
+Days are UTC days, as they are counted; the period ends today and includes it.
 """
 
 from __future__ import annotations
@@ -13,44 +11,46 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from app.db.records import Record
 from app.db.tables import InsightDay
 from app.shared.money import format_money
 
 PERIODS = (7, 30, 90)
 TOP = 8  # referrers, browsers, countries shown by name; the rest are "Other"
 
-# Hand-written: sums per day (and per dimension) of one creator's counts in a date range.
-_SERIES_SQL = """
-SELECT day, sum(hits) FILTER (WHERE metric = 'view') AS views,
-            sum(hits) FILTER (WHERE metric = 'click') AS clicks
-  FROM insight_day
- WHERE creator = {} AND day BETWEEN {} AND {} AND metric IN ('view', 'click')
- GROUP BY day
-"""
-_DIMENSIONS_SQL = """
-SELECT metric, dimension, sum(hits) AS hits
-  FROM insight_day
- WHERE creator = {} AND day BETWEEN {} AND {} AND metric NOT IN ('view')
- GROUP BY metric, dimension
-"""
-_LINKS_SQL = """
-SELECT id, kind, title FROM link WHERE creator = {} AND kind <> 'header' ORDER BY position, id
-"""
-# Sales as the earnings page counts them: completed ones, less the platform fee and any
+# Hand-written: the whole page in one round trip. The creator's counts in the period are read
+# once (the CTE) and summed twice, per day for the chart and per dimension for the rest; the
+# page's links and the sales come along. Each part is an array of anonymous records, read by
+# position: their columns are in the order of the fields of the records they become. Sales
+# are counted as the earnings page counts them: completed ones, less the platform fee and any
 # partial refund; a sale refunded in full is counted apart and earns nothing.
-_SALES_SQL = """
-SELECT (completed_at AT TIME ZONE 'UTC')::date AS day, currency,
-       count(*) FILTER (WHERE status = 'COMPLETED') AS sales,
-       count(*) FILTER (WHERE status = 'REFUNDED') AS refunds,
-       COALESCE(sum(price_cents) FILTER (WHERE status = 'COMPLETED'), 0) AS gross_cents,
-       COALESCE(sum(fee_cents) FILTER (WHERE status = 'COMPLETED'), 0) AS fee_cents,
-       COALESCE(sum(price_cents - fee_cents - refunded_cents)
-                FILTER (WHERE status = 'COMPLETED'), 0) AS net_cents
-  FROM unlock
- WHERE creator = {} AND status IN ('COMPLETED', 'REFUNDED')
-   AND completed_at >= {}::date AND completed_at < ({}::date + 1)
- GROUP BY 1, 2
+# Parameters: creator, first day, last day, creator, creator, first day, last day.
+_REPORT_SQL = """
+WITH counts AS MATERIALIZED (
+    SELECT day, metric, dimension, hits
+      FROM insight_day
+     WHERE creator = {} AND day BETWEEN {} AND {}
+)
+SELECT
+  ARRAY(SELECT ROW(day, COALESCE(sum(hits) FILTER (WHERE metric = 'view'), 0)::bigint,
+                        COALESCE(sum(hits) FILTER (WHERE metric = 'click'), 0)::bigint)
+          FROM counts WHERE metric IN ('view', 'click') GROUP BY day) AS series,
+  ARRAY(SELECT ROW(metric, dimension, sum(hits)::bigint)
+          FROM counts WHERE metric <> 'view' GROUP BY metric, dimension) AS dimensions,
+  ARRAY(SELECT ROW(id, title, kind)
+          FROM link WHERE creator = {} AND kind <> 'header'
+         ORDER BY position, id) AS links,
+  ARRAY(SELECT ROW(sold.*) FROM (
+          SELECT (completed_at AT TIME ZONE 'UTC')::date AS day, currency,
+                 count(*) FILTER (WHERE status = 'COMPLETED') AS sales,
+                 count(*) FILTER (WHERE status = 'REFUNDED') AS refunds,
+                 COALESCE(sum(price_cents) FILTER (WHERE status = 'COMPLETED'), 0)::bigint,
+                 COALESCE(sum(fee_cents) FILTER (WHERE status = 'COMPLETED'), 0)::bigint,
+                 COALESCE(sum(price_cents - fee_cents - refunded_cents)
+                          FILTER (WHERE status = 'COMPLETED'), 0)::bigint
+            FROM unlock
+           WHERE creator = {} AND status IN ('COMPLETED', 'REFUNDED')
+             AND completed_at >= {}::date AND completed_at < ({}::date + 1)
+           GROUP BY 1, 2 ORDER BY 1, 2) AS sold) AS sales
 """
 
 
@@ -109,7 +109,7 @@ class _Amounts:
 
 
 @dataclass(frozen=True, slots=True)
-class SalesDay(_Amounts, Record):
+class SalesDay(_Amounts):
     day: date
     currency: str
     sales: int
@@ -172,7 +172,7 @@ def _shares(counts: dict[str, int], *, top: int = TOP) -> tuple[Share, ...]:
     return tuple(shown)
 
 
-def _totals(sales: list[SalesDay]) -> tuple[SalesTotal, ...]:
+def _totals(sales: tuple[SalesDay, ...]) -> tuple[SalesTotal, ...]:
     sums: dict[str, list[int]] = defaultdict(lambda: [0] * 5)
     for row in sales:
         acc = sums[row.currency]
@@ -186,30 +186,25 @@ def _totals(sales: list[SalesDay]) -> tuple[SalesTotal, ...]:
 async def report_for(creator_id: int, days: int, *, today: date | None = None) -> Report:
     last = today or datetime.now(UTC).date()
     first = last - timedelta(days=days - 1)
-    series_rows = await InsightDay.raw(_SERIES_SQL, creator_id, first, last)
-    dimension_rows = await InsightDay.raw(_DIMENSIONS_SQL, creator_id, first, last)
-    link_rows = await InsightDay.raw(_LINKS_SQL, creator_id)
-    sales_rows = await InsightDay.raw(_SALES_SQL, creator_id, first, last)
+    parts = (creator_id, first, last, creator_id, creator_id, first, last)
+    row = (await InsightDay.raw(_REPORT_SQL, *parts))[0]
 
-    by_day = {row["day"]: row for row in series_rows}
+    by_day = {day: (views, clicks) for day, views, clicks in row["series"]}
+    nothing = (0, 0)
     series = tuple(
-        Day(
-            day,
-            int((by_day.get(day) or {}).get("views") or 0),
-            int((by_day.get(day) or {}).get("clicks") or 0),
-        )
+        Day(day, *by_day.get(day, nothing))
         for day in (first + timedelta(days=n) for n in range(days))
     )
     views = sum(day.views for day in series)
     grouped: dict[str, dict[str, int]] = defaultdict(dict)
-    for row in dimension_rows:
-        grouped[row["metric"]][row["dimension"]] = int(row["hits"])
+    for metric, dimension, hits in row["dimensions"]:
+        grouped[metric][dimension] = hits
     clicks = grouped.get("click", {})
     links = tuple(
-        LinkClicks(row["id"], row["title"], row["kind"], clicks.pop(str(row["id"]), 0), views)
-        for row in link_rows
+        LinkClicks(link_id, title, kind, clicks.pop(str(link_id), 0), views)
+        for link_id, title, kind in row["links"]
     )
-    sales = sorted((SalesDay.from_row(row) for row in sales_rows), key=lambda s: s.day)
+    sales = tuple(SalesDay(*sold) for sold in row["sales"])
     return Report(
         days=days,
         first=first,
@@ -221,6 +216,30 @@ async def report_for(creator_id: int, days: int, *, today: date | None = None) -
         browsers=_shares(grouped.get("browser", {})),
         devices=_shares(grouped.get("device", {}), top=4),
         countries=_shares(grouped.get("country", {})),
-        sales=tuple(sales),
+        sales=sales,
         sales_totals=_totals(sales),
     )
+
+
+class RenderedReports:
+    """Reports as the Insights page rendered them, per creator, period and day, until this
+    process next flushes its counts (`Counting.flush` clears them, whether or not it stored
+    anything). Every count, link title and sale on the page is then at most one flush interval
+    older than a fresh read: the counts themselves reach the database only that often. A
+    creator switching periods or reloading is answered without a query or a render."""
+
+    MAX = 1_000  # reports kept at once; past it, all are dropped and rendered again
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[int, int, date], str] = {}
+
+    def get(self, creator_id: int, days: int, last: date) -> str | None:
+        return self._kept.get((creator_id, days, last))
+
+    def keep(self, creator_id: int, days: int, last: date, html: str) -> None:
+        if len(self._kept) >= self.MAX:
+            self._kept.clear()
+        self._kept[(creator_id, days, last)] = html
+
+    def clear(self) -> None:
+        self._kept.clear()

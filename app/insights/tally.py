@@ -17,17 +17,22 @@ browser and device), so a flood of made-up user agents costs a counter, not a ke
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from time import time
+from typing import NamedTuple
 
 MAX_KEYS = 50_000  # distinct raw combinations per flush interval
 MAX_FIELD = 512  # characters kept of a user agent or referrer (longer ones are cut)
+DAY_SECONDS = 86_400  # a UTC day in Unix time, which has no leap seconds
 
 
-@dataclass(frozen=True, slots=True)
-class Sighting:
-    """One request's raw facts. `link_id` 0 is a page view; otherwise a click on that link."""
+class Sighting(NamedTuple):
+    """One request's raw facts. `link_id` 0 is a page view; otherwise a click on that link.
+
+    A tuple, so that counting one is a dictionary update done in C: hashing and comparing a
+    dataclass instead cost several times as much per request."""
 
     creator_id: int
     day: date
@@ -43,15 +48,27 @@ class Tally:
 
     def __init__(self, max_keys: int = MAX_KEYS) -> None:
         self.max_keys = max_keys
-        self._counts: Counter[Sighting] = Counter()
+        # Keyed by plain tuples equal to the `Sighting` they stand for (`take` names them).
+        self._counts: dict[tuple[int, date, int, str, str, str, str], int] = {}
+        self._today = date.min
+        self._tomorrow = 0.0  # when `_today` ends, in Unix time
+        # Flushes whose answer was lost, with their tokens: the next flush settles them
+        # (app/insights/flush.py).
+        self.unsettled: list[tuple[uuid.UUID, Counter[Sighting]]] = []
 
     def __len__(self) -> int:
         return len(self._counts)
 
+    def _day(self) -> date:
+        now = time()
+        if now >= self._tomorrow:
+            self._today = datetime.fromtimestamp(now, UTC).date()
+            self._tomorrow = (now // DAY_SECONDS + 1) * DAY_SECONDS
+        return self._today
+
     def note(
         self,
         creator_id: int,
-        *,
         link_id: int = 0,
         user_agent: str = "",
         referrer: str = "",
@@ -59,8 +76,8 @@ class Tally:
         session: str = "",
         today: date | None = None,
     ) -> None:
-        day = today or datetime.now(UTC).date()
-        sighting = Sighting(
+        day = today or self._day()
+        key = (
             creator_id,
             day,
             link_id,
@@ -70,15 +87,21 @@ class Tally:
             session[:MAX_FIELD],
         )
         counts = self._counts
-        if sighting not in counts and len(counts) >= self.max_keys:
-            sighting = Sighting(creator_id, day, link_id)  # counted, without its details
-        counts[sighting] += 1
+        seen = counts.get(key)
+        if seen is None:
+            seen = 0
+            if len(counts) >= self.max_keys:
+                key = (creator_id, day, link_id, "", "", "", "")  # counted, without its details
+                seen = counts.get(key, 0)
+        counts[key] = seen + 1
 
     def take(self) -> Counter[Sighting]:
         """Everything counted so far; the tally starts again from zero."""
-        taken, self._counts = self._counts, Counter()
-        return taken
+        taken, self._counts = self._counts, {}
+        return Counter({Sighting._make(key): n for key, n in taken.items()})
 
     def give_back(self, counts: Counter[Sighting]) -> None:
         """Counts a flush could not store: they go out with the next one."""
-        self._counts.update(counts)
+        mine = self._counts
+        for key, n in counts.items():
+            mine[key] = mine.get(key, 0) + n

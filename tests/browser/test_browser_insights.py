@@ -118,7 +118,7 @@ async def test_the_creator_own_views_and_bots_are_not_counted(
 
 
 async def test_the_insights_page_reads_well_everywhere(
-    screen: Page, live_server: str, make_creator
+    screen: Page, live_server: str, make_creator, shot
 ):
     page = screen
     creator = await make_creator(handle="ines", display_name="Inés")
@@ -150,6 +150,7 @@ async def test_the_insights_page_reads_well_everywhere(
     await expect(page.locator("#total-views")).to_have_text(f"{views:,}")
     await expect(page.get_by_role("img", name="Views and clicks per day")).to_be_visible()
     await fits(page, "insights")
+    await shot(page, "insights")
     await page.get_by_text("Figures per day").click()
     await expect(page.locator("#daily-table tbody tr")).to_have_count(30)
     await assert_accessible(page, "insights")

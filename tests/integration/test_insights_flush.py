@@ -4,11 +4,14 @@ nothing lost when the database refuses, nothing stored for what is not a person'
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import UTC, date, datetime
 
+import asyncpg
 import pytest
 
 from app.auth.sessions import start_session
+from app.db.outage import DatabaseUnavailable
 from app.db.tables import InsightDay, Link
 from app.insights import flush as flushing
 from app.insights.flush import flush
@@ -96,7 +99,7 @@ async def test_a_failed_flush_keeps_its_counts_for_the_next(make_creator, monkey
     for _ in range(4):
         tally.note(creator, user_agent=PERSON, today=DAY)
 
-    async def refused(rollup):
+    async def refused(rollup, token):
         raise ConnectionResetError("the database went away")
 
     monkeypatch.setattr(flushing, "store", refused)
@@ -108,6 +111,84 @@ async def test_a_failed_flush_keeps_its_counts_for_the_next(make_creator, monkey
     assert (await counts(creator))[("view", "")] == 5
     assert await flush(tally, own_host=HOST) == 0  # taken once: nothing counted twice
     assert (await counts(creator))[("view", "")] == 5
+
+
+async def test_a_flush_whose_answer_was_lost_after_it_committed_is_not_added_again(
+    make_creator, monkeypatch
+):
+    creator = (await make_creator())["id"]
+    tally = Tally()
+    for _ in range(4):
+        tally.note(creator, user_agent=PERSON, today=DAY)
+    real_store = flushing.store
+
+    async def committed_then_cut_off(rollup, token):
+        await real_store(rollup, token)
+        raise ConnectionResetError("the connection broke before the answer came")
+
+    monkeypatch.setattr(flushing, "store", committed_then_cut_off)
+    with pytest.raises(ConnectionResetError):
+        await flush(tally, own_host=HOST)
+    assert (await counts(creator))[("view", "")] == 4
+    assert len(tally.unsettled) == 1  # not known to be stored: held with its token
+    monkeypatch.undo()
+    tally.note(creator, user_agent=PERSON, today=DAY)
+    assert await flush(tally, own_host=HOST) == 1  # the held four were stored: dropped
+    assert (await counts(creator))[("view", "")] == 5
+    assert tally.unsettled == []
+
+
+async def test_a_flush_whose_answer_was_lost_before_it_committed_goes_out_again(
+    make_creator, monkeypatch
+):
+    creator = (await make_creator())["id"]
+    tally = Tally()
+    for _ in range(3):
+        tally.note(creator, user_agent=PERSON, today=DAY)
+    tokens = []
+
+    async def cut_off(rollup, token):
+        tokens.append(token)
+        raise ConnectionResetError("the connection broke while the statement ran")
+
+    monkeypatch.setattr(flushing, "store", cut_off)
+    with pytest.raises(ConnectionResetError):
+        await flush(tally, own_host=HOST)
+    monkeypatch.undo()
+    assert await flush(tally, own_host=HOST) == 3
+    assert (await counts(creator))[("view", "")] == 3
+    # The first statement, arriving late, can no longer add anything: its token is taken.
+    late = Counter({(creator, DAY, "view", ""): 3})
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await flushing.store(late, tokens[0])
+    assert (await counts(creator))[("view", "")] == 3
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"),
+        DatabaseUnavailable("database unreachable for 2.0s (checking again shortly)"),
+    ],
+    ids=["postgresql-answered-with-an-error", "refused-before-sending"],
+)
+async def test_a_flush_certainly_refused_gives_its_counts_back_at_once(
+    make_creator, monkeypatch, refusal
+):
+    creator = (await make_creator())["id"]
+    tally = Tally()
+    tally.note(creator, user_agent=PERSON, today=DAY)
+
+    async def refused(rollup, token):
+        raise refusal
+
+    monkeypatch.setattr(flushing, "store", refused)
+    with pytest.raises(type(refusal)):
+        await flush(tally, own_host=HOST)
+    assert tally.unsettled == [] and len(tally) == 1
+    monkeypatch.undo()
+    assert await flush(tally, own_host=HOST) == 1
+    assert (await counts(creator))[("view", "")] == 1
 
 
 async def test_days_are_kept_apart(make_creator):

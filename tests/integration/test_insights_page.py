@@ -189,3 +189,24 @@ async def test_clicks_on_impossible_ids_change_nothing(app, client, path):
     answer = await client.post(path, content=b"PING", headers={"User-Agent": PERSON})
     assert answer.status_code in (204, 404)
     assert all(s.creator_id > 0 for s in app.state.counting.tally.take())
+
+
+async def test_a_report_is_kept_until_the_next_flush_and_only_for_its_creator(
+    app, client, other_client, creator, make_creator, sign_in
+):
+    me = creator["id"]
+    await counted(me, TODAY, "view", "", 10)
+    assert text_of((await client.get("/dashboard/insights")).text, "total-views") == "10"
+    await counted(me, TODAY - timedelta(days=1), "view", "", 5)  # as another process's flush
+    again = (await client.get("/dashboard/insights")).text
+    assert text_of(again, "total-views") == "10"  # the report as rendered, until a flush
+    seven = (await client.get("/dashboard/insights?days=7")).text
+    assert text_of(seven, "total-views") == "15"  # another period: another report
+
+    other = await make_creator(handle="zed")
+    await sign_in(other_client, other)
+    theirs = (await other_client.get("/dashboard/insights")).text
+    assert text_of(theirs, "total-views") == "0"
+
+    await app.state.counting.flush()  # nothing to store; what the page shows is read again
+    assert text_of((await client.get("/dashboard/insights")).text, "total-views") == "15"

@@ -103,9 +103,10 @@ ENDPOINTS = [
     Endpoint("POST", "/dashboard/socials/{social}/delete", lambda ids: {}),
     # The selling currency (usd is allowed, and the owner has no premium link).
     Endpoint("POST", "/dashboard/currency", lambda ids: {"currency": "usd"}, writes=False),
-    # Insights: the page and its figures as CSV.
+    # Insights: the page, its figures as CSV, and every month's totals as CSV.
     Endpoint("GET", "/dashboard/insights?days=7", writes=False),
     Endpoint("GET", "/dashboard/insights.csv?days=7", writes=False),
+    Endpoint("GET", "/dashboard/insights-monthly.csv", writes=False),
 ]
 
 
