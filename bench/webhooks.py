@@ -96,6 +96,86 @@ def payment_json(row: Mapping) -> dict:
     return shapes.payment(row)
 
 
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """What Whop's payment for one unlock must carry to match it (`convergence.mismatch`)."""
+
+    unlock_id: str
+    company_id: str
+    company_title: str
+    plan_id: str
+    checkout_id: str
+    price_cents: int
+    fee_cents: int
+    currency: str
+
+
+def paid_payment(rng: random.Random, sale: Sale, moment: datetime) -> dict:
+    """The emulated Whop's row of a paid payment for `sale`, as its checkout records one."""
+    return {
+        "id": make_id(rng, "pay_"),
+        "company_id": sale.company_id,
+        "company_title": sale.company_title,
+        "plan_id": sale.plan_id,
+        "checkout_configuration_id": sale.checkout_id,
+        "status": "paid",
+        "substatus": "succeeded",
+        "currency": sale.currency,
+        "total": to_major(sale.price_cents),
+        "application_fee": to_major(sale.fee_cents),
+        "refunded_amount": to_major(0),
+        "tax_amount": to_major(0),
+        "tax_refunded_amount": to_major(0),
+        "metadata": json.dumps({"unlock_id": sale.unlock_id}),
+        "user_id": make_id(rng, "user_"),
+        "user_email": f"buyer{rng.randrange(10**9)}@example.com",
+        # No whop_user row stands behind the buyer: the emulator's join reads NULL here.
+        "user_name": None,
+        "user_username": None,
+        "card_brand": "visa",
+        "card_last4": "4242",
+        "failure_message": None,
+        "created_at": moment,
+        "updated_at": moment,
+        "paid_at": moment,
+        "refunded_at": None,
+    }
+
+
+def signed_delivery(
+    rng: random.Random,
+    sale: Sale,
+    row: Mapping,
+    *,
+    secret: str,
+    now: int,
+    payment_shape: Callable[[Mapping], dict] = payment_json,
+) -> Delivery:
+    """Whop's `payment.succeeded` for the payment `row`, signed at `now` as Whop signs it."""
+    event_id = make_id(rng, "evt_")
+    moment = datetime.fromtimestamp(now, UTC)
+    body = json.dumps(
+        {
+            "id": event_id,
+            "api_version": "v1",
+            "type": "payment.succeeded",
+            "timestamp": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "company_id": sale.company_id,
+            "data": payment_shape(row),
+        },
+        separators=(",", ":"),
+    )
+    return Delivery(
+        webhook_id=event_id,
+        timestamp=now,
+        body=body,
+        signature=sign_webhook(secret, event_id, now, body.encode()),
+        unlock_id=sale.unlock_id,
+        payment_id=row["id"],
+        redelivery=False,
+    )
+
+
 def build_pool(
     rng: random.Random,
     data: Dataset,
@@ -120,62 +200,22 @@ def build_pool(
         link = rng.choice(premium)
         creator = data.creator(link.creator_id)
         unlock = new_unlock(rng, link, status="PENDING", fee_for=fee_for, currency=currency)
-        payment_id = make_id(rng, "pay_")
-        metadata = json.dumps({"unlock_id": unlock.id})
-        buyer = f"buyer{rng.randrange(10**9)}@example.com"
-        row = {
-            "id": payment_id,
-            "company_id": creator.whop_company_id,
-            "company_title": creator.display_name,
-            "plan_id": link.plan_id,
-            "checkout_configuration_id": unlock.checkout_id,
-            "status": "paid",
-            "substatus": "succeeded",
-            "currency": currency,
-            "total": to_major(unlock.price_cents),
-            "application_fee": to_major(unlock.fee_cents),
-            "refunded_amount": to_major(0),
-            "tax_amount": to_major(0),
-            "tax_refunded_amount": to_major(0),
-            "metadata": metadata,
-            "user_id": make_id(rng, "user_"),
-            "user_email": buyer,
-            # No whop_user row stands behind the buyer: the emulator's join reads NULL here.
-            "user_name": None,
-            "user_username": None,
-            "card_brand": "visa",
-            "card_last4": "4242",
-            "failure_message": None,
-            "created_at": moment,
-            "updated_at": moment,
-            "paid_at": moment,
-            "refunded_at": None,
-        }
-        pool.unlocks.append(unlock)
-        pool.checkouts.append((unlock.checkout_id, creator.whop_company_id, link.plan_id, metadata))
-        pool.payments.append(tuple(row[name] for name in PAYMENT_COLUMNS))
-        event_id = make_id(rng, "evt_")
-        body = json.dumps(
-            {
-                "id": event_id,
-                "api_version": "v1",
-                "type": "payment.succeeded",
-                "timestamp": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                "company_id": creator.whop_company_id,
-                "data": payment_shape(row),
-            },
-            separators=(",", ":"),
+        sale = Sale(
+            unlock.id,
+            creator.whop_company_id or "",
+            creator.display_name,
+            link.plan_id or "",
+            unlock.checkout_id,
+            unlock.price_cents,
+            unlock.fee_cents,
+            currency,
         )
+        row = paid_payment(rng, sale, moment)
+        pool.unlocks.append(unlock)
+        pool.checkouts.append((sale.checkout_id, sale.company_id, sale.plan_id, row["metadata"]))
+        pool.payments.append(tuple(row[name] for name in PAYMENT_COLUMNS))
         originals.append(
-            Delivery(
-                webhook_id=event_id,
-                timestamp=now,
-                body=body,
-                signature=sign_webhook(secret, event_id, now, body.encode()),
-                unlock_id=unlock.id,
-                payment_id=payment_id,
-                redelivery=False,
-            )
+            signed_delivery(rng, sale, row, secret=secret, now=now, payment_shape=payment_shape)
         )
     redeliveries = round(events * duplicate_share / (1 - duplicate_share))
     keyed: list[tuple[float, Delivery]] = [(float(i), d) for i, d in enumerate(originals)]

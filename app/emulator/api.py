@@ -90,19 +90,29 @@ class Gateway:
 
     With `only_key`, the router answers that one API key (the platform's) and refuses every
     other valid credential with a 403: another company's key, or any access token.
+
+    `latency` (seconds, WHOP_EMULATOR_LATENCY_MS): every request waits this long before it
+    is let in, as a request to Whop's servers takes tens of milliseconds to come back.
     """
 
     def __init__(
-        self, app: ASGIApp, check_faults: bool = True, only_key: str | None = None
+        self,
+        app: ASGIApp,
+        check_faults: bool = True,
+        only_key: str | None = None,
+        latency: float = 0.0,
     ) -> None:
         self.app = app
         self.check_faults = check_faults
         self.only_key_hash = store.secret_hash(only_key) if only_key else None
+        self.latency = latency
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
+        if self.latency:
+            await asyncio.sleep(self.latency)
         headers = Headers.from_scope(scope)
         path = scope["path"].partition(API_PREFIX)[2] or "/"
         fault = None
@@ -379,7 +389,8 @@ async def unknown_endpoint(request: Request, rest: FromPath[str]) -> Response:
     raise ApiError(404, f"No such endpoint: {request.method} {API_PREFIX}{rest}")
 
 
-def api_router() -> Router:
+def api_router(latency: float = 0.0) -> Router:
+    """The API; each request answered `latency` seconds late (WHOP_EMULATOR_LATENCY_MS)."""
     return Router(
         path=API_PREFIX,
         route_handlers=[
@@ -404,7 +415,7 @@ def api_router() -> Router:
             delete_webhook,
             unknown_endpoint,
         ],
-        middleware=[DefineMiddleware(Gateway, check_faults=True)],
+        middleware=[DefineMiddleware(Gateway, check_faults=True, latency=latency)],
         exception_handlers=EXCEPTION_HANDLERS,
         include_in_schema=False,
     )

@@ -309,7 +309,10 @@ class DeliveryWorker:
 
     def __init__(self, settings: Settings, app: Any = None) -> None:
         self._app_endpoint = app_endpoint(settings)
-        self._http = httpx.AsyncClient(follow_redirects=False)
+        # Made when a delivery first leaves the process: a client over the network loads the
+        # system's certificates (tens of milliseconds), and most processes only ever deliver
+        # to themselves (the test client starts an app for every test).
+        self._http: httpx.AsyncClient | None = None
         self._local = (
             httpx.AsyncClient(follow_redirects=False, transport=InProcessTransport(app))
             if app is not None
@@ -348,7 +351,8 @@ class DeliveryWorker:
             except Exception:  # noqa: BLE001 (shutting down: the lease will expire instead)
                 log.warning("could not hand back in-flight webhook deliveries", exc_info=True)
             self._inflight.clear()
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
         if self._local is not None:
             await self._local.aclose()
 
@@ -433,9 +437,12 @@ class DeliveryWorker:
         else:
             headers = signed_headers(row["secret"], row["event_id"], body, stamp)
             headers["user-agent"] = "Whop-Webhooks (linkmint emulator)"
-            client = self._http
             if self._local is not None and row["url"] == self._app_endpoint:
                 client = self._local
+            else:
+                if self._http is None:
+                    self._http = httpx.AsyncClient(follow_redirects=False)
+                client = self._http
             try:
                 response = await client.post(
                     row["url"], content=body, headers=headers, timeout=control.receiver_timeout

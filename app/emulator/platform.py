@@ -33,7 +33,8 @@ log = logging.getLogger("app.emulator.platform")
 
 
 def routes(settings: Settings) -> list:
-    return [api_router(), control_router(settings), *HOSTED_ROUTES, *elements.routes()]
+    latency = settings.whop_emulator_latency_ms / 1000
+    return [api_router(latency), control_router(settings), *HOSTED_ROUTES, *elements.routes()]
 
 
 async def bootstrap(settings: Settings) -> None:

@@ -57,6 +57,11 @@ SELECT {UNLOCK_COLUMNS}
   FROM unlock u JOIN creator c ON c.id = u.creator
  WHERE u.id = {{}}
 """  # noqa: S608 (the columns are a constant)
+_UNLOCKS_SQL = f"""
+SELECT {UNLOCK_COLUMNS}
+  FROM unlock u JOIN creator c ON c.id = u.creator
+ WHERE u.id = ANY({{}}::text[])
+"""  # noqa: S608 (the columns are a constant)
 _STATUS_SQL = "SELECT status, provider_payment_id FROM unlock WHERE id = {}"
 _LEARNT_PLAN_SQL = """
 UPDATE unlock SET plan_id = {}, updated_at = now()
@@ -156,8 +161,72 @@ class UnlockTerms(Record):
 
 
 async def unlock_terms(unlock_id: str) -> UnlockTerms | None:
-    rows = await Unlock.raw(_UNLOCK_SQL, unlock_id)
-    return UnlockTerms.from_row(rows[0]) if rows else None
+    """The unlock's terms: inside a transaction, read through it; outside, read together with
+    the terms other tasks ask for at the same moment (the inbox prepares many events at once,
+    each asking about its unlock), in one query."""
+    if Unlock._meta.db.current_transaction.get() is not None:
+        rows = await Unlock.raw(_UNLOCK_SQL, unlock_id)
+        return UnlockTerms.from_row(rows[0]) if rows else None
+    loop = asyncio.get_running_loop()
+    reads = _terms_reads.get(loop)
+    if reads is None:
+        reads = _terms_reads[loop] = _TermsReads(loop)
+    return await reads.ask(unlock_id)
+
+
+_Asked = dict[str, list[asyncio.Future[UnlockTerms | None]]]  # unlock id -> who waits for it
+
+
+class _TermsReads:
+    """Unlock terms asked for while a read is under way wait for the next read, which answers
+    them all: one query at a time per event loop, each for every unlock asked since the last
+    one. Unloaded, a read answers one ask at once; under load, a read answers many."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._asked: _Asked = {}
+        self._reading: asyncio.Task[None] | None = None
+
+    async def ask(self, unlock_id: str) -> UnlockTerms | None:
+        answer: asyncio.Future[UnlockTerms | None] = self._loop.create_future()
+        self._asked.setdefault(unlock_id, []).append(answer)
+        if self._reading is None:
+            self._reading = self._loop.create_task(self._read(), name="unlock-terms-reads")
+        return await answer
+
+    async def _read(self) -> None:
+        try:
+            while self._asked:
+                asked, self._asked = self._asked, {}
+                try:
+                    rows = await Unlock.raw(_UNLOCKS_SQL, list(asked))
+                except Exception as exc:  # each asker gets the failure, as its own read would
+                    for answer in _pending(asked):
+                        answer.set_exception(exc)
+                    continue
+                except BaseException:
+                    for answer in _pending(asked):
+                        answer.cancel()
+                    raise
+                found = {row["id"]: UnlockTerms.from_row(row) for row in rows}
+                for unlock_id, answers in asked.items():
+                    for answer in answers:
+                        if not answer.done():
+                            answer.set_result(found.get(unlock_id))
+        finally:
+            for answer in _pending(self._asked):  # (only when cancelled: the loop is closing)
+                answer.cancel()
+            self._asked = {}
+            self._reading = None
+            if _terms_reads.get(self._loop) is self:
+                del _terms_reads[self._loop]
+
+
+def _pending(asked: _Asked) -> list[asyncio.Future[UnlockTerms | None]]:
+    return [answer for answers in asked.values() for answer in answers if not answer.done()]
+
+
+_terms_reads: dict[asyncio.AbstractEventLoop, _TermsReads] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,17 +340,28 @@ def unknown_payment(payment_id: str, path: str) -> Outcome:
 
 
 async def apply_payment(
-    whop: WhopClient, payment: Payment, path: str, *, refund_now: bool = True
+    whop: WhopClient,
+    payment: Payment,
+    path: str,
+    *,
+    refund_now: bool = True,
+    terms: UnlockTerms | None = None,
 ) -> Outcome:
     """Apply a payment read from Whop's API (never from a webhook body or a query string).
 
     `refund_now=False` (inside a transaction, which must not wait on Whop): a second charge
     is only recorded, as "duplicate_refund_pending"; the caller refunds it after commit
-    with `refund_duplicate` (and the reconciler retries any refund still not taken)."""
+    with `refund_duplicate` (and the reconciler retries any refund still not taken).
+
+    `terms`: the unlock's, as `learn_plan` read them just before (so a transaction need not
+    read them again). Reading them a moment earlier changes nothing: what they are matched
+    on is fixed once the checkout exists, and each transition's UPDATE checks the unlock's
+    state itself."""
     unlock_id = payment.metadata.get("unlock_id")
     if not isinstance(unlock_id, str) or not unlock_id or len(unlock_id) > 64:
         return _done(path, Outcome("not_ours"), payment.id)
-    unlock = await unlock_terms(unlock_id)
+    unlock = terms if terms is not None and terms.id == unlock_id else None
+    unlock = unlock or await unlock_terms(unlock_id)
     if unlock is None:
         return _done(path, Outcome("not_ours", unlock_id), payment.id)
     if Unlock._meta.db.current_transaction.get() is None:  # (a transaction must not wait)
@@ -303,13 +383,15 @@ async def apply_payment(
     return _done(path, outcome, payment.id)
 
 
-async def learn_plan(whop: WhopClient, payment: Payment) -> None:
+async def learn_plan(whop: WhopClient, payment: Payment) -> UnlockTerms | None:
     """Make sure the plan of the checkout `payment` came from is known for its unlock, before
-    `apply_payment` runs inside a transaction (which must not wait on Whop)."""
+    `apply_payment` runs inside a transaction (which must not wait on Whop); the unlock's
+    terms, to hand to `apply_payment`, or None when the payment names no unlock of ours."""
     unlock_id = payment.metadata.get("unlock_id")
     if isinstance(unlock_id, str) and 0 < len(unlock_id) <= 64:
         if unlock := await unlock_terms(unlock_id):
-            await _with_plan(whop, unlock, payment)
+            return await _with_plan(whop, unlock, payment)
+    return None
 
 
 async def _with_plan(whop: WhopClient, unlock: UnlockTerms, payment: Payment) -> UnlockTerms:

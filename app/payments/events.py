@@ -49,10 +49,11 @@ async def _converge(
         found = await whop.retrieve_payment(payment_id)
     except WhopNotFound:
         return done(unknown_payment(payment_id, "webhook").result)
-    await learn_plan(whop, found)  # asks Whop, so before the transaction
+    terms = await learn_plan(whop, found)  # asks Whop, so before the transaction
 
     async def converge() -> str:
-        outcome = await apply_payment(whop, found, "webhook", refund_now=after_commit is None)
+        refund_now = after_commit is None
+        outcome = await apply_payment(whop, found, "webhook", refund_now=refund_now, terms=terms)
         if outcome.result == "duplicate_refund_pending" and after_commit is not None:
             after_commit.append(lambda: refund_duplicate(whop, found.id))
         return outcome.result

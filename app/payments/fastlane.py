@@ -50,6 +50,8 @@ class PollLane:
         self.head: Head | None = None  # the app's own 204, once it has sent one
 
     def _unlock_id(self, scope: Scope) -> str | None:
+        if scope.get("method") != "GET":  # lanes are asked about POSTs too
+            return None
         match = _STATUS_PATH.fullmatch(scope["path"])
         if match is None or header(scope, b"hx-request") != b"true":
             return None

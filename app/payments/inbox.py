@@ -24,8 +24,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,6 +64,19 @@ UPDATE webhook_event SET processed_at = now(), attempts = attempts + 1, last_err
  WHERE id = {} AND processed_at IS NULL
 RETURNING id
 """
+# A batch's events that nobody processed yet, and their claim: the same rule as one event's,
+# for many rows in one statement. The rows are locked in id order, so two batches that
+# overlap (a redelivery taken by another process) wait for each other instead of deadlocking.
+_UNPROCESSED_MANY_SQL = """
+SELECT id, type, payload FROM webhook_event WHERE id = ANY({}::text[]) AND processed_at IS NULL
+"""
+_CLAIM_MANY_SQL = """
+UPDATE webhook_event SET processed_at = now(), attempts = attempts + 1, last_error = NULL
+ WHERE id IN (SELECT id FROM webhook_event
+               WHERE id = ANY({}::text[]) AND processed_at IS NULL
+               ORDER BY id FOR UPDATE)
+RETURNING id
+"""
 _FAILED_SQL = """
 UPDATE webhook_event SET attempts = attempts + 1, last_error = {}
  WHERE id = {} AND processed_at IS NULL
@@ -74,7 +87,7 @@ SELECT id FROM webhook_event
    AND received_at < COALESCE({}::timestamptz, 'infinity')
    AND attempts < {} AND NOT (id = ANY({}::text[]))
  ORDER BY received_at
- LIMIT 1
+ LIMIT {}
 """
 
 
@@ -161,17 +174,79 @@ async def process_event(whop: WhopClient, event_id: str) -> str:
                 return "skipped"  # processed meanwhile
             result = await change()
     except Exception as exc:  # noqa: BLE001 (any failure leaves the event for a retry)
-        await WebhookEvent.raw(_FAILED_SQL, f"{type(exc).__name__}: {exc}"[:2000], event_id)
-        log.warning("webhook event %s not processed yet: %s", event_id, exc)
-        metrics.WEBHOOK_EVENTS.labels(event_type, "failed").inc()
-        return "failed"
+        return await _failed(event_id, event_type, exc)
+    await _finished(event_id, event_type, result, after_commit)
+    return "processed"
+
+
+async def process_events(
+    whop: WhopClient, event_ids: Sequence[str], *, whop_reads: asyncio.Semaphore | None = None
+) -> dict[str, str]:
+    """Process a batch of stored events; each one's word as `process_event` would say it.
+
+    The same two steps as one event's, each done once for the batch: one query finds which
+    events nobody processed; their questions to Whop are asked together (at most
+    `whop_reads` at a time, shared with the process's other batches), with no transaction
+    open; then one transaction claims every event that got its answer (one UPDATE) and makes
+    their changes. If that transaction fails — a change raised, a deadlock with another
+    batch, the database went away — none of it is kept and each of its events is processed
+    on its own by `process_event`, so one bad event costs its batch time, never another
+    event's effect.
+    """
+    results = dict.fromkeys(event_ids, "skipped")
+    rows = await WebhookEvent.raw(_UNPROCESSED_MANY_SQL, list(results))
+    ready: dict[str, tuple[str, Change, AfterCommit]] = {}
+
+    async def prepare(event_id: str, event: StoredEvent) -> None:
+        after_commit: AfterCommit = []
+        try:
+            async with whop_reads or nullcontext():
+                change = await prepare_event(whop, event.type, event.payload, after_commit)
+        except Exception as exc:  # noqa: BLE001 (any failure leaves the event for a retry)
+            results[event_id] = await _failed(event_id, event.type, exc)
+            return
+        ready[event_id] = (event.type, change, after_commit)
+
+    await asyncio.gather(
+        *(prepare(r["id"], StoredEvent(r["type"], _payload(r["payload"]))) for r in rows)
+    )
+    if not ready:
+        return results
+    made: list[tuple[str, str]] = []
+    try:
+        async with WebhookEvent._meta.db.transaction():
+            claimed = {r["id"] for r in await WebhookEvent.raw(_CLAIM_MANY_SQL, list(ready))}
+            for event_id, (_, change, _) in ready.items():
+                if event_id in claimed:  # (not claimed: processed meanwhile, "skipped")
+                    made.append((event_id, await change()))
+    except Exception as exc:  # noqa: BLE001 (nothing of the batch was kept)
+        log.warning(
+            "a batch of %d webhook events failed, processing each alone: %s", len(ready), exc
+        )
+        for event_id in ready:
+            results[event_id] = await process_event(whop, event_id)
+        return results
+    for event_id, result in made:
+        event_type, _, after_commit = ready[event_id]
+        await _finished(event_id, event_type, result, after_commit)
+        results[event_id] = "processed"
+    return results
+
+
+async def _failed(event_id: str, event_type: str, exc: Exception) -> str:
+    await WebhookEvent.raw(_FAILED_SQL, f"{type(exc).__name__}: {exc}"[:2000], event_id)
+    log.warning("webhook event %s not processed yet: %s", event_id, exc)
+    metrics.WEBHOOK_EVENTS.labels(event_type, "failed").inc()
+    return "failed"
+
+
+async def _finished(event_id: str, event_type: str, result: str, after_commit: AfterCommit) -> None:
     metrics.WEBHOOK_EVENTS.labels(event_type, result).inc()
     for action in after_commit:  # what must not hold the transaction open: calls to Whop
         try:
             await action()
         except Exception:  # noqa: BLE001 (recorded for the reconciler, which retries)
             log.exception("after processing webhook event %s", event_id)
-    return "processed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,30 +290,44 @@ class _Lane:
     """The queue and workers of one running event loop (one per process in production)."""
 
     queue: asyncio.Queue[str]
+    whop_reads: asyncio.Semaphore  # the lane's questions to Whop in flight, all batches together
     unfinished: int = 0  # queued or being processed
-    busy: set[asyncio.Task[None]] = field(default_factory=set)  # the workers holding an event
+    busy: set[asyncio.Task[None]] = field(default_factory=set)  # the workers holding a batch
     stopping: bool = False
 
 
 class InboxWorkers:
     """Process the events this process stored, right after their deliveries were answered.
 
-    A bounded in-memory queue in front of a few tasks calling `process_event`. It is the fast
-    path, never the only one: an event it cannot take (the queue is full, or the app is
-    stopping) is already in the inbox, where a redelivery or the drainer finds it. An event
-    queued twice (a redelivery while the first is waiting) is processed once.
+    A bounded in-memory queue in front of a few workers, each taking what is queued, up to
+    `batch` events at a time, to `process_events`. It is the fast path, never the only one:
+    an event it cannot take (the queue is full, or the app is stopping) is already in the
+    inbox, where a redelivery or the drainer finds it. An event queued twice (a redelivery
+    while the first is waiting) is processed once.
 
     The queue belongs to the event loop that runs the app's lifespan; a request served on
     another loop (only the test client does that) leaves its event to the drainer.
 
-    `concurrency` (INBOX_WORKERS) is small on purpose: processing shares the process with
-    the deliveries, and answering them fast matters more in a burst than finishing each
-    event a few milliseconds sooner (measured in BENCHMARKS.md: 1 to 4 workers per process
-    process about as many events per second, but more workers answer fewer deliveries).
+    `concurrency` (INBOX_WORKERS) is how many batches are under way at once: while one
+    waits for Whop, another commits. `batch` (INBOX_BATCH) bounds a batch: unloaded, each
+    event is a batch of its own and is processed at once; in a burst, a batch takes what
+    piled up, one query and one transaction for all of it. `whop_reads` (INBOX_WHOP_READS)
+    bounds the questions to Whop in flight in this process: Whop answers in tens of
+    milliseconds, so processing overlaps many of them, and a burst may not flood Whop (or
+    this process's connections to it).
     """
 
-    def __init__(self, *, concurrency: int = 2, max_queued: int = 50_000) -> None:
+    def __init__(
+        self,
+        *,
+        concurrency: int = 2,
+        batch: int = 100,
+        whop_reads: int = 4,
+        max_queued: int = 50_000,
+    ) -> None:
         self.concurrency = concurrency
+        self.batch = batch
+        self.whop_reads = whop_reads
         self.max_queued = max_queued
         self._lanes: dict[asyncio.AbstractEventLoop, _Lane] = {}
         self._waiting: set[str] = set()
@@ -275,17 +364,20 @@ class InboxWorkers:
         if worker is None:  # (never: each worker is a task)
             raise RuntimeError("an inbox worker must run as a task")
         while not lane.stopping:
-            event_id = await lane.queue.get()
-            self._waiting.discard(event_id)
+            batch = [await lane.queue.get()]
+            while len(batch) < self.batch and not lane.queue.empty():
+                batch.append(lane.queue.get_nowait())
+            self._waiting.difference_update(batch)
             lane.busy.add(worker)
             try:
-                await process_event(state.whop, event_id)
-            except Exception:  # process_event records its failures; this is the database
-                log.exception("could not process webhook event %s; the drainer will", event_id)
+                await process_events(state.whop, batch, whop_reads=lane.whop_reads)
+            except Exception:  # process_events records its failures; this is the database
+                log.exception("could not process %d webhook event(s); the drainer will", len(batch))
             finally:
                 lane.busy.discard(worker)
-                lane.unfinished -= 1
-                lane.queue.task_done()
+                lane.unfinished -= len(batch)
+                for _ in batch:
+                    lane.queue.task_done()
 
     async def _leftovers(self, state: Any) -> None:
         try:
@@ -297,17 +389,17 @@ class InboxWorkers:
         """Run the workers while the app is up (with `app.state.whop`), starting with what
         stopped processes left unprocessed (in the background: start-up does not wait).
 
-        At shutdown each worker finishes the event it holds (for up to `grace` seconds) and
+        At shutdown each worker finishes the batch it holds (for up to `grace` seconds) and
         stops; what is still queued stays in the inbox, stored and unprocessed, for the next
         process to start or another one's drainer. Working through the queue instead would
-        keep a stopping process for as long as its backlog, with the events no safer. An
-        event cut off after `grace`, or in the leftovers drain (stopped at once), stays
-        unprocessed too: its claim commits with its change or not at all."""
+        keep a stopping process for as long as its backlog, with the events no safer. A
+        batch cut off after `grace`, or the leftovers drain (stopped at once), leaves its
+        events unprocessed too: a claim commits with its change or not at all."""
 
         @asynccontextmanager
         async def working(app: Any) -> AsyncIterator[None]:
             loop = asyncio.get_running_loop()
-            lane = _Lane(asyncio.Queue(self.max_queued))
+            lane = _Lane(asyncio.Queue(self.max_queued), asyncio.Semaphore(self.whop_reads))
             self._lanes[loop] = lane
             workers = [
                 asyncio.create_task(self._work(lane, app.state), name=f"inbox-worker-{n}")
@@ -327,7 +419,7 @@ class InboxWorkers:
                 for task in [*leftovers, *workers]:
                     if task not in lane.busy:  # the drain, or a worker waiting for an event
                         task.cancel()
-                if lane.busy:  # each finishes the event it holds, then stops
+                if lane.busy:  # each finishes the batch it holds, then stops
                     _, late = await asyncio.wait(set(lane.busy), timeout=grace)
                     for task in late:
                         task.cancel()
@@ -352,28 +444,37 @@ async def drain_inbox(
     received_before: datetime | None = None,
     max_attempts: int | None = MAX_ATTEMPTS,
     limit: int = 200,
+    batch: int = 100,
+    whop_reads: int = 4,
 ) -> DrainReport:
-    """Process stored events that nobody processed, oldest first, each at most once per run.
+    """Process stored events that nobody processed, oldest first, each at most once per run,
+    in batches of `batch` (`process_events`, with at most `whop_reads` questions to Whop in
+    flight).
 
-    Safe to run in several processes at once, and beside the inbox workers: `process_event`
-    claims each row with a conditional UPDATE, so one of them makes the change. `max_attempts
+    Safe to run in several processes at once, and beside the inbox workers: each row is
+    claimed with a conditional UPDATE, so one of them makes the change. `max_attempts
     =None` (replay) also retries events that used up their attempts.
     """
     report = DrainReport()
     attempts_cap = max_attempts if max_attempts is not None else SERIAL_MAX
+    reads = asyncio.Semaphore(whop_reads)
     while len(report.tried) < limit:
-        due = await WebhookEvent.raw(_DUE_SQL, min_age, received_before, attempts_cap, report.tried)
+        size = min(batch, limit - len(report.tried))
+        due = await WebhookEvent.raw(
+            _DUE_SQL, min_age, received_before, attempts_cap, report.tried, size
+        )
         if not due:
             break
-        event_id = due[0]["id"]
-        report.tried.append(event_id)
-        result = await process_event(whop, event_id)
-        if result == "processed":
-            report.processed += 1
-        elif result == "failed":
-            report.failed += 1
-        else:
-            report.skipped += 1
+        event_ids = [row["id"] for row in due]
+        report.tried.extend(event_ids)
+        results = await process_events(whop, event_ids, whop_reads=reads)
+        for result in results.values():
+            if result == "processed":
+                report.processed += 1
+            elif result == "failed":
+                report.failed += 1
+            else:
+                report.skipped += 1
     return report
 
 

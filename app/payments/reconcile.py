@@ -16,8 +16,6 @@ do the pass (the work is idempotent anyway; the lock only saves Whop duplicate c
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 from collections import Counter
@@ -36,7 +34,7 @@ from app.payments.audit import audit_yesterday_if_due
 from app.payments.convergence import refund_duplicate
 from app.payments.inbox import DRAIN_MIN_AGE, DrainReport, drain_inbox
 from app.payments.sweep import SweepReport, sweep
-from app.periodic import every
+from app.periodic import every, in_background
 from app.whop import WhopClient, WhopError
 
 log = logging.getLogger("app.payments.reconcile")
@@ -202,33 +200,21 @@ def maintenance_lifespan(
 
     @asynccontextmanager
     async def run(app: Litestar) -> AsyncIterator[None]:
-        tasks = [
-            asyncio.create_task(
-                every(
-                    period,
-                    lambda: run_maintenance(app.state.whop, sweep_options, **options),
-                    "maintenance pass",
-                    log,
-                ),
-                name="linkmint-maintenance",
-            ),
-            asyncio.create_task(
-                every(
-                    period,
-                    lambda: run_daily_audit(app.state.whop, sweep_options.calls_per_minute),
-                    "daily money audit",
-                    log,
-                ),
-                name="linkmint-daily-audit",
-            ),
-        ]
-        try:
+        maintenance = every(
+            period,
+            lambda: run_maintenance(app.state.whop, sweep_options, **options),
+            "maintenance pass",
+            log,
+        )
+        audit = every(
+            period,
+            lambda: run_daily_audit(app.state.whop, sweep_options.calls_per_minute),
+            "daily money audit",
+            log,
+        )
+        async with in_background(
+            ("linkmint-maintenance", maintenance), ("linkmint-daily-audit", audit)
+        ):
             yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
     return run

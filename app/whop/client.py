@@ -151,7 +151,10 @@ class WhopClient:
             timeout=timeout,
             transport=transport,
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            # As many kept alive as may be open: httpcore closes idle connections whenever
+            # the pool holds more than the keep-alive limit, so a burst of concurrent reads
+            # (the inbox's) would otherwise reconnect for every request.
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=50),
         )
         return cls(
             http,

@@ -18,7 +18,7 @@ from app.db.tables import DuplicatePayment, Unlock, WebhookEvent
 from app.emulator import faults
 from app.payments import convergence, metrics
 from app.payments.convergence import converge_payment, converge_unlock
-from app.payments.inbox import process_event
+from app.payments.inbox import process_event, process_events
 from app.whop import WhopUnavailable
 from tests.support.convergence_support import (  # noqa: F401 (fixtures)
     buy,
@@ -96,6 +96,59 @@ async def test_twenty_concurrent_confirmations_make_exactly_one_transition_every
         assert row["status"] == "COMPLETED" and row["provider_payment_id"] == payment_id
     assert await DuplicatePayment.count() == 0  # the same payment is never a "second charge"
     assert time.monotonic() - started < 60
+
+
+async def test_overlapping_batches_and_returns_at_once_make_exactly_one_transition(
+    whop, seller, pooled
+):
+    unlock = await open_unlock(whop, seller)
+    payment_id = await buy(whop, unlock)
+    for trial in range(20):
+        await Unlock.raw(
+            "UPDATE unlock SET status = 'PENDING', provider_payment_id = NULL, "
+            "completed_via = NULL, completed_at = NULL WHERE id = {}",
+            unlock["id"],
+        )
+        event_ids = [f"msg_batch_t1_{trial}_{n}" for n in range(10)]
+        body = json.dumps({"type": "payment.succeeded", "data": {"id": payment_id}})
+        await WebhookEvent.raw(
+            "INSERT INTO webhook_event (id, type, payload) "
+            "SELECT unnest({}::text[]), 'payment.succeeded', {}::jsonb",
+            event_ids,
+            body,
+        )
+        before = completions()
+        # Two processes' batches sharing some events (redeliveries), and buyers returning.
+        batches = [process_events(whop, event_ids[:7]), process_events(whop, event_ids[3:])]
+        returns = [converge_payment(whop, payment_id, "redirect") for _ in range(4)]
+        first, second, *returned = await asyncio.gather(*batches, *returns)
+
+        assert completions() - before == 1, f"trial {trial}"
+        assert {o.result for o in returned} <= {"completed", "already_completed"}
+        assert set(first.values()) | set(second.values()) <= {"processed", "skipped"}
+        assert sorted(k for r in (first, second) for k, v in r.items() if v == "processed") == (
+            sorted(event_ids)
+        )  # every event processed by exactly one of the batches
+        row = await status_of(unlock["id"])
+        assert row["status"] == "COMPLETED" and row["provider_payment_id"] == payment_id
+    assert await DuplicatePayment.count() == 0
+
+
+async def test_unlock_terms_asked_at_once_are_read_in_one_query(whop, seller, monkeypatch):
+    first, second = [await open_unlock(whop, seller) for _ in range(2)]
+    queries: list[str] = []
+    read = Unlock.raw
+
+    def counted(sql: str, *args):
+        queries.append(sql)
+        return read(sql, *args)
+
+    monkeypatch.setattr(Unlock, "raw", counted)
+    asked = [first["id"], second["id"], first["id"], "no-such-unlock"]
+    terms = await asyncio.gather(*(convergence.unlock_terms(i) for i in asked))
+    assert [t.id if t else None for t in terms] == [*asked[:3], None]
+    assert terms[0].checkout_id == first["checkout"].id and terms[0].company_id
+    assert len(queries) == 1 and "ANY" in queries[0]
 
 
 # --- T4, T5, T7: the two paths in either order -------------------------------------------------

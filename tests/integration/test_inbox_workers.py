@@ -22,10 +22,11 @@ from app.payments.inbox import (
     InboxWorkers,
     drain_inbox,
     drain_leftovers,
-    process_event,
+    process_events,
     store_event,
 )
 from app.whop import WebhookEvent as VerifiedEvent
+from app.whop.events import done
 from tests.support.servers import start_server
 from tests.support.unlock_support import signed_event
 from tests.support.whop_testkit import emulator_control, eventually  # noqa: F401
@@ -95,19 +96,19 @@ async def test_events_still_queued_at_shutdown_stay_stored_for_the_drainer():
     assert event_id in report.tried and await processed(event_id)
 
 
-async def test_a_stopping_worker_finishes_the_event_it_holds_and_leaves_the_queued_ones(
+async def test_a_stopping_worker_finishes_the_batch_it_holds_and_leaves_the_queued_ones(
     monkeypatch,
 ):
     holding = asyncio.Event()
 
-    async def slowly(whop, event_id):
+    async def slowly(whop, event_ids, **options):
         holding.set()
         await asyncio.sleep(0.3)
-        return await process_event(whop, event_id)
+        return await process_events(whop, event_ids, **options)
 
-    monkeypatch.setattr(inbox, "process_event", slowly)
+    monkeypatch.setattr(inbox, "process_events", slowly)
     monkeypatch.setattr(inbox, "drain_leftovers", lambda whop: asyncio.sleep(0))
-    workers = InboxWorkers(concurrency=1)
+    workers = InboxWorkers(concurrency=1, batch=1)
     async with workers.lifespan()(idle_app()):
         ids = [await stored(f"msg_stopping_{n}") for n in range(3)]
         assert all(workers.submit(i) for i in ids)
@@ -120,11 +121,11 @@ async def test_a_stopping_worker_finishes_the_event_it_holds_and_leaves_the_queu
 async def test_an_event_still_held_after_the_grace_is_left_unprocessed(monkeypatch):
     holding = asyncio.Event()
 
-    async def stuck(whop, event_id):
+    async def stuck(whop, event_ids, **options):
         holding.set()
         await asyncio.sleep(60)  # (Whop not answering)
 
-    monkeypatch.setattr(inbox, "process_event", stuck)
+    monkeypatch.setattr(inbox, "process_events", stuck)
     monkeypatch.setattr(inbox, "drain_leftovers", lambda whop: asyncio.sleep(0))
     workers = InboxWorkers(concurrency=1)
     async with workers.lifespan(grace=0.2)(idle_app()):
@@ -205,3 +206,97 @@ async def test_events_a_killed_process_acknowledged_are_processed_as_the_next_on
         await eventually(lambda: all_processed(ids), within=5)
         done = time.monotonic()
     print(f"start-up {ready - started:.2f}s, then all {len(ids)} processed {done - ready:.2f}s")
+
+
+# --- batches: one query, Whop asked at once within the bound, one transaction -------------
+
+
+async def stored_as(webhook_id: str) -> str:
+    """An event naming itself in its data, so a test can tell its events apart."""
+    event = VerifiedEvent(
+        webhook_id=webhook_id,
+        type="membership.activated",
+        company_id=None,
+        data={"id": webhook_id},
+        payload={"type": "membership.activated", "data": {"id": webhook_id}},
+        signed_at=datetime.now(UTC),
+    )
+    assert await store_event(event)
+    return webhook_id
+
+
+async def test_a_batch_asks_whop_about_its_events_together_within_the_bound(monkeypatch):
+    asking = 0
+    most = 0
+
+    async def slow_whop(whop, event_type, payload, after_commit=None):
+        nonlocal asking, most
+        asking += 1
+        most = max(most, asking)
+        await asyncio.sleep(0.05)  # Whop's answer takes a while
+        asking -= 1
+        return done("ignored")
+
+    monkeypatch.setattr(inbox, "prepare_event", slow_whop)
+    ids = [await stored_as(f"msg_overlap_{n}") for n in range(12)]
+    results = await process_events(None, ids, whop_reads=asyncio.Semaphore(4))  # type: ignore[arg-type]
+    assert results == dict.fromkeys(ids, "processed")
+    assert most == 4  # the bound, reached: the questions overlapped, never more than 4
+    assert await all_processed(ids)
+
+
+async def test_a_change_failing_in_a_batch_costs_no_other_event_its_effect(monkeypatch):
+    ids = [await stored_as(f"msg_batch_{n}") for n in range(4)]
+    bad = ids[2]
+    made: list[str] = []
+
+    async def preparing(whop, event_type, payload, after_commit=None):
+        event_id = payload["data"]["id"]
+
+        async def change() -> str:
+            if event_id == bad:
+                raise RuntimeError("this change cannot be made")
+            await WebhookEvent.raw("SELECT 1")  # (a change works inside the transaction)
+            made.append(event_id)
+            return "ignored"
+
+        return change
+
+    monkeypatch.setattr(inbox, "prepare_event", preparing)
+    results = await process_events(None, ids)  # type: ignore[arg-type]
+    assert results == {**dict.fromkeys(ids, "processed"), bad: "failed"}
+    rows = {r["id"]: r for r in await WebhookEvent.select().where(WebhookEvent.id.is_in(ids))}
+    assert rows[bad]["processed_at"] is None and "cannot be made" in rows[bad]["last_error"]
+    for event_id in set(ids) - {bad}:  # the failed batch left no trace: claimed once, alone
+        assert rows[event_id]["processed_at"] is not None and rows[event_id]["attempts"] == 1
+    assert rows[bad]["attempts"] == 1
+    report = await drain_inbox(None, min_age=timedelta(0))  # type: ignore[arg-type]
+    assert report.tried == [bad] and report.failed == 1  # left for the drainer's retries
+
+
+async def test_a_batch_skips_what_was_processed_meanwhile():
+    ids = [await stored_as(f"msg_taken_{n}") for n in range(3)]
+    await WebhookEvent.raw("UPDATE webhook_event SET processed_at = now() WHERE id = {}", ids[0])
+    results = await process_events(None, ids)  # type: ignore[arg-type]
+    assert results == {ids[0]: "skipped", ids[1]: "processed", ids[2]: "processed"}
+    [row] = await WebhookEvent.select(WebhookEvent.attempts).where(WebhookEvent.id == ids[0])
+    assert row["attempts"] == 0  # not claimed again
+
+
+async def test_workers_take_what_piled_up_as_one_batch(monkeypatch):
+    batches: list[list[str]] = []
+    real = inbox.process_events
+
+    async def counted(whop, event_ids, **options):
+        batches.append(list(event_ids))
+        return await real(whop, event_ids, **options)
+
+    monkeypatch.setattr(inbox, "process_events", counted)
+    monkeypatch.setattr(inbox, "drain_leftovers", lambda whop: asyncio.sleep(0))
+    workers = InboxWorkers(concurrency=1, batch=5)
+    async with workers.lifespan()(idle_app()):
+        ids = [await stored_as(f"msg_pile_{n}") for n in range(12)]
+        assert all(workers.submit(i) for i in ids)  # queued before the worker wakes
+        await workers.settled()
+    assert [len(b) for b in batches] == [5, 5, 2]
+    assert await all_processed(ids)

@@ -134,6 +134,38 @@ async def test_one_payment_under_two_event_ids_takes_effect_once(client, setting
 
 
 @pytest.mark.usefixtures("quiet_whop")
+async def test_a_batch_of_payments_completes_each_unlock_once(client, settings, alice, whop):
+    links = [await add_premium(alice, f"Recipe {n}", position=n) for n in range(3)]
+    sales = [await paid(client, link["id"]) for link in links]
+    ids = []
+    for _, payment_id in [*sales, sales[0]]:  # the first payment under a second event id too
+        body, headers = signed_event(settings, "payment.succeeded", {"id": payment_id})
+        await WebhookEvent.raw(
+            "INSERT INTO webhook_event (id, type, payload) VALUES ({}, 'payment.succeeded', {})",
+            headers["webhook-id"],
+            body.decode(),
+        )
+        ids.append(headers["webhook-id"])
+    completed_before = sample(
+        "linkmint_convergence_outcomes_total", path="webhook", result="completed"
+    )
+
+    results = await inbox.process_events(whop, ids, whop_reads=asyncio.Semaphore(2))
+    assert results == dict.fromkeys(ids, "processed")
+    for unlock_id, payment_id in sales:
+        row = await unlock_row(unlock_id)
+        assert row["status"] == "COMPLETED" and row["provider_payment_id"] == payment_id
+        assert row["completed_via"] == "webhook"
+    assert (
+        sample("linkmint_convergence_outcomes_total", path="webhook", result="completed")
+        - completed_before
+        == 3
+    )
+    assert all([(await events(i))[0]["processed_at"] is not None for i in ids])
+    assert await inbox.process_events(whop, ids) == dict.fromkeys(ids, "skipped")
+
+
+@pytest.mark.usefixtures("quiet_whop")
 async def test_a_refund_event_hides_the_link_again(client, settings, recipe):
     unlock_id, payment_id = await paid(client, recipe["id"])
     await post(client, *signed_event(settings, "payment.succeeded", {"id": payment_id}))
@@ -333,11 +365,11 @@ async def test_a_crash_after_storing_is_processed_exactly_once_on_redelivery(
     unlock_id, payment_id = await paid(client, recipe["id"])
     body, headers = signed_event(settings, "payment.succeeded", {"id": payment_id})
 
-    async def crash(whop, event_id):
+    async def crash(whop, event_ids, **options):
         raise RuntimeError("the process died here")
 
     with monkeypatch.context() as patch:
-        patch.setattr(inbox, "process_event", crash)
+        patch.setattr(inbox, "process_events", crash)
         r = await post(client, body, headers)
     assert r.status_code == 200  # answered once stored: what happens next is ours to finish
     [stored] = await events(headers["webhook-id"])
