@@ -36,6 +36,9 @@ SECRET_NAMES = (
 KNOWN_NAMES = (
     "APP_URL",
     "DATABASE_URL",
+    "DATABASE_DIRECT_URL",
+    "DATABASE_REPLICA_URL",
+    "DATABASE_POOLER",
     "SECRET_KEY",
     "WHOP_API_BASE",
     "WHOP_OAUTH_BASE",
@@ -49,6 +52,9 @@ KNOWN_NAMES = (
     "WHOP_EMULATOR",
     "DB_POOL_SIZE",
     "INBOX_WORKERS",
+    "INBOX_BATCH",
+    "INBOX_WHOP_READS",
+    "WHOP_EMULATOR_LATENCY_MS",
     "VAR_DIR",
     "LOG_LEVEL",
     "LOG_FORMAT",
@@ -69,9 +75,12 @@ KNOWN_NAMES = (
     "HTTP_CONCURRENCY_LIMIT",
     "COUNTRY_HEADER",
     "INSIGHTS_FLUSH_SECONDS",
+    "INSIGHTS_DAILY_RETENTION_DAYS",
 )
 
 _ALNUM = string.ascii_letters + string.digits
+# DATABASE_POOLER: what DATABASE_URL is (docs/operations.md).
+POOLERS = ("none", "pgbouncer")
 
 
 class SettingsError(ValueError):
@@ -97,6 +106,14 @@ class Settings:
     whop_parent_company_id: str
     whop_webhook_secret: str
     database_url: str | None = None  # None: the embedded server under VAR_DIR/pg
+    # PostgreSQL itself, when DATABASE_URL is a transaction pooler (PgBouncer): what lives
+    # on a session (LISTEN, session advisory locks) and migrations go here. None: DATABASE_URL.
+    database_direct_url: str | None = None
+    # A streaming standby that public pages are read from (app/db/replica.py); None: none.
+    database_replica_url: str | None = None
+    # "pgbouncer": DATABASE_URL is a pooler in transaction mode (no prepared statements kept
+    # across transactions, no startup parameters beyond the basic ones); "none": PostgreSQL.
+    database_pooler: str = "none"
     whop_api_base: str | None = None  # None: the emulator mounted at /_whop
     whop_oauth_base: str | None = None
     # The `iss` Whop's discovery document and id_tokens must name (WHOP_OAUTH_ISSUER); None:
@@ -111,7 +128,12 @@ class Settings:
     db_acquire_timeout: float = 3.0
     db_statement_timeout: float = 5.0
     page_cache_ttl: float = 60.0  # seconds a rendered public page is served with no write
-    inbox_workers: int = 2  # webhook events processed at once per process (0: drainer only)
+    inbox_workers: int = 2  # batches of webhook events under way per process (0: drainer only)
+    inbox_batch: int = 100  # at most this many events claimed and changed in one transaction
+    inbox_whop_reads: int = 4  # the inbox's questions to Whop in flight per process
+    # The emulated Whop answers its API this much later (milliseconds): Whop is tens of
+    # milliseconds away, and the benchmarks measure with that.
+    whop_emulator_latency_ms: int = 0
     var_dir: Path = field(default_factory=lambda: Path("var").resolve())  # ./var
     log_level: str = "INFO"
     # `json`: one JSON object per line, for a log collector; `text`: for a person at a
@@ -140,6 +162,9 @@ class Settings:
     # name one that proxy always sets or overwrites, since a client can send any header.
     country_header: str = ""
     insights_flush_seconds: float = 5.0  # what a crash may lose of the counts, at most
+    # Days of daily counts kept before they are folded into monthly ones
+    # (app/insights/retention.py); never fewer than the Insights page's longest period.
+    insights_daily_retention_days: int = 90
 
     def __post_init__(self) -> None:
         # However these settings were made (a test's dataclasses.replace too).
@@ -307,10 +332,22 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         if name not in env:
             raise SettingsError(name, "is required when WHOP_API_BASE points at Whop")
 
-    database_url = env.get("DATABASE_URL")
-    if database_url is not None:
-        if urlsplit(database_url).scheme not in ("postgres", "postgresql"):
-            raise SettingsError("DATABASE_URL", "must be a postgresql:// URL")
+    database_url = _database_url(env, "DATABASE_URL")
+    direct_url = _database_url(env, "DATABASE_DIRECT_URL")
+    replica_url = _database_url(env, "DATABASE_REPLICA_URL")
+    pooler = env.get("DATABASE_POOLER", "none").lower()
+    if pooler not in POOLERS:
+        raise SettingsError("DATABASE_POOLER", f"must be {' or '.join(POOLERS)}, got {pooler!r}")
+    for name, url in (("DATABASE_DIRECT_URL", direct_url), ("DATABASE_REPLICA_URL", replica_url)):
+        if url is not None and database_url is None:
+            raise SettingsError(name, "is set but DATABASE_URL is not; set DATABASE_URL too")
+    if pooler != "none" and direct_url is None:
+        raise SettingsError(
+            "DATABASE_DIRECT_URL",
+            f"is required with DATABASE_POOLER={pooler}: the cache listener's LISTEN, the "
+            "background passes' session locks and migrations cannot go through transaction "
+            "pooling; set it to PostgreSQL itself (not the pooler)",
+        )
 
     if len(env["SECRET_KEY"]) < 32:
         raise SettingsError("SECRET_KEY", "must be at least 32 characters")
@@ -334,6 +371,14 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         raise SettingsError("INBOX_WORKERS", "must be a whole number") from None
     if not 0 <= inbox_workers <= 64:
         raise SettingsError("INBOX_WORKERS", "must be between 0 and 64")
+    inbox: dict[str, Any] = {
+        name.lower(): _whole(env, name, default, low, high)
+        for name, default, low, high in (
+            ("INBOX_BATCH", 100, 1, 1000),
+            ("INBOX_WHOP_READS", 4, 1, 1000),
+            ("WHOP_EMULATOR_LATENCY_MS", 0, 0, 10_000),
+        )
+    }
     # Each set goes to Settings by name: typed Any here, checked by the dataclass's fields.
     sweep: dict[str, Any] = {
         name.lower(): _whole(env, name, default, low, high)
@@ -375,6 +420,9 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         whop_parent_company_id=env["WHOP_PARENT_COMPANY_ID"],
         whop_webhook_secret=env["WHOP_WEBHOOK_SECRET"],
         database_url=database_url,
+        database_direct_url=direct_url,
+        database_replica_url=replica_url,
+        database_pooler=pooler,
         whop_api_base=api_base,
         whop_oauth_base=oauth_base,
         whop_oauth_issuer=oauth_issuer,
@@ -382,15 +430,24 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
         whop_emulator=whop_emulator,
         db_pool_size=pool,
         inbox_workers=inbox_workers,
+        **inbox,
         var_dir=var_dir,
         log_level=log_level,
         log_format=log_format,
         trusted_proxies=_networks(env, "TRUSTED_PROXIES", "127.0.0.1,::1"),
         http_concurrency_limit=_whole(env, "HTTP_CONCURRENCY_LIMIT", 500, 1, 100_000),
         country_header=_header_name(env, "COUNTRY_HEADER"),
+        insights_daily_retention_days=_retention_days(env, "INSIGHTS_DAILY_RETENTION_DAYS"),
         **seconds,
         **sweep,
     )
+
+
+def _database_url(env: Mapping[str, str], name: str) -> str | None:
+    url = env.get(name)
+    if url is not None and urlsplit(url).scheme not in ("postgres", "postgresql"):
+        raise SettingsError(name, "must be a postgresql:// URL")
+    return url
 
 
 def _header_name(env: Mapping[str, str], name: str) -> str:
@@ -398,6 +455,19 @@ def _header_name(env: Mapping[str, str], name: str) -> str:
     if value and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
         raise SettingsError(name, "must be an HTTP header name, like CF-IPCountry")
     return value.lower()
+
+
+def _retention_days(env: Mapping[str, str], name: str) -> int:
+    """Days of daily Insights counts to keep: at least the page's longest period (90), or
+    the page would show months already folded as days without views."""
+    days = _whole(env, name, 90, 1, 36_500)
+    if days < 90:
+        raise SettingsError(
+            name,
+            f"must be at least 90 (the Insights page shows up to 90 days of daily figures; "
+            f"days older than {days} would be folded into months and missing from it)",
+        )
+    return days
 
 
 def _credentials(path: Path) -> dict[str, str]:

@@ -149,8 +149,7 @@ def webhook_finding(settings: Settings) -> Finding:
 def _where(settings: Settings, engine: BoundedPostgresEngine) -> str:
     if settings.database_url is None:
         return f"the embedded server under {settings.var_dir / 'pg'}"
-    parts = urlsplit(engine.config["dsn"])  # host, port and name: never the password
-    return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+    return _host(engine.config["dsn"])
 
 
 async def database_findings(settings: Settings, engine: BoundedPostgresEngine) -> list[Finding]:
@@ -183,7 +182,95 @@ async def database_findings(settings: Settings, engine: BoundedPostgresEngine) -
             ),
         ]
     database = Finding("database", True, f"{where} answers (PostgreSQL {version})")
-    return [database, _migrations_finding(applied, has_table)]
+    findings = [database, _migrations_finding(applied, has_table)]
+    if settings.database_pooler != "none":
+        findings.append(await pooler_finding(settings, engine))
+    if settings.database_replica_url is not None:
+        findings.append(await replica_finding(settings, engine))
+    return findings
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)  # host, port and name: never the password
+    return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
+async def pooler_finding(settings: Settings, engine: BoundedPostgresEngine) -> Finding:
+    """Behind a transaction pooler: PostgreSQL itself answers at DATABASE_DIRECT_URL, and
+    statements through the pooler are bounded by the server (no startup parameter can say
+    so through PgBouncer: the role's or the database's own setting must)."""
+    direct = _host(settings.database_direct_url or "")
+    try:
+        conn = await asyncpg.connect(**engine.direct_config)
+        try:
+            await conn.fetchval("SELECT 1")
+        finally:
+            await conn.close()
+        async with engine.connection() as pooled:
+            timeout = await pooled.fetchval("SHOW statement_timeout")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        return Finding(
+            "pooler",
+            False,
+            f"DATABASE_DIRECT_URL {direct} cannot be used: {describe(exc)}",
+            "set DATABASE_DIRECT_URL to PostgreSQL itself (not the pooler): LISTEN, session "
+            "locks and migrations go there",
+        )
+    if timeout in ("0", "0ms"):
+        return Finding(
+            "pooler",
+            False,
+            "statements through the pooler have no statement_timeout",
+            f"ALTER ROLE <the app's user> SET statement_timeout = "
+            f"'{settings.db_statement_timeout:g}s' (PgBouncer passes no startup parameter)",
+        )
+    return Finding(
+        "pooler",
+        True,
+        f"{settings.database_pooler} in transaction mode (no named prepared statements); "
+        f"statement_timeout {timeout} through it; LISTEN, locks and migrations at {direct}",
+    )
+
+
+async def replica_finding(settings: Settings, engine: BoundedPostgresEngine) -> Finding:
+    """DATABASE_REPLICA_URL answers, is a standby, and how far behind the primary it is."""
+    from app.db.engine import make_replica_engine
+
+    replica = make_replica_engine(settings)
+    assert replica is not None
+    where = _host(settings.database_replica_url or "")
+    try:
+        async with replica.connection() as conn:
+            standby = await conn.fetchrow(
+                "SELECT pg_is_in_recovery() AS recovering, "
+                "(pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::int8 AS replayed, "
+                "extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 AS age"
+            )
+        async with engine.connection() as conn:
+            written = await conn.fetchval("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        return Finding(
+            "replica",
+            False,
+            f"{where} cannot be used: {describe(exc)}",
+            "check DATABASE_REPLICA_URL, or unset it (public pages are then read from "
+            "DATABASE_URL)",
+        )
+    if not standby["recovering"]:
+        return Finding(
+            "replica",
+            False,
+            f"{where} is not a standby (pg_is_in_recovery() is false)",
+            "point DATABASE_REPLICA_URL at a streaming standby of DATABASE_URL's database",
+        )
+    behind = max(0, written - (standby["replayed"] or 0))
+    age = "" if standby["age"] is None else f", last replayed commit {standby['age']:.1f} s old"
+    return Finding(
+        "replica",
+        True,
+        f"{where} is a standby, {behind:,} bytes of WAL behind{age}; public pages read "
+        "there once it has replayed the changes heard of",
+    )
 
 
 def shipped_migrations() -> set[tuple[str, str]]:

@@ -14,7 +14,8 @@ import base64
 import hashlib
 import random
 import string
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -170,14 +171,40 @@ def build_dataset(
     fee_for: Callable[[int], int],
     currency: str = "usd",
 ) -> Dataset:
+    data = Dataset()
+    for creator, links in iter_creators(
+        rng, creators=creators, links_per_creator=links_per_creator
+    ):
+        data.creators.append(creator)
+        data.links.extend(links)
+    premium = [link for link in data.premium_links() if link.enabled]
+    for status, count in (("COMPLETED", completed_unlocks), ("PENDING", pending_unlocks)):
+        for _ in range(count):
+            link = rng.choice(premium)
+            data.unlocks.append(
+                new_unlock(rng, link, status=status, fee_for=fee_for, currency=currency)
+            )
+    return data
+
+
+def handle_of(n: int) -> str:
+    """Creator n's handle: derivable from n alone, so a load generator can draw a number and
+    ask for its page without a list of every handle (lua/longtail.lua does the same)."""
+    return f"{FIRST[n % len(FIRST)]}.{TOPIC[(n // len(FIRST)) % len(TOPIC)]}{n}"
+
+
+def iter_creators(
+    rng: random.Random, *, creators: int, links_per_creator: int
+) -> Iterator[tuple[Creator, list[Link]]]:
+    """Creators 1..`creators`, each with its links, one at a time (a million of them never
+    sit in memory together). The first k of a longer run are the k of a shorter one."""
     if links_per_creator < 6:
         raise ValueError("links_per_creator must be at least 6 (headers, premium, hidden)")
-    data = Dataset()
     now = datetime.now(UTC)
     link_id = 0
     for n in range(1, creators + 1):
         first = FIRST[n % len(FIRST)]
-        handle = f"{first}.{TOPIC[(n // len(FIRST)) % len(TOPIC)]}{n}"
+        handle = handle_of(n)
         payout = n % 3 == 0
         creator = Creator(
             id=n,
@@ -194,7 +221,6 @@ def build_dataset(
             whop_company_id=make_id(rng, "biz_") if payout else None,
             payout_enabled=payout,
         )
-        data.creators.append(creator)
         premium_slots = {2, links_per_creator - 4} if payout else set()
         header_slots = {0} if n % 2 == 0 else set()
         if n % 4 == 0:
@@ -202,6 +228,7 @@ def build_dataset(
         hidden_slot = (n % links_per_creator) if n % 5 in (1, 3) else None
         expired_slot = links_per_creator - 1 if n % 10 == 7 else None
         future_slot = links_per_creator - 2 if n % 20 == 9 else None
+        links = []
         for position in range(links_per_creator):
             link_id += 1
             starts_at = ends_at = None
@@ -221,7 +248,7 @@ def build_dataset(
                 ends_at = now - timedelta(days=3)
             if position == future_slot:
                 starts_at = now + timedelta(days=7)
-            data.links.append(
+            links.append(
                 Link(
                     id=link_id,
                     creator_id=n,
@@ -236,14 +263,7 @@ def build_dataset(
                     plan_id=plan_id,
                 )
             )
-    premium = [link for link in data.premium_links() if link.enabled]
-    for status, count in (("COMPLETED", completed_unlocks), ("PENDING", pending_unlocks)):
-        for _ in range(count):
-            link = rng.choice(premium)
-            data.unlocks.append(
-                new_unlock(rng, link, status=status, fee_for=fee_for, currency=currency)
-            )
-    return data
+        yield creator, links
 
 
 def new_unlock(
@@ -334,6 +354,117 @@ UNLOCK_COLUMNS = (
 )
 
 
+CREATOR_COLUMNS = (
+    "id",
+    "whop_user_id",
+    "handle",
+    "email",
+    "display_name",
+    "bio",
+    "avatar_url",
+    "theme",
+    "accent_color",
+    "whop_company_id",
+    "payout_enabled",
+    "currency",
+)
+LINK_COLUMNS = (
+    "id",
+    "creator",
+    "kind",
+    "title",
+    "url",
+    "position",
+    "enabled",
+    "starts_at",
+    "ends_at",
+    "price_cents",
+)
+COMPANY_COLUMNS = ("id", "parent_id", "title", "email", "kyc_status", "payout_account_id")
+PLAN_COLUMNS = (
+    "id",
+    "company_id",
+    "currency",
+    "plan_type",
+    "title",
+    "initial_price",
+    "application_fee_amount",
+)
+
+
+def creator_record(c: Creator, currency: str) -> tuple:
+    return (
+        c.id,
+        c.whop_user_id,
+        c.handle,
+        f"{c.handle}@example.com",
+        c.display_name,
+        c.bio,
+        c.avatar_url,
+        c.theme,
+        c.accent_color,
+        c.whop_company_id,
+        c.payout_enabled,
+        currency,
+    )
+
+
+def link_record(k: Link) -> tuple:
+    return (
+        k.id,
+        k.creator_id,
+        k.kind,
+        k.title,
+        k.url,
+        k.position,
+        k.enabled,
+        k.starts_at,
+        k.ends_at,
+        k.price_cents,
+    )
+
+
+def company_record(c: Creator, parent_company_id: str) -> tuple:
+    return (
+        c.whop_company_id,
+        parent_company_id,
+        c.display_name,
+        f"{c.handle}@example.com",
+        "connected",
+        f"poact_bench{c.id:09d}",
+    )
+
+
+def plan_record(k: Link, company_id: str | None, fee_for: Callable[[int], int], currency: str):
+    assert k.price_cents is not None
+    return (
+        k.plan_id,
+        company_id,
+        currency,
+        "one_time",
+        k.title,
+        to_major(k.price_cents),
+        to_major(fee_for(k.price_cents)),
+    )
+
+
+async def _platform_company(conn: asyncpg.Connection, parent_company_id: str) -> None:
+    await conn.execute(
+        "INSERT INTO whop_emulator.company (id, title, kyc_status, payout_account_id)"
+        " VALUES ($1, 'Linkmint platform', 'connected', $2) ON CONFLICT (id) DO NOTHING",
+        parent_company_id,
+        "poact_benchplatform0",
+    )
+
+
+async def _catch_up_sequences(conn: asyncpg.Connection) -> None:
+    # Bulk-loaded ids leave the sequences behind; the app's own inserts must not collide.
+    for table in ("creator", "link"):
+        await conn.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"  # noqa: S608
+        )
+
+
 async def write_dataset(
     conn: asyncpg.Connection,
     data: Dataset,
@@ -345,76 +476,10 @@ async def write_dataset(
     """COPY the data set into a freshly migrated database, app tables and emulated Whop."""
     now = datetime.now(UTC)
     await copy_rows(
-        conn,
-        "creator",
-        (
-            "id",
-            "whop_user_id",
-            "handle",
-            "email",
-            "display_name",
-            "bio",
-            "avatar_url",
-            "theme",
-            "accent_color",
-            "whop_company_id",
-            "payout_enabled",
-            "currency",
-        ),
-        [
-            (
-                c.id,
-                c.whop_user_id,
-                c.handle,
-                f"{c.handle}@example.com",
-                c.display_name,
-                c.bio,
-                c.avatar_url,
-                c.theme,
-                c.accent_color,
-                c.whop_company_id,
-                c.payout_enabled,
-                currency,
-            )
-            for c in data.creators
-        ],
+        conn, "creator", CREATOR_COLUMNS, [creator_record(c, currency) for c in data.creators]
     )
-    await copy_rows(
-        conn,
-        "link",
-        (
-            "id",
-            "creator",
-            "kind",
-            "title",
-            "url",
-            "position",
-            "enabled",
-            "starts_at",
-            "ends_at",
-            "price_cents",
-        ),
-        [
-            (
-                k.id,
-                k.creator_id,
-                k.kind,
-                k.title,
-                k.url,
-                k.position,
-                k.enabled,
-                k.starts_at,
-                k.ends_at,
-                k.price_cents,
-            )
-            for k in data.links
-        ],
-    )
-    # Bulk-loaded ids leave the sequences behind; the app's own inserts must not collide.
-    for table in ("creator", "link"):
-        await conn.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"  # noqa: S608
-        )
+    await copy_rows(conn, "link", LINK_COLUMNS, [link_record(k) for k in data.links])
+    await _catch_up_sequences(conn)
     # A completed unlock was bought some time ago; a pending one just now (the reconciler
     # only looks at pending unlocks older than a few minutes).
     records = [
@@ -427,54 +492,128 @@ async def write_dataset(
 
     # The emulated Whop: the platform, one connected company per payout-enabled creator,
     # and a one-time plan per premium link.
-    await conn.execute(
-        "INSERT INTO whop_emulator.company (id, title, kyc_status, payout_account_id)"
-        " VALUES ($1, 'Linkmint platform', 'connected', $2) ON CONFLICT (id) DO NOTHING",
-        parent_company_id,
-        "poact_benchplatform0",
-    )
+    await _platform_company(conn, parent_company_id)
     companies = [c for c in data.creators if c.whop_company_id]
     await copy_rows(
         conn,
         "company",
-        ("id", "parent_id", "title", "email", "kyc_status", "payout_account_id"),
-        [
-            (
-                c.whop_company_id,
-                parent_company_id,
-                c.display_name,
-                f"{c.handle}@example.com",
-                "connected",
-                f"poact_bench{c.id:09d}",
-            )
-            for c in companies
-        ],
+        COMPANY_COLUMNS,
+        [company_record(c, parent_company_id) for c in companies],
         schema="whop_emulator",
     )
     await copy_rows(
         conn,
         "plan",
-        (
-            "id",
-            "company_id",
-            "currency",
-            "plan_type",
-            "title",
-            "initial_price",
-            "application_fee_amount",
-        ),
+        PLAN_COLUMNS,
         [
-            (
-                k.plan_id,
-                data.creator(k.creator_id).whop_company_id,
-                currency,
-                "one_time",
-                k.title,
-                to_major(k.price_cents),
-                to_major(fee_for(k.price_cents)),
-            )
+            plan_record(k, data.creator(k.creator_id).whop_company_id, fee_for, currency)
             for k in data.premium_links()
             if k.price_cents is not None
         ],
         schema="whop_emulator",
+    )
+
+
+# Secondary indexes of the bulk-loaded tables, built once after the load rather than kept up
+# to date row by row; those backing a constraint (primary keys, unique handles) stay.
+_BULK_TABLES = ("public.creator", "public.link", "whop_emulator.company", "whop_emulator.plan")
+_SECONDARY_INDEXES_SQL = """
+SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition
+  FROM pg_index i
+ WHERE i.indrelid = ANY($1::regclass[])
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+ ORDER BY 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTimings:
+    """Where a streamed seed spent its time, in seconds."""
+
+    copy_s: float
+    index_s: float
+    analyze_s: float
+    indexes_rebuilt: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        return {
+            "copy_s": round(self.copy_s, 1),
+            "index_s": round(self.index_s, 1),
+            "analyze_s": round(self.analyze_s, 1),
+            "indexes_rebuilt": list(self.indexes_rebuilt),
+        }
+
+
+async def stream_dataset(
+    conn: asyncpg.Connection,
+    rng: random.Random,
+    *,
+    creators: int,
+    links_per_creator: int,
+    parent_company_id: str,
+    fee_for: Callable[[int], int],
+    currency: str = "usd",
+    chunk: int = 20_000,
+    indexes_after: bool = True,
+) -> StreamTimings:
+    """The creators, links, companies and plans of `build_dataset` (same seed, same rows;
+    no unlocks), generated `chunk` creators at a time and COPYed as they come, into a
+    freshly migrated database; then the secondary indexes (`indexes_after`) and statistics.
+
+    Row triggers are off for the load (`session_replication_role = replica`): the rows are
+    consistent by construction, so the foreign-key checks and the page-change NOTIFY per
+    row would only cost time (no server is listening yet)."""
+    clock = time.monotonic
+    started = clock()
+    await conn.execute("SET session_replication_role = replica")
+    await conn.execute("SET synchronous_commit = off")
+    dropped: list[tuple[str, str]] = []
+    if indexes_after:
+        dropped = [tuple(r) for r in await conn.fetch(_SECONDARY_INDEXES_SQL, list(_BULK_TABLES))]
+        for name, _ in dropped:
+            await conn.execute(f"DROP INDEX {name}")
+    await _platform_company(conn, parent_company_id)
+    rows: dict[str, list[tuple]] = {"creator": [], "link": [], "company": [], "plan": []}
+
+    async def flush() -> None:
+        for table, columns, schema in (
+            ("creator", CREATOR_COLUMNS, "public"),
+            ("link", LINK_COLUMNS, "public"),
+            ("company", COMPANY_COLUMNS, "whop_emulator"),
+            ("plan", PLAN_COLUMNS, "whop_emulator"),
+        ):
+            await copy_rows(conn, table, columns, rows[table], schema=schema)
+            rows[table].clear()
+
+    for creator, links in iter_creators(
+        rng, creators=creators, links_per_creator=links_per_creator
+    ):
+        rows["creator"].append(creator_record(creator, currency))
+        rows["link"].extend(link_record(k) for k in links)
+        if creator.whop_company_id:
+            rows["company"].append(company_record(creator, parent_company_id))
+            rows["plan"].extend(
+                plan_record(k, creator.whop_company_id, fee_for, currency)
+                for k in links
+                if k.kind == "premium"
+            )
+        if len(rows["creator"]) >= chunk:
+            await flush()
+    await flush()
+    await _catch_up_sequences(conn)
+    copied = clock()
+    if dropped:
+        await conn.execute("SET maintenance_work_mem = '256MB'")
+    for _, definition in dropped:
+        await conn.execute(definition)
+    indexed = clock()
+    await conn.execute("RESET session_replication_role")
+    # VACUUM as well as ANALYZE: it sets the hint bits and the visibility map now, so the
+    # first reads of the load do not each write the pages they read.
+    await conn.execute("VACUUM (ANALYZE)")
+    return StreamTimings(
+        copy_s=copied - started,
+        index_s=indexed - copied,
+        analyze_s=clock() - indexed,
+        indexes_rebuilt=tuple(name for name, _ in dropped),
     )

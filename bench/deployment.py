@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "deploy" / "nginx" / "linkmint.conf"
 UNIT = ROOT / "deploy" / "systemd" / "linkmint@.service"
+PGBOUNCER = ROOT / "deploy" / "pgbouncer" / "pgbouncer.ini"
 
 
 def render_site(
@@ -49,6 +50,42 @@ def render_site(
                 upstream_ports = []
         elif directive == "proxy_cache_path":
             out.append(line.replace(words[1], str(cache), 1))
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def render_pgbouncer(
+    text: str, *, server: tuple[str, int], listen_port: int, directory: Path, trust: bool
+) -> str:
+    """PgBouncer's shipped configuration for loopback: every database name passed through
+    to `server`, listening on 127.0.0.1:`listen_port` only (no Unix socket), its auth file,
+    log and no pid file under `directory`; `trust`: no password. The pooling lines (pool
+    mode and sizes) as shipped."""
+    local = {
+        "listen_addr": "127.0.0.1",
+        "listen_port": str(listen_port),
+        "unix_socket_dir": "",
+        "auth_type": "trust" if trust else "plain",
+        "auth_file": str(directory / "userlist.txt"),
+        "logfile": str(directory / "pgbouncer.log"),
+    }
+    out: list[str] = []
+    section = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        key = stripped.partition("=")[0].strip()
+        if stripped.startswith("["):
+            section = stripped
+            out.append(line)
+            if section == "[databases]":
+                out.append(f"* = host={server[0]} port={server[1]}")
+        elif not stripped or stripped.startswith(";"):
+            out.append(line)
+        elif section == "[databases]" or key == "pidfile":
+            continue
+        elif key in local:
+            out.append(f"{key} = {local.pop(key)}")
         else:
             out.append(line)
     return "\n".join(out) + "\n"

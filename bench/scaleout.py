@@ -5,12 +5,17 @@ It starts the Whop emulator (a server of its own), N app processes (one worker e
 serving the same site: one APP_URL, the nginx address) and nginx in front of them, all on
 127.0.0.1, as deploy/ ships them: each app process is the systemd unit's ExecStart, and nginx
 runs the shipped site with only its ports, TLS and cache directory made local
-(bench/deployment.py). Then it checks:
+(bench/deployment.py). Between the processes and PostgreSQL run what operators put there
+(bench/database.py): PgBouncer in transaction pooling mode (DATABASE_URL, with
+DATABASE_POOLER=pgbouncer; DATABASE_DIRECT_URL is PostgreSQL itself) and a streaming standby
+made with pg_basebackup, which public pages are read from (DATABASE_REPLICA_URL);
+`--pooler none` and `--no-replica` leave either out. Then it checks:
 
 1. a session made through one process works through every other;
 2. signing out through one process ends the session in every process;
 3. an edit made through one process shows on the public page through every other within 1 s
-   (the page cache must keep this true);
+   (the page cache must keep this true), and again while the standby's replay is paused
+   (a page rendered from a standby behind the edit must never be cached);
 4. stopping one process (SIGSTOP) during a load run through nginx gives no failed request
    (nginx retries an idempotent request on the next upstream after `proxy_read_timeout`);
 5. T1 spread across processes: for each of --trials unlocks, 10 buyer returns
@@ -23,8 +28,9 @@ runs the shipped site with only its ports, TLS and cache directory made local
    again on its port, and every event delivered meanwhile is processed (what a stopping
    process's inbox workers left is taken by the next one to start).
 
-Everything it starts runs in its own process group and is stopped at the end, also on
-Ctrl-C and on errors. Needs nginx (`sudo apt-get install -y nginx-light`) and wrk.
+Everything it starts runs in its own process group and is stopped at the end (by its pid),
+also on Ctrl-C and on errors. Needs nginx (`sudo apt-get install -y nginx-light`), wrk and,
+unless left out, pgbouncer and PostgreSQL's pg_basebackup (Debian's postgresql-15).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.database import PgBouncer, Standby  # noqa: E402
 from bench.deployment import SITE, Unit, render_site  # noqa: E402
 from bench.run import CREDENTIALS, RESULTS, _free_port, _terminate  # noqa: E402
 from bench.scenarios import buyer_cookies  # noqa: E402
@@ -57,6 +64,10 @@ from bench.wrk import INSTALL_HINT, Request, run_wrk, write_requests, wrk_path  
 
 DATABASE = "linkmint_bench_scaleout"
 NGINX_HINT = "nginx is not installed; on Debian/Ubuntu: sudo apt-get install -y nginx-light"
+PGBOUNCER_HINT = (
+    "pgbouncer is not installed; on Debian/Ubuntu: sudo apt-get install -y pgbouncer "
+    "(or --pooler none)"
+)
 
 # What Debian's /etc/nginx/nginx.conf is to the site, on loopback and in a directory of its own.
 NGINX_CONF = """\
@@ -176,15 +187,47 @@ class ScaleOut:
 
         from bench import database
 
+        name = self.args.database
         url = database.with_database(
-            database.choose_url(os.environ, dotenv_values(ROOT / ".env")), DATABASE
+            database.choose_url(os.environ, dotenv_values(ROOT / ".env")), name
         )
         nginx_port, whop_port = _free_port(), _free_port()
         app_ports = [_free_port() for _ in range(self.args.apps)]
         site = f"http://{HOST}:{nginx_port}"
+        print(f"scaleout: database {name} (recreated) …", flush=True)
+        asyncio.run(database.recreate(url))
+        # What an operator does behind PgBouncer: the server bounds statements by itself
+        # (no startup parameter passes PgBouncer), at DB_STATEMENT_TIMEOUT's default.
+        asyncio.run(database.set_statement_timeout(url, "5s"))
+        self.database_url = url  # PostgreSQL itself: the harness's own checks read there
+        self.pgbouncer = self.standby = None
+        self.database_env = {"DATABASE_URL": url}
+        try:
+            if self.args.pooler == "pgbouncer":
+                self.pgbouncer = PgBouncer(url, _free_port())
+                self.pgbouncer.start()
+                self.database_env = {
+                    "DATABASE_URL": self.pgbouncer.url(name),
+                    "DATABASE_DIRECT_URL": url,
+                    "DATABASE_POOLER": "pgbouncer",
+                }
+            if self.args.replica:
+                print("scaleout: making a streaming standby (pg_basebackup) …", flush=True)
+                self.standby = Standby(url, _free_port())
+                self.standby.start()
+                self.database_env["DATABASE_REPLICA_URL"] = self.standby.url(name)
+            return self._run(url, nginx_port, whop_port, app_ports, site)
+        finally:
+            for piece in (self.pgbouncer, self.standby):
+                if piece is not None:
+                    piece.stop()
+
+    def _run(
+        self, url: str, nginx_port: int, whop_port: int, app_ports: list[int], site: str
+    ) -> dict:
         common = {
             **CREDENTIALS,
-            "DATABASE_URL": url,
+            **self.database_env,
             "DB_POOL_SIZE": "8",
             "VAR_DIR": str(self.workdir / "var"),
             "LOG_LEVEL": "WARNING",
@@ -203,13 +246,14 @@ class ScaleOut:
             }
         )
         from app.config import load_settings
+        from app.db.engine import app_engine
+        from bench import database
 
         self.settings = load_settings()
-        print(f"scaleout: database {DATABASE} (recreated), seeding …", flush=True)
-        asyncio.run(database.recreate(url))
+        print("scaleout: migrating and seeding …", flush=True)
+        app_engine().without_statement_timeout()  # as `linkmint migrate`: to PostgreSQL itself
         asyncio.run(database.migrate())
         self.data, self.fee_for = asyncio.run(self._seed(url))
-        self.database_url = url
 
         kind = available_server(self.args.server)
         whop = BenchServer(
@@ -234,12 +278,17 @@ class ScaleOut:
             self.nginx.start()
             print(
                 f"scaleout: {len(self.apps)} × `{' '.join(self.unit.exec_start[1:])}` "
-                f"behind nginx at {self.nginx.url} …",
+                f"behind nginx at {self.nginx.url}; {self._databases()} …",
                 flush=True,
             )
             self._session_everywhere()
             self._edit_visible_everywhere()
+            if self.standby is not None:
+                self._edit_visible_while_the_standby_lags()
+            standby_reads = self._standby_transactions()
             self._failover()
+            if self.standby is not None:
+                self._standby_served(standby_reads)
             self._t1_across_processes()
             self._rolling_restart()  # last: the processes T1 and the others knew are gone
         finally:
@@ -251,8 +300,18 @@ class ScaleOut:
             "apps": len(self.apps),
             "server": "linkmint serve (deploy/systemd/linkmint@.service)",
             "whop_server": kind,
+            "database": self._databases(),
             "checks": self.checks,
         }
+
+    def _databases(self) -> str:
+        pooler = (
+            f"{self.pgbouncer.version()} (transaction pooling) in front of PostgreSQL"
+            if self.pgbouncer is not None
+            else "PostgreSQL directly"
+        )
+        replica = "; public pages from a streaming standby" if self.standby else ""
+        return pooler + replica
 
     async def _seed(self, url: str):
         import functools
@@ -325,15 +384,22 @@ class ScaleOut:
             f"logout answered {out.status_code}; /dashboard/ then answered {after}",
         )
 
-    def _edit_visible_everywhere(self) -> None:
+    def _edit_visible_everywhere(
+        self,
+        creator_index: int = 1,
+        check: str = "an edit through one process shows through every other within 1 s",
+    ) -> None:
         import httpx
 
         from app.auth.sessions import cookie_name, start_session
 
-        creator = self.data.creators[1]
+        creator = self.data.creators[creator_index]
         token = asyncio.run(start_session(creator.id))
         name = cookie_name(self.settings.secure_cookies)
         bio = f"Edited through process 1 at {time.time():.3f}"
+        with httpx.Client(timeout=5) as client:  # each process has the page cached first
+            for i in range(len(self.apps)):
+                client.get(f"{self._direct(i)}/{creator.handle}")
         with httpx.Client(base_url=self._direct(0), timeout=10) as client:
             client.cookies.set(name, token)
             client.get("/dashboard/")
@@ -362,11 +428,43 @@ class ScaleOut:
                 time.sleep(0.05)
         slowest = max(seen.values(), default=None)
         self.check(
-            "an edit through one process shows through every other within 1 s",
+            check,
             saved.status_code == 200 and len(seen) == len(self.apps) - 1 and slowest < 1,
             f"save answered {saved.status_code}; seen through {len(seen)} of "
             f"{len(self.apps) - 1} other processes"
             + (f", the last after {slowest * 1000:.0f} ms" if slowest is not None else ""),
+        )
+
+    def _edit_visible_while_the_standby_lags(self) -> None:
+        """The same with the standby's replay paused: every process must render the edited
+        page from the primary (app/db/replica.py), never cache the standby's older one."""
+        assert self.standby is not None
+        standby = self.standby.url(self.args.database)
+        asyncio.run(_standby_replay(standby, pause=True))
+        try:
+            self._edit_visible_everywhere(
+                2, "... and so while the standby's replay is paused (it lags behind the edit)"
+            )
+            handle = self.data.creators[2].handle
+            behind = asyncio.run(_standby_bio(standby, handle))
+            if behind is not None and "Edited through process 1" in behind:
+                self.check("the standby really lagged", False, "it had replayed the edit")
+        finally:
+            asyncio.run(_standby_replay(standby, pause=False))
+
+    def _standby_transactions(self) -> int | None:
+        if self.standby is None:
+            return None
+        return asyncio.run(_standby_commits(self.standby.url(self.args.database)))
+
+    def _standby_served(self, before: int | None) -> None:
+        assert self.standby is not None
+        after = asyncio.run(_standby_commits(self.standby.url(self.args.database)))
+        served = after - (before or 0)
+        self.check(
+            "public pages are read from the standby",
+            served > 0,
+            f"{served:,} transactions on the standby during the load run (pg_stat_database)",
         )
 
     def _failover(self) -> None:
@@ -677,6 +775,49 @@ class ScaleOut:
         return problems
 
 
+async def _standby_replay(url: str, *, pause: bool) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        if not pause:
+            await conn.execute("SELECT pg_wal_replay_resume()")
+            return
+        await conn.execute("SELECT pg_wal_replay_pause()")
+        deadline = time.monotonic() + 10
+        while await conn.fetchval("SELECT pg_get_wal_replay_pause_state()") != "paused":
+            if time.monotonic() > deadline:
+                raise RuntimeError("the standby's replay did not pause")
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
+async def _standby_bio(url: str, handle: str) -> str | None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval("SELECT bio FROM creator WHERE handle = $1", handle)
+    finally:
+        await conn.close()
+
+
+async def _standby_commits(url: str) -> int:
+    """Transactions the standby's backends committed in its database (their statistics
+    reach the view within a second of going idle)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await asyncio.sleep(1.1)
+        return await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+    finally:
+        await conn.close()
+
+
 class Deliveries:
     """Whop delivering webhook events through nginx at a steady pace, a few at a time, until
     `until` is set (or the pool runs out); every delivery must be answered 200."""
@@ -753,6 +894,23 @@ def main(argv: list[str] | None = None) -> None:
         choices=("auto", "granian", "uvicorn"),
         help="the Whop emulator's server (the app processes run the systemd unit's command)",
     )
+    p.add_argument(
+        "--database",
+        default=DATABASE,
+        help="its own database, recreated each run (the name must contain 'bench')",
+    )
+    p.add_argument(
+        "--pooler",
+        default="pgbouncer",
+        choices=("pgbouncer", "none"),
+        help="PgBouncer in transaction mode between the processes and PostgreSQL, or none",
+    )
+    p.add_argument(
+        "--no-replica",
+        dest="replica",
+        action="store_false",
+        help="no streaming standby: public pages read from the primary",
+    )
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = p.parse_args(argv)
@@ -760,6 +918,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"scaleout: {INSTALL_HINT}")
     if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
         raise SystemExit(f"scaleout: {NGINX_HINT}")
+    if args.pooler == "pgbouncer" and not (
+        shutil.which("pgbouncer") or Path("/usr/sbin/pgbouncer").exists()
+    ):
+        raise SystemExit(f"scaleout: {PGBOUNCER_HINT}")
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate)
     workdir = Path(tempfile.mkdtemp(prefix="linkmint-scaleout-"))

@@ -7,17 +7,15 @@ nothing twice and need no lock.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 from litestar import Litestar
 
 from app.auth.pending import purge_stale_pending
 from app.auth.sessions import purge_expired_sessions
-from app.periodic import every
+from app.periodic import periodic_lifespan
 
 log = logging.getLogger("app.auth")
 
@@ -33,17 +31,4 @@ async def purge_once() -> tuple[int, int]:
 
 def purge_lifespan(period: float) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """While the app is up: `purge_once()` about every `period` seconds."""
-
-    @asynccontextmanager
-    async def run(app: Litestar) -> AsyncIterator[None]:
-        task = asyncio.create_task(
-            every(period, purge_once, "purging sessions", log), name="linkmint-session-purge"
-        )
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    return run
+    return periodic_lifespan("linkmint-session-purge", period, purge_once, "purging sessions", log)

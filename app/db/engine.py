@@ -90,18 +90,51 @@ def database_url(settings: Settings) -> str:
     return settings.database_url or embedded_database_url(settings.var_dir)
 
 
+def connect_options(settings: Settings, dsn: str, *, pooler: str = "none") -> dict[str, Any]:
+    """asyncpg's connect arguments for `dsn`, with the connect and statement bounds.
+
+    Behind a transaction pooler (DATABASE_POOLER=pgbouncer) each statement may run on
+    another server connection: asyncpg must not keep prepared statements by name (PgBouncer
+    before 1.21 loses them), and the statement timeout cannot travel as a startup parameter
+    (PgBouncer refuses those it does not know), so the server's own setting for the role or
+    database bounds statements there (docs/operations.md), and the client's bound remains."""
+    options: dict[str, Any] = {
+        "dsn": dsn,
+        "timeout": settings.db_connect_timeout,  # asyncpg's connect timeout
+        "command_timeout": settings.db_statement_timeout + CLIENT_GRACE_SECONDS,
+        "server_settings": {"statement_timeout": str(round(settings.db_statement_timeout * 1000))},
+    }
+    if pooler != "none":
+        options["statement_cache_size"] = 0
+        options["server_settings"] = {}
+    return options
+
+
 def make_engine(settings: Settings) -> BoundedPostgresEngine:
+    url = database_url(settings)
     return BoundedPostgresEngine(
-        config={
-            "dsn": database_url(settings),
-            "timeout": settings.db_connect_timeout,  # asyncpg's connect timeout
-            "command_timeout": settings.db_statement_timeout + CLIENT_GRACE_SECONDS,
-            "server_settings": {
-                "statement_timeout": str(round(settings.db_statement_timeout * 1000))
-            },
-        },
+        config=connect_options(settings, url, pooler=settings.database_pooler),
         acquire_timeout=settings.db_acquire_timeout,
+        direct_config=connect_options(settings, settings.database_direct_url or url),
     )
+
+
+def make_replica_engine(settings: Settings) -> BoundedPostgresEngine | None:
+    """The engine of DATABASE_REPLICA_URL (a streaming standby, reached directly), or None."""
+    if settings.database_replica_url is None:
+        return None
+    config = connect_options(settings, settings.database_replica_url)
+    return BoundedPostgresEngine(config=config, acquire_timeout=settings.db_acquire_timeout)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A pooled connection's reset: nothing. asyncpg's default (RESET ALL, UNLISTEN,
+    pg_advisory_unlock_all()) is a second round trip after every borrowing, as costly to the
+    server as the public page's own query, and behind a transaction pooler it would run on
+    whichever server connection the pooler picks, undoing the server's settings for another
+    client. Linkmint leaves no session state on a pooled connection: what needs a session
+    (LISTEN, an advisory lock held across statements) takes a connection of its own
+    (`get_new_connection`). asyncpg still rolls back an open transaction."""
 
 
 class BoundedPostgresEngine(PostgresEngine):
@@ -109,15 +142,43 @@ class BoundedPostgresEngine(PostgresEngine):
     statement bounds travel in `config`, so the pool's connections and the one-per-query
     connections (DB_POOL_SIZE=0) get them alike."""
 
-    def __init__(self, config: dict[str, Any], *, acquire_timeout: float, **kwargs: Any):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        acquire_timeout: float,
+        direct_config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
         # Set before Piccolo's constructor, which already queries the server version.
         self.acquire_timeout = acquire_timeout
         self.reachability = Reachability()
+        # PostgreSQL itself, for what lives on a session (`get_new_connection`, LISTEN) when
+        # `config` is a transaction pooler; otherwise the same as `config`.
+        self.direct_config = direct_config or config
         super().__init__(config=config, **kwargs)
 
+    @property
+    def prepared_statements(self) -> bool:
+        """Whether a connection keeps prepared statements across transactions (not behind a
+        transaction pooler): only then may a caller `prepare()` one to reuse."""
+        return self.config.get("statement_cache_size") != 0
+
+    @property
+    def direct_dsn(self) -> str | None:
+        dsn = self.direct_config.get("dsn")
+        return str(dsn) if dsn else None
+
+    def pool_options(self) -> dict[str, Any]:
+        """create_pool's arguments beyond `config`."""
+        return {"reset": _keep_session}
+
     def without_statement_timeout(self) -> None:
-        """For `linkmint migrate`: building an index on a large table may take minutes."""
-        self.config = {**self.config, "command_timeout": None, "server_settings": {}}
+        """For migrations: building an index on a large table may take minutes. They go to
+        PostgreSQL itself, where statement_timeout can be set to 0 (behind a transaction
+        pooler only the role's or database's own timeout would apply)."""
+        self.config = {**self.direct_config, "command_timeout": None}
+        self.config["server_settings"] = {"statement_timeout": "0"}
 
     # --- what Piccolo's queries call ---------------------------------------------------
 
@@ -138,8 +199,10 @@ class BoundedPostgresEngine(PostgresEngine):
             return await conn.fetch(query, *(args or ()))
 
     async def get_new_connection(self) -> asyncpg.Connection:
+        """A connection of its own, straight to PostgreSQL: what it sets on its session
+        (an advisory lock held across statements) stays with it, behind a pooler too."""
         with self.reachability.attempt():
-            return await super().get_new_connection()
+            return await asyncpg.connect(**self.direct_config)
 
     def transaction(self, allow_nested: bool = True) -> BoundedTransaction:
         return BoundedTransaction(engine=self, allow_nested=allow_nested)
@@ -237,19 +300,23 @@ class BoundedTransaction(PostgresTransaction):
         return exception is None
 
 
-def pool_lifespan(settings: Settings) -> Callable[[Any], AbstractAsyncContextManager[None]]:
-    """The process's connection pool, opened with the app and closed after it."""
+def pool_lifespan(
+    settings: Settings, chosen: PostgresEngine | None = None
+) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """The connection pool of the `chosen` engine (default: the app's), opened with the app
+    and closed after it."""
 
     @asynccontextmanager
     async def db_pool(app: Any) -> AsyncIterator[None]:
         from piccolo.engine import engine_finder
 
-        engine = engine_finder()
+        engine = chosen or engine_finder()
         if settings.db_pool_size == 0 or not isinstance(engine, PostgresEngine):
             yield  # tests: a connection per query, on whichever loop asks
             return
+        options = engine.pool_options() if isinstance(engine, BoundedPostgresEngine) else {}
         # min_size=0: start even while the database is down; connections open on first use.
-        await engine.start_connection_pool(min_size=0, max_size=settings.db_pool_size)
+        await engine.start_connection_pool(min_size=0, max_size=settings.db_pool_size, **options)
         try:
             yield
         finally:

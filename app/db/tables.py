@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from piccolo.columns import (
     JSONB,
+    UUID,
     BigInt,
     BigSerial,
     Boolean,
@@ -235,7 +236,7 @@ class CreatorSocial(Table, tablename="creator_social"):
 
 
 class Image(Table):
-    """An uploaded avatar, re-encoded as WebP at 96 and 192 px. The id is a content hash
+    """An uploaded avatar, re-encoded as WebP at 96 and 256 px. The id is a content hash
     (the URL it is served at never changes meaning); rows are never updated. The creator's
     `avatar_image` names the one shown; triggers delete the others (the migration of
     2026-12-03T16:10)."""
@@ -263,3 +264,26 @@ class InsightDay(Table, tablename="insight_day"):
     hits = BigInt(default=0)
 
     insight_day_key = Unique(["creator", "day", "metric", "dimension"])
+
+
+class InsightMonth(Table, tablename="insight_month"):
+    """`InsightDay`'s counts per UTC month (`month` is its first day), for the days older
+    than the Insights page shows: folded from the daily rows by app/insights/retention.py."""
+
+    id = BigSerial(primary_key=True)
+    creator = ForeignKey(references=Creator, on_delete=OnDelete.cascade, index=False)
+    month = Date()
+    metric = Varchar(length=16)
+    dimension = Varchar(length=255, default="")
+    hits = BigInt(default=0)
+
+    insight_month_key = Unique(["creator", "month", "metric", "dimension"])
+
+
+class InsightFlush(Table, tablename="insight_flush"):
+    """A flush of Insights' counts that committed, by the token it made up
+    (app/insights/flush.py): how a flush whose answer was lost is told apart from one that
+    never committed. Pruned after a day."""
+
+    token = UUID(primary_key=True)
+    flushed_at = Timestamptz(default=TimestamptzNow())

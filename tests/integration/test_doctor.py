@@ -272,6 +272,26 @@ async def test_an_unreachable_database_fails_with_where_it_was_looked_for(live_s
     assert "DATABASE_URL" in database.fix
 
 
+async def test_a_replica_that_is_not_a_standby_or_cannot_be_reached_fails(live_server):
+    from app.doctor import replica_finding
+
+    # DATABASE_URL's own server answers, but it is a primary: not in recovery.
+    env = at_whop(live_server, DATABASE_REPLICA_URL=os.environ["DATABASE_URL"])
+    findings = {f.check: f for f in await diagnose(settings_from(env), engine_finder())}
+    assert not findings["replica"].ok and "is not a standby" in findings["replica"].detail
+    assert "streaming standby" in findings["replica"].fix
+
+    nowhere = urlunsplit(
+        urlsplit(os.environ["DATABASE_URL"])._replace(netloc=f"postgres:pw@127.0.0.1:{free_port()}")
+    )
+    with warnings.catch_warnings():  # Piccolo's own, on the way in
+        warnings.simplefilter("ignore")
+        finding = await replica_finding(
+            settings_from(at_whop(live_server, DATABASE_REPLICA_URL=nowhere)), engine_finder()
+        )
+    assert not finding.ok and "cannot be used" in finding.detail and "pw" not in finding.line()
+
+
 def test_a_broken_configuration_exits_1_with_each_fix(live_server):
     env = at_whop(live_server, WHOP_API_KEY="apik_wrong_key_0000000000")
     done = subprocess.run(

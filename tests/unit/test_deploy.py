@@ -144,3 +144,31 @@ def test_systemd_accepts_the_unit(tmp_path):
         ["systemd-analyze", "verify", str(instance)], capture_output=True, text=True, timeout=60
     )
     assert verified.returncode == 0 and verified.stderr == "", verified.stderr
+
+
+def test_the_harness_runs_pgbouncer_as_shipped_on_loopback_changing_only_where(tmp_path):
+    from bench.deployment import PGBOUNCER, render_pgbouncer
+
+    shipped = PGBOUNCER.read_text()
+    ini = render_pgbouncer(
+        shipped, server=("127.0.0.1", 5432), listen_port=7432, directory=tmp_path, trust=True
+    )
+    lines = ini.splitlines()
+    assert "listen_addr = 127.0.0.1" in lines and "listen_port = 7432" in lines
+    assert "* = host=127.0.0.1 port=5432" in lines and "pidfile" not in ini
+    pooling = ("pool_mode", "max_client_conn", "default_pool_size", "reserve_pool_size")
+    kept = [line for line in shipped.splitlines() if line.startswith(pooling)]
+    assert "pool_mode = transaction" in kept and len(kept) == len(pooling)
+    assert all(line in lines for line in kept)
+    # What the shipped file tells the app to set is what the app needs behind it.
+    settings = settings_from(
+        {
+            "VAR_DIR": str(tmp_path),
+            "DATABASE_URL": "postgresql://linkmint@127.0.0.1:6432/linkmint",
+            "DATABASE_POOLER": "pgbouncer",
+            "DATABASE_DIRECT_URL": "postgresql://linkmint@127.0.0.1:5432/linkmint",
+        }
+    )
+    assert settings.database_pooler == "pgbouncer"
+    for name in ("DATABASE_URL", "DATABASE_POOLER", "DATABASE_DIRECT_URL"):
+        assert f"{name}=" in shipped
