@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit install migrate lint lock bench bench-pinned bench-scaleout bench-sweep vendor clean
+.PHONY: run test test-unit install migrate lint lock bench bench-pinned bench-longtail bench-scaleout bench-sweep bench-flashsale vendor clean
 
 # The runtime dependencies exactly as production installs them (requirements.lock), then
 # Linkmint itself, editable, with the test tools (unpinned beyond pyproject.toml).
@@ -50,8 +50,8 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-# Debian's wrk (and nginx for the scale-out proof): installed when missing and we are root,
-# otherwise the command to run is printed.
+# Debian's wrk (and nginx and pgbouncer for the scale-out proof): installed when missing and
+# we are root, otherwise the command to run is printed.
 define need_debian
 	@command -v $(1) >/dev/null || test -x /usr/sbin/$(1) || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -67,13 +67,22 @@ bench-pinned: $(BENCH_STAMP)   ## the same with wrk on CPU 0 and the servers on 
 	$(call need_debian,wrk,wrk)
 	$(BIN)/python -m bench --pin $(BENCH_ARGS)
 
-bench-scaleout: $(BENCH_STAMP) ## 3 app processes behind nginx, sharing only PostgreSQL
+bench-longtail: $(BENCH_STAMP) ## 1,000,000 creators, a 5-minute Zipf mix over all of them: hit ratio, memory
+	$(call need_debian,wrk,wrk)
+	$(BIN)/python -m bench --long-tail $(BENCH_ARGS)
+
+bench-scaleout: $(BENCH_STAMP) ## 3 app processes behind nginx, PgBouncer and a streaming standby
 	$(call need_debian,wrk,wrk)
 	$(call need_debian,nginx,nginx-light)
+	$(call need_debian,pgbouncer,pgbouncer)
 	$(BIN)/python -m bench.scaleout $(SCALEOUT_ARGS)
 
 bench-sweep: $(BENCH_STAMP)    ## Whop calls of the reconciler's sweep and daily audit for 1,000 creators
 	$(BIN)/python -m bench.sweep $(SWEEP_ARGS)
+
+bench-flashsale: $(BENCH_STAMP) ## 5,000 buyers unlock one link within a minute; the webhook backlog
+	$(call need_debian,wrk,wrk)
+	$(BIN)/python -m bench.flashsale $(FLASHSALE_ARGS)
 
 vendor:                 ## re-vendor htmx, SortableJS and the social icons from npm and check their hashes
 	bash static/vendor/update.sh

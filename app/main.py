@@ -18,7 +18,7 @@ from litestar.types import ControllerRouterHandler
 
 from app.auth.guards import current_creator, signed_in_creator
 from app.config import Settings, load_settings
-from app.db.engine import app_engine, pool_lifespan
+from app.db.engine import app_engine, make_replica_engine, pool_lifespan
 from app.db.outage import DatabaseUnavailable
 from app.logs import RepeatedFailures, RequestIds, formatter_config
 from app.ops.csp_report import CSP_REPORT_PATH, csp_report
@@ -37,8 +37,7 @@ log = logging.getLogger("app")
 
 
 def _listen_dsn() -> str | None:
-    dsn = app_engine().config.get("dsn")
-    return str(dsn) if dsn else None
+    return app_engine().direct_dsn  # LISTEN lives on a session: never through a pooler
 
 
 # The modules whose `@handles(...)` register each room's webhook handlers (app/whop/
@@ -65,9 +64,12 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     from app.auth.origin import same_origin_writes
     from app.auth.purge import purge_lifespan
     from app.auth.sessions import cookie_name
-    from app.db.notify import listener_lifespan
+    from app.db.notify import Subscriber, listener_lifespan
+    from app.db.replica import ReplicaReads
     from app.insights.controller import InsightsController, click
     from app.insights.counting import Counting
+    from app.insights.fastlane import ClickLane
+    from app.insights.retention import retention_lifespan
     from app.payments.buyer import ROUTES as BUYER_ROUTES
     from app.payments.controller import ROUTES as PAYMENT_ROUTES
     from app.payments.fastlane import PollLane
@@ -76,10 +78,12 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     from app.payments.reconcile import SweepOptions, maintenance_lifespan
     from app.payouts.controller import PayoutsController
     from app.payouts.dashboard import PayoutDashboardController
+    from app.profiles.cache import CHANNEL as PAGE_CHANNEL
     from app.profiles.cache import PageCache
     from app.profiles.controller import ProfileController
     from app.profiles.fastlane import PageLane
     from app.profiles.media import MediaController
+    from app.profiles.render import PageRenderer
     from app.studio.avatar import AvatarController
     from app.studio.controller import StudioController
     from app.studio.currency import CurrencyController
@@ -133,7 +137,11 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
         route_handlers.insert(0, emulator_router(settings))
         lifespans.append(emulator_lifespan(settings))
     # Processes the webhook events this process stores, as soon as they are answered.
-    inbox = InboxWorkers(concurrency=settings.inbox_workers)
+    inbox = InboxWorkers(
+        concurrency=settings.inbox_workers,
+        batch=settings.inbox_batch,
+        whop_reads=settings.inbox_whop_reads,
+    )
     lifespans.append(inbox.lifespan())
     # About once a minute: drains what the workers left in the inbox, reads Whop's records of
     # the selling companies back (app/payments/sweep.py), expires unpaid unlocks, and once a
@@ -142,6 +150,8 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     sweep_options = SweepOptions.from_settings(settings)
     lifespans.append(maintenance_lifespan(period, sweep_options=sweep_options))
     lifespans.append(purge_lifespan(period))  # ended sessions, stale pending sign-ins
+    # Daily Insights counts older than the page shows, folded into monthly ones.
+    lifespans.append(retention_lifespan(period, settings.insights_daily_retention_days))
     # Views and clicks, counted in memory and flushed every few seconds (app/insights).
     counting = Counting(
         own_host=urlsplit(settings.app_url).hostname or "",
@@ -154,8 +164,18 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
     pages, polls = PageCache(ttl=settings.page_cache_ttl), PendingPolls()
     if caches is None:
         caches = settings.db_pool_size > 0
+    # Public pages read from a standby (DATABASE_REPLICA_URL) only with the listener: what
+    # keeps a lagging standby's page out of the cache follows the same notifications.
+    replica_reads: ReplicaReads | None = None
     if caches:
-        lifespans.append(listener_lifespan([pages, polls], _listen_dsn))
+        replica = make_replica_engine(settings)
+        if replica is not None:
+            replica_reads = ReplicaReads(app_engine(), replica, [PAGE_CHANNEL])
+            lifespans += [pool_lifespan(settings, replica), replica_reads.lifespan()]
+        subscribers: list[Subscriber] = [pages, polls]
+        if replica_reads is not None:
+            subscribers.append(replica_reads)
+        lifespans.append(listener_lifespan(subscribers, _listen_dsn))
 
     app = LinkmintApp(  # Litestar, asking its fast lanes first (app/web/fastlane.py)
         route_handlers=route_handlers,
@@ -169,6 +189,7 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
             {
                 "settings": settings,
                 "page_cache": pages,
+                "replica_reads": replica_reads,  # None: every read from DATABASE_URL
                 "pending_polls": polls,
                 "inbox": inbox,
                 "counting": counting,
@@ -206,9 +227,14 @@ def create_app(settings: Settings | None = None, *, caches: bool | None = None) 
         request_max_body_size=1024 * 1024,
         debug=False,
     )
-    # Cached pages and unchanged polls are answered before routing (app/web/fastlane.py):
-    # refused if a middleware above is not known to be safe to skip for them.
-    app.open_lanes(PageLane(pages, counting), PollLane(polls, settings))
+    # Cached pages, unchanged polls and click reports are answered before routing (app/web/
+    # fastlane.py): refused if a middleware above is not known to be safe to skip for them.
+    # The public page's misses too are rendered there (app/profiles/render.py).
+    renderer = app.state.page_renderer = PageRenderer(app)
+    page_lane = PageLane(pages, counting, renderer)
+    app.open_lanes(
+        page_lane, PollLane(polls, settings), ClickLane(counting), renderers=(page_lane,)
+    )
     repeats.install()  # on the handlers configured just now, and uvicorn's
     RequestIds().install()
     return app

@@ -5,6 +5,8 @@ Every knob has a flag and an environment variable (flags win):
   --threads (2)   --workers (CPU count)   --pool/BENCH_DB_POOL_SIZE (8 per worker)
   --whop-workers (1)   --server auto|granian|uvicorn   --only public,poll,...
   --pin (wrk on CPU 0, the servers on the others)   --no-write   --keep   --report FILE
+  --long-tail: a million creators and a Zipf mix over all of them instead (bench/longtail.py),
+    with --mix-duration/BENCH_MIX_DURATION (300 s)   --zipf-exponent (1.0)   --keep-data
 """
 
 from __future__ import annotations
@@ -134,7 +136,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="wrk on CPU 0 and the servers on the other CPUs (PostgreSQL stays unpinned), "
         "as if the load came from another machine; --workers defaults to the CPUs left",
     )
-    p.add_argument("--creators", type=int, default=1000)
+    p.add_argument(
+        "--creators",
+        type=int,
+        default=None,
+        help="creators to seed (default 1,000; 1,000,000 with --long-tail)",
+    )
     p.add_argument("--links", type=int, default=12, help="links per creator")
     p.add_argument(
         "--webhook-rate-cap",
@@ -150,11 +157,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     p.add_argument("--report", type=Path, help="re-render a stored results file and exit")
+    tail = p.add_argument_group('the long tail (BENCHMARKS.md, "The long tail")')
+    tail.add_argument(
+        "--long-tail",
+        action="store_true",
+        help="seed a million creators and send a Zipf mix of public pages over all of them",
+    )
+    tail.add_argument(
+        "--mix-duration",
+        type=float,
+        default=_env_number("BENCH_MIX_DURATION", 300),
+        help="seconds of the long-tail mix (memory is read at its end)",
+    )
+    tail.add_argument(
+        "--zipf-exponent",
+        type=float,
+        default=1.0,
+        help="s of the long-tail mix: rank k is asked for ∝ 1/k^s",
+    )
+    tail.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep the long-tail database after the run, and reuse it when it holds the same "
+        "data set (otherwise it is dropped: it is a few GB)",
+    )
+    tail.add_argument(
+        "--indexes-during-load",
+        action="store_true",
+        help="keep the secondary indexes while the long-tail set is loaded, not built after",
+    )
     args = p.parse_args(argv)
+    args.seed = SEED
+    if args.creators is None:
+        args.creators = 1_000_000 if args.long_tail else 1000
     args.only = tuple(s for s in args.only.split(",") if s) or SCENARIO_ORDER
     unknown = set(args.only) - set(SCENARIO_ORDER)
     if unknown:
         p.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    if args.long_tail and (args.mix_duration < 1 or args.zipf_exponent <= 0):
+        p.error("--mix-duration must be at least 1 s and --zipf-exponent above 0")
     if args.warmup + args.duration > MAX_SIGNING_WINDOW:
         p.error(
             f"warm-up + duration must stay under {MAX_SIGNING_WINDOW} s: the webhook "
@@ -197,6 +238,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
     workdir = Path(tempfile.mkdtemp(prefix="linkmint-bench-"))
+    if args.long_tail:
+        _long_tail(args, workdir)
+        return
     try:
         results = Bench(args, workdir).run()
     except KeyboardInterrupt:
@@ -214,6 +258,26 @@ def main(argv: list[str] | None = None) -> None:
         out.write_text(json.dumps(results, indent=2) + "\n")
         report.update_benchmarks_md(BENCHMARKS_MD, results)
         print(f"\nbench: wrote {out.relative_to(ROOT)} and BENCHMARKS.md")
+
+
+def _long_tail(args: argparse.Namespace, workdir: Path) -> None:
+    from bench import longtail
+
+    try:
+        results = longtail.main(args, workdir)
+    except KeyboardInterrupt:
+        print("bench: interrupted; the servers are stopped", file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        if args.keep:
+            print(f"bench: logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if not args.no_write:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out = RESULTS / f"longtail-{results['when'].replace(':', '-')}.json"
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nbench: wrote {out.relative_to(ROOT)} (BENCHMARKS.md is written by hand)")
 
 
 def print_results(results: dict) -> None:
@@ -256,6 +320,11 @@ class Bench:
         app_env = {
             **common,
             "APP_URL": f"http://127.0.0.1:{port}",
+            # The webhook scenario's pool holds paid payments whose deliveries are never
+            # sent; the background sweep of Whop's records (its first pass 12-60 s after
+            # start) would complete those unlocks, and the exactly-once check would see
+            # unlocks change without their event.
+            "MAINTENANCE_SECONDS": "3600",
             "WHOP_API_BASE": f"{whop_url}/_whop/api/v1",
             "WHOP_OAUTH_BASE": f"{whop_url}/_whop/oauth",
         }
@@ -285,21 +354,17 @@ class Bench:
 
         from bench.app import create_bench_app
         from bench.machine import machine, versions
-        from bench.server import WHOP_FACTORY, BenchServer, available_server
+        from bench.server import app_and_whop, available_server
 
         self.routes = scenarios.app_routes(create_bench_app())
         kind = available_server(args.server)
-        log = self.workdir / "server.log"
-        server = BenchServer(kind, port, args.workers, dict(os.environ), log, cpus=args.server_cpus)
-        whop = BenchServer(
+        server, whop = app_and_whop(
             kind,
-            whop_port,
-            args.whop_workers,
-            {**os.environ, **whop_env},
-            self.workdir / "whop.log",
-            factory=WHOP_FACTORY,
-            ready_paths=("/readyz",),
-            cpus=args.server_cpus,
+            (port, whop_port),
+            (args.workers, args.whop_workers),
+            whop_env,
+            self.workdir,
+            args.server_cpus,
         )
         results: dict[str, Any] = {
             "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -451,7 +516,7 @@ class Bench:
             entry.update(status="error", note=f"not measured: {problem}")
             return entry
         print(f"bench: {scenario.title} …", flush=True)
-        self._run(scenario, requests_file, self.args.warmup)
+        self._run(scenario, requests_file, max(self.args.warmup, scenario.warmup_at_least))
         figures = self._run(scenario, requests_file, self.args.duration)
         entry["figures"] = figures.as_dict()
         if scenario.extra:

@@ -146,3 +146,28 @@ class BenchServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def app_and_whop(
+    kind: str,
+    ports: tuple[int, int],
+    workers: tuple[int, int],
+    whop_env: Mapping[str, str],
+    workdir: Path,
+    cpus: str | None,
+) -> tuple[BenchServer, BenchServer]:
+    """The bench app (with this process's environment) and the Whop emulator as a server of
+    its own (with `whop_env` over it), logging into `workdir`."""
+    log = workdir / "server.log"
+    app = BenchServer(kind, ports[0], workers[0], dict(os.environ), log, cpus=cpus)
+    whop = BenchServer(
+        kind,
+        ports[1],
+        workers[1],
+        {**os.environ, **whop_env},
+        workdir / "whop.log",
+        factory=WHOP_FACTORY,
+        ready_paths=("/readyz",),
+        cpus=cpus,
+    )
+    return app, whop

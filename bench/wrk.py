@@ -139,8 +139,11 @@ def run_wrk(
     seconds: float,
     pick: str = "random",
     cpus: str | None = None,
+    script: Path = LUA_SCRIPT,
+    script_env: Mapping[str, str] | None = None,
 ) -> Figures:
-    """Run wrk once against `base_url` with the requests in `requests_file`."""
+    """Run wrk once against `base_url` with the requests in `requests_file` (or, with
+    another `script`, whatever that script sends, told by `script_env`)."""
     if pick not in ("random", "sequential"):
         raise ValueError(f"pick must be random or sequential, not {pick!r}")
     exe = wrk_path()
@@ -153,6 +156,7 @@ def run_wrk(
         "BENCH_PICK": pick,
         "BENCH_THREADS": str(threads),
         "BENCH_OUT": str(out_file),
+        **(script_env or {}),
     }
     cmd = [
         *(["taskset", "-c", cpus] if cpus else []),
@@ -163,7 +167,7 @@ def run_wrk(
         "--timeout",
         "5s",
         "-s",
-        str(LUA_SCRIPT),
+        str(script),
         base_url,
     ]
     proc = subprocess.Popen(  # noqa: S603

@@ -8,6 +8,13 @@ in dollars, euros and pounds alike); usd, eur, gbp, cad, aud and jpy get rows wi
 bounds, allowed only where they were. `platform_config` keeps the percentage fee and the
 default currency, and gains `three_decimal_currencies`: whether currencies with three
 decimals (KWD, BHD, …) may be allowed at all (off: Whop's handling of them is unconfirmed).
+
+The four old columns (`allowed_currencies`, `min_price_cents`, `max_price_cents`,
+`fee_min_cents`) are no longer read, but stay, with their values, so that processes of the
+version before, still running during a rolling restart after `linkmint migrate`, keep
+reading the money rules they know. Only their CHECK, which tied the default currency to
+`allowed_currencies`, goes. A later release drops them (`DROP COLUMN IF EXISTS`: a database
+migrated by an earlier copy of this migration has lost them already).
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
@@ -43,8 +50,6 @@ FORWARDS = [
     "('cad', 100, 100000, 50), ('aud', 100, 100000, 50), ('jpy', 100, 150000, 75) "
     "ON CONFLICT (currency) DO NOTHING",
     "ALTER TABLE platform_config DROP CONSTRAINT platform_config_valid",
-    "ALTER TABLE platform_config DROP COLUMN allowed_currencies, DROP COLUMN fee_min_cents, "
-    "DROP COLUMN min_price_cents, DROP COLUMN max_price_cents",
     "ALTER TABLE platform_config "
     "ADD COLUMN three_decimal_currencies boolean NOT NULL DEFAULT false",
     "ALTER TABLE platform_config ADD CONSTRAINT platform_config_valid CHECK ("
@@ -54,10 +59,10 @@ FORWARDS = [
 BACKWARDS = [
     "ALTER TABLE platform_config DROP CONSTRAINT platform_config_valid",
     "ALTER TABLE platform_config DROP COLUMN three_decimal_currencies",
-    "ALTER TABLE platform_config ADD COLUMN allowed_currencies varchar(3)[] NOT NULL "
-    "DEFAULT ARRAY['usd'], ADD COLUMN fee_min_cents integer NOT NULL DEFAULT 50, "
-    "ADD COLUMN min_price_cents integer NOT NULL DEFAULT 100, "
-    "ADD COLUMN max_price_cents integer NOT NULL DEFAULT 100000",
+    "ALTER TABLE platform_config ADD COLUMN IF NOT EXISTS allowed_currencies varchar(3)[] "
+    "NOT NULL DEFAULT ARRAY['usd'], ADD COLUMN IF NOT EXISTS fee_min_cents integer NOT NULL "
+    "DEFAULT 50, ADD COLUMN IF NOT EXISTS min_price_cents integer NOT NULL DEFAULT 100, "
+    "ADD COLUMN IF NOT EXISTS max_price_cents integer NOT NULL DEFAULT 100000",
     # One set of bounds for all: the default currency's.
     "UPDATE platform_config p SET fee_min_cents = r.fee_min_minor, "
     "min_price_cents = r.min_price_minor, max_price_cents = r.max_price_minor "

@@ -9,6 +9,10 @@ what the components need, reported to `/csp-report`:
   checkout's `js.whop.com`/`t.whop.tw`), each wildcard covering the named hosts it spans;
 - offline, the emulator's origin, where the stand-in loader and its API live.
 
+Whop's components show the balance in one currency, the creator's selling currency now. A
+creator who sold in another before (they changed currency; past sales keep theirs) also gets,
+above them, what their sales earned in each currency, from Linkmint's own records.
+
 `POST /dashboard/payouts/token` (same origin, CSRF header) mints a short-lived access token
 for the signed-in creator's own company through the Whop client. The island hands Whop's
 loader a function that calls it, which the loader calls again before each token expires.
@@ -29,6 +33,7 @@ from litestar.response import Template
 from app.auth.service import CreatorRecord
 from app.config import Settings
 from app.ops.csp_report import CSP_REPORT_PATH, REPORT_GROUP
+from app.payments.earnings import CurrencyTotal, earnings_for
 from app.web.deps import CreatorDep, SettingsDep, ViewerDep
 from app.web.headers import CSP_EXTRA_KEY, PERMISSIONS_POLICY_KEY
 from app.whop import WhopClient, WhopDep, WhopError, WhopUnavailable
@@ -93,6 +98,15 @@ def island_config(
     )
 
 
+async def earned_per_currency(creator: CreatorRecord) -> tuple[CurrencyTotal, ...]:
+    """Net earnings per currency of the creator's completed sales, when they are in more
+    than the one Whop's components show (the selling currency now); else none."""
+    totals = (await earnings_for(creator.id, page_size=1)).totals
+    if all(total.currency == creator.currency for total in totals):
+        return ()
+    return totals
+
+
 class PayoutTokenRefused(Exception):
     """Why no token is minted, with the status and a sentence for the creator."""
 
@@ -146,7 +160,11 @@ class PayoutDashboardController(Controller):
         request.scope[PERMISSIONS_POLICY_KEY] = PAYOUT_PAGE_PERMISSIONS  # type: ignore[literal-required]
         return Template(
             "payouts/dashboard.html",
-            context={"creator": creator, "island": island_config(request, settings, creator)},
+            context={
+                "creator": creator,
+                "island": island_config(request, settings, creator),
+                "totals": await earned_per_currency(creator),
+            },
             headers={
                 **NO_STORE,
                 "Reporting-Endpoints": f'{REPORT_GROUP}="{settings.app_url}{CSP_REPORT_PATH}"',

@@ -15,7 +15,9 @@ The rules that keep it from ever serving a stale page while the database is up:
   before the page was loaded and refuses it if any invalidation arrived since.
 - Entries are fresh for `ttl` seconds, or less: until the next start or end of a scheduled
   link (the page changes then without any write).
-- The number of entries is bounded (least recently used goes first).
+- The number of entries and the bytes they keep are both bounded (least recently used goes
+  first): a count alone would let a few thousand of the largest pages (200 links each) take
+  a gigabyte per process.
 
 And one exception, for when the database cannot be reached at all: `last_known(handle)` is
 the last page rendered for that handle, however old (an invalidation still removes it:
@@ -23,10 +25,12 @@ those bytes are known to be wrong). The page handler serves it, marked `x-cache:
 only when rendering fresh fails because the database is unreachable — a visitor gets the
 page as it was rather than an error, for as long as the outage lasts.
 
-A stored page is also kept gzip- and brotli-compressed (app/web/compression.py), made when
-`put` stores it, or taken over from the entry it replaces when the bytes are the same (a page
-re-rendered after its TTL), so a request never waits for compression: the fast lane, a miss
-and the last known copy all send the variant the request accepts.
+A stored page is also kept compressed (app/web/compression.py), in each coding once some
+request has asked for it: the first request that accepts brotli (or only gzip) compresses the
+page once, and every later one is sent those bytes (`variant`). A page re-rendered with the
+same bytes (after its TTL) takes over the copies of the entry it replaces. Most pages of a
+large site are seen rarely, and a page seen once needs only the one coding its visitor asked
+for, not all of them.
 """
 
 from __future__ import annotations
@@ -41,10 +45,11 @@ from app.db.notify import Listener
 from app.web.compression import (
     IDENTITY,
     PAGE_BROTLI_QUALITY,
+    PREFERENCE,
     Encoded,
+    encode,
     etag_of,
     negotiate,
-    variants,
 )
 from app.web.fastlane import Head
 
@@ -68,16 +73,19 @@ def page_key(handle: str, confirmed: bool) -> str:
 @dataclass(slots=True)
 class CachedPage:
     creator_id: int
-    variants: dict[str, Encoded]  # by coding: identity, and once stored gzip and br
+    # By coding asked for: identity from the start, others once a request has asked for them
+    # (`PageCache.variant`); a coding that would not save a tenth maps to the identity.
+    variants: dict[str, Encoded]
     expires_at: float  # on the cache's clock
     epoch: int = -1  # the listener connection it was stored under; served fresh only under it
-    # By coding, the response head exactly as the app sent that variant of this page the
-    # first time (after every hook: security headers included), with `x-cache: hit`; set
-    # once each, by app/profiles/fastlane.py.
+    # By coding, the response head as the app sends that variant of this page (after every
+    # hook: security headers included), with `x-cache: hit`; set once each, by
+    # app/profiles/fastlane.py.
     wire_headers: dict[str, Head] = field(default_factory=dict)
     # Whether showing it is a view of the creator's page, for their insights (an 18+ page's
     # interstitial is not: the page itself, once the visitor continues, is).
     counts_as_view: bool = True
+    held: bool = False  # in the cache now: its bytes count towards the cache's bound
 
     @property
     def body(self) -> bytes:
@@ -87,8 +95,14 @@ class CachedPage:
     def etag(self) -> str:
         return self.variants[IDENTITY].etag
 
-    def variant(self, accept_encoding: str | None) -> Encoded:
-        return self.variants[negotiate(accept_encoding, self.variants)]
+
+# The bytes a process keeps of its cached pages (every variant's body): about 6,000 pages of
+# a dozen links (8 KB each with their gzip and brotli copies), fewer of the largest.
+MAX_BYTES = 48 * 1024 * 1024
+
+
+def _size(entry: CachedPage) -> int:
+    return sum(len(v.body) for coding, v in entry.variants.items() if v.coding == coding)
 
 
 class PageCache:
@@ -96,10 +110,13 @@ class PageCache:
         self,
         *,
         max_entries: int = 10_000,
+        max_bytes: int = MAX_BYTES,
         ttl: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0  # kept by the entries' variants
         self.ttl = ttl
         self._clock = clock
         self._entries: OrderedDict[str, CachedPage] = OrderedDict()
@@ -155,16 +172,35 @@ class PageCache:
         previous = self._entries.get(handle)
         if previous is not None and previous.etag == entry.etag:
             entry.variants = previous.variants
-        else:
-            entry.variants = variants(
-                entry.body, brotli_quality=PAGE_BROTLI_QUALITY, etag=entry.etag
-            )
         self._drop(handle)
         self._entries[handle] = entry
+        entry.held = True
+        self.bytes += _size(entry)
         self._handles_of.setdefault(entry.creator_id, set()).add(handle)
-        while len(self._entries) > self.max_entries:
-            self._drop(next(iter(self._entries)))
+        self._bound()
         return self.live and entry.expires_at > self._clock()
+
+    def variant(self, entry: CachedPage, accept_encoding: str | None) -> Encoded:
+        """The variant of `entry` to send to a request with this `Accept-Encoding`, made now
+        if no request has asked for that coding before."""
+        coding = negotiate(accept_encoding, PREFERENCE)
+        made = entry.variants.get(coding)
+        if made is None:
+            identity = entry.variants[IDENTITY]
+            made = entry.variants[coding] = encode(
+                identity, coding, brotli_quality=PAGE_BROTLI_QUALITY
+            )
+            if entry.held and made is not identity:
+                self.bytes += len(made.body)
+                self._bound()
+        return made
+
+    def _bound(self) -> None:
+        """Drop the least recently used entries until both bounds hold (never the last one)."""
+        while len(self._entries) > self.max_entries or (
+            self.bytes > self.max_bytes and len(self._entries) > 1
+        ):
+            self._drop(next(iter(self._entries)))
 
     def invalidate(self, payload: str) -> None:
         """A notification: a creator's id, or anything else (`*`) for everything."""
@@ -175,12 +211,18 @@ class PageCache:
             self.clear()
             return
         for handle in self._handles_of.pop(creator_id, ()):
-            self._entries.pop(handle, None)
+            entry = self._entries.pop(handle, None)
+            if entry is not None:
+                entry.held = False
+                self.bytes -= _size(entry)
 
     def clear(self) -> None:
         self.generation += 1
+        for entry in self._entries.values():
+            entry.held = False
         self._entries.clear()
         self._handles_of.clear()
+        self.bytes = 0
 
     def set_live(self, live: bool) -> None:
         # Going down: nothing is known; coming up: notifications were missed. Either way no
@@ -192,6 +234,8 @@ class PageCache:
     def _drop(self, handle: str) -> None:
         entry = self._entries.pop(handle, None)
         if entry is not None:
+            entry.held = False
+            self.bytes -= _size(entry)
             handles = self._handles_of.get(entry.creator_id)
             if handles is not None:
                 handles.discard(handle)

@@ -17,16 +17,15 @@ from litestar.response import Redirect, Template
 from app.db.outage import DatabaseUnavailable
 from app.insights.counting import Counting
 from app.profiles.cache import CachedPage, PageCache, adult_confirmed, page_key
+from app.profiles.render import PageRenderer
 from app.profiles.service import (
     accent_of,
-    public_page,
     sensitive_link,
     theme_stylesheet,
     theme_version,
 )
 from app.shared.rules import InvalidField, canonical_handle, clean_handle
 from app.web.compression import IDENTITY
-from app.web.deps import SettingsDep
 
 YEAR = "public, max-age=31536000, immutable"
 # Browsers and CDNs may keep the page but must ask again each time; the strong ETag makes
@@ -54,17 +53,15 @@ class ProfileController(Controller):
     opt = {"exclude_from_csrf": True}  # nothing here accepts a write
 
     @get("/{handle:str}", name="profiles:page", cache=False)
-    async def page(
-        self, request: Request[Any, Any, Any], handle: FromPath[str], settings: SettingsDep
-    ) -> Response[Any]:
-        return await _page(request, handle, settings.app_url)
+    async def page(self, request: Request[Any, Any, Any], handle: FromPath[str]) -> Response[Any]:
+        return await _page(request, handle)
 
     @head("/{handle:str}", name="profiles:page-head", cache=False)
     async def page_head(
-        self, request: Request[Any, Any, Any], handle: FromPath[str], settings: SettingsDep
+        self, request: Request[Any, Any, Any], handle: FromPath[str]
     ) -> Response[None]:
         """What GET would answer, without its body (link checkers and crawlers ask HEAD)."""
-        answer = await _page(request, handle, settings.app_url)
+        answer = await _page(request, handle)
         headers = dict(answer.headers)
         if isinstance(answer.content, bytes) and answer.content:
             # The length GET would send: that of the variant this request accepts.
@@ -101,7 +98,7 @@ class ProfileController(Controller):
         )
 
 
-async def _page(request: Request[Any, Any, Any], handle: str, app_url: str) -> Response[Any]:
+async def _page(request: Request[Any, Any, Any], handle: str) -> Response[Any]:
     """The answer to GET /{handle}: the page (from the cache when it can), a redirect to the
     canonical handle, or not found."""
     canonical = _canonical(handle)
@@ -120,7 +117,8 @@ async def _page(request: Request[Any, Any, Any], handle: str, app_url: str) -> R
     if entry is None:
         generation = cache.generation  # read before loading: see PageCache.put
         try:
-            entry = await render_page(request, canonical, app_url, confirmed)
+            renderer: PageRenderer = request.app.state.page_renderer
+            entry = await renderer.render(canonical, confirmed)
         except DatabaseUnavailable:
             # The page as it last was beats an error page; a page never seen is a 503.
             entry = cache.last_known(key)
@@ -133,33 +131,6 @@ async def _page(request: Request[Any, Any, Any], handle: str, app_url: str) -> R
     return page_response(entry, request, outcome)
 
 
-async def render_page(
-    request: Request[Any, Any, Any], handle: str, app_url: str, confirmed: bool = False
-) -> CachedPage | None:
-    """The page at /{handle} rendered now (what a cache miss does), or None: no such page.
-    `confirmed`: the visitor chose Continue on an 18+ page's interstitial."""
-    page = await public_page(handle)
-    if page is None:
-        return None
-    templates = request.app.template_engine
-    assert templates is not None  # app/main.py always configures them
-    template = "profiles/page.html"
-    if page.sensitive:
-        # The interstitial until the visitor confirms, then the page with neutral metadata:
-        # both noindex, neither says anything a link preview could show.
-        template = "profiles/sensitive_page.html" if confirmed else "profiles/interstitial.html"
-    body = (
-        templates.get_template(template)
-        # `request` only lets the template build links with url_for(); nothing else of the
-        # request may shape the page, which is cached for every visitor.
-        .render(page=page, page_url=f"{app_url}/{page.handle}", request=request)
-        .encode()
-    )
-    cache: PageCache = request.app.state.page_cache
-    interstitial = page.sensitive and not confirmed
-    return cache.page(page.creator_id, body, page.changes_in, counts_as_view=not interstitial)
-
-
 def page_response(
     entry: CachedPage, request: Request[Any, Any, Any], outcome: str
 ) -> Response[Any]:
@@ -170,7 +141,8 @@ def page_response(
     if entry.counts_as_view and request.method == "GET":
         counting: Counting = request.app.state.counting
         counting.note_view(request.scope, entry.creator_id)
-    variant = entry.variant(request.headers.get("accept-encoding"))
+    cache: PageCache = request.app.state.page_cache
+    variant = cache.variant(entry, request.headers.get("accept-encoding"))
     headers = {
         "cache-control": REVALIDATE,
         "etag": variant.etag,

@@ -1,60 +1,63 @@
-"""Loading a public page: the hot path. Two lean queries, no session lookup, no ORM objects.
+"""Loading a public page: the hot path. One statement, no session lookup, no ORM objects.
 
 The same `PublicPage` feeds the public page and the studio's live preview, so what a creator
 previews is exactly what a visitor gets. Every stored URL is re-checked here, at render time,
-with `is_safe_href`: a row written before a rule tightened (or edited by hand) can never
-become a `javascript:` link.
+with `is_safe_href` (`safe_href`): a row written before a rule tightened (or edited by hand)
+can never become a `javascript:` link.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import asyncpg
+
 from app.auth.service import CreatorRecord
+from app.db.engine import BoundedPostgresEngine, app_engine
 from app.db.tables import Creator, Link, is_serial_id
 from app.shared.money import format_money
-from app.shared.rules import ACCENT_RE, THEMES, accent_ink, accent_on, is_safe_href
+from app.shared.rules import ACCENT_RE, THEMES, URL_MAX, accent_ink, accent_on, is_safe_href
 from app.shared.socials import NETWORKS, Icon, accessible_name
 
 DEFAULT_ACCENT = "#0f9d76"
 
-# What a visitor may see of a link now. A premium link's URL is never selected: the page is
-# the same for every visitor, and only its buyer may see it (through app.payments, in a
-# private fragment).
+# What a visitor may see of a link now.
 _VISIBLE = (
     "enabled AND kind IN ('link', 'header', 'premium') "
     "AND (starts_at IS NULL OR starts_at <= now()) AND (ends_at IS NULL OR ends_at > now())"
 )
-_URL = "CASE WHEN kind = 'premium' THEN '' ELSE url END"
-# Both are hand-written: this is the measured hot path, and the page must be one round trip.
-# (S608: both queries are built from the constants above; every value is a parameter.)
+# A visible link's columns, in the order `_public_link` reads them. A premium link's URL is
+# never selected: the page is the same for every visitor, and only its buyer may see it
+# (through app.payments, in a private fragment).
+_LINK = "id, kind, title, CASE WHEN kind = 'premium' THEN '' ELSE url END, price_cents, sensitive"
+_SOCIAL = "id, network, url, label"  # in the order `_public_socials` reads them
+# Hand-written, in asyncpg's own SQL ($1): this is the measured hot path (`_fetch`).
+# (S608: built from the constants above; every value is a parameter.)
 _VISIBLE_LINKS_SQL = (
-    f"SELECT id, kind, title, {_URL} AS url, price_cents, sensitive FROM link "  # noqa: S608
-    f"WHERE creator = {{}} AND {_VISIBLE} ORDER BY position, id"
+    f"SELECT {_LINK} FROM link WHERE creator = $1 AND {_VISIBLE} ORDER BY position, id"  # noqa: S608
 )
-# The public page in one round trip: the creator, its visible links as JSON, and
-# `changes_in`: seconds until the next scheduled link starts or ends (NULL: none ahead), on
-# the database's clock, so the page cache can expire an entry exactly when the page changes.
+_SOCIALS_SQL = f"SELECT {_SOCIAL} FROM creator_social WHERE creator = $1 ORDER BY position, id"  # noqa: S608
+# The public page in one round trip: the creator; `changes_in`, seconds until the next
+# scheduled link starts or ends (NULL: none ahead), on the database's clock, so the page
+# cache can expire an entry exactly when the page changes; and its social icons and visible
+# links, each an array of records (NULL: none), which asyncpg decodes into tuples (cheaper,
+# on both sides, than JSON built by the server and parsed again here).
 _PAGE_SQL = (
     "SELECT id, handle, display_name, bio, avatar_url, avatar_image, theme, accent_color, "  # noqa: S608
-    "currency, "
-    "payout_enabled, whop_company_id, sensitive, "
+    "currency, payout_enabled, whop_company_id, sensitive, "
     "(SELECT EXTRACT(EPOCH FROM least(min(starts_at) FILTER (WHERE starts_at > now()), "
     "min(ends_at) FILTER (WHERE ends_at > now())) - now())::float8 "
     "FROM link WHERE link.creator = creator.id AND enabled) AS changes_in, "
-    "(SELECT coalesce(json_agg(json_build_object('id', id, 'network', network, 'url', url, "
-    "'label', label) ORDER BY position, id), '[]') "
-    "FROM creator_social WHERE creator_social.creator = creator.id) AS socials, "
-    "(SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'title', title, "
-    f"'url', {_URL}, 'price_cents', price_cents, 'sensitive', sensitive) "
-    "ORDER BY position, id), '[]') "
-    f"FROM link WHERE link.creator = creator.id AND {_VISIBLE}) AS links "
-    "FROM creator WHERE handle = {}"
+    f"(SELECT array_agg(({_SOCIAL}) ORDER BY position, id) FROM creator_social "
+    "WHERE creator_social.creator = creator.id) AS socials, "
+    f"(SELECT array_agg(({_LINK}) ORDER BY position, id) FROM link "
+    f"WHERE link.creator = creator.id AND {_VISIBLE}) AS links "
+    "FROM creator WHERE handle = $1"
 )
 
 
@@ -84,33 +87,46 @@ class PublicSocial:
         return NETWORKS[self.network].name
 
 
-_SOCIALS_SQL = (
-    "SELECT id, network, url, label FROM creator_social WHERE creator = {} ORDER BY position, id"
+# The shape nearly every stored web address has: lower-case http(s), a host name of ASCII
+# letters, digits and hyphens, no port, no user, nothing a parser would drop or re-encode,
+# and a query or fragment only when it is not empty. Such a URL comes back from
+# `clean_link_url` unchanged, so it passes `is_safe_href` as it stands; a page checks a
+# dozen at each render, and parsing each again costs more than the rest of the page's
+# Python. Anything else (mailto:, tel:, IDN, ports, upper case, …) takes the full check.
+_PLAIN_WEB_URL = re.compile(
+    r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)+"
+    r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?"
+    r"(?:\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]+)?"
+    r"(?:#[A-Za-z0-9._~!$&'()*+,;=:@%/?-]+)?"
 )
 
 
-def _public_socials(rows: Iterable[Mapping[str, Any]]) -> tuple[PublicSocial, ...]:
-    """The social icons; a row whose address fails the render-time check, or whose network
-    is unknown, is left out (an email address only ever as mailto:)."""
-    return tuple(
-        PublicSocial(
-            network=row["network"],
-            href=row["url"],
-            label=row["label"],
-            name=accessible_name(row["network"], row["label"]),
-            icon=NETWORKS[row["network"]].icon,
-            id=row["id"],
-        )
-        for row in rows
-        if row["network"] in NETWORKS
-        and is_safe_href(row["url"])
-        and (row["network"] == "email") == row["url"].startswith("mailto:")
-    )
+def safe_href(url: str | None) -> bool:
+    """`is_safe_href`, with a quick yes for a plain web address (`_PLAIN_WEB_URL`)."""
+    if url and len(url) <= URL_MAX and _PLAIN_WEB_URL.fullmatch(url):
+        return True
+    return is_safe_href(url)
+
+
+def _public_socials(rows: Iterable[Sequence[Any]]) -> tuple[PublicSocial, ...]:
+    """The social icons (`_SOCIAL` rows); a row whose address fails the render-time check,
+    or whose network is unknown, is left out (an email address only ever as mailto:)."""
+    socials = []
+    for social_id, network, url, label in rows:
+        if (
+            network in NETWORKS
+            and safe_href(url)
+            and (network == "email") == url.startswith("mailto:")
+        ):
+            name = accessible_name(network, label)
+            icon = NETWORKS[network].icon
+            socials.append(PublicSocial(network, url, label, name, icon, social_id))
+    return tuple(socials)
 
 
 async def socials_of(creator_id: int) -> tuple[PublicSocial, ...]:
     """A creator's social icons in their order (the preview's, and the studio's card)."""
-    return _public_socials(await Creator.raw(_SOCIALS_SQL, creator_id))
+    return _public_socials(await _fetch(_app_engine(), _SOCIALS_SQL, creator_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +161,7 @@ class PublicPage:
         return theme_version(self.accent)
 
 
+@lru_cache(maxsize=1024)
 def theme_version(accent: str) -> str:
     """Changes whenever the stylesheet's content does, so the URL can be cached for a year."""
     return hashlib.sha256(theme_stylesheet(accent).encode()).hexdigest()[:10]
@@ -203,22 +220,25 @@ class PageOwner:
         )
 
 
-def _public_link(row: Mapping[str, Any], owner: PageOwner) -> PublicLink:
-    """A visible link row (selected or from the page query's JSON) as the page shows it."""
-    kind, url, price_cents = row["kind"], row["url"], row["price_cents"]
+def _public_link(row: Sequence[Any], owner: PageOwner) -> PublicLink:
+    """A visible link (a `_LINK` row) as the page shows it."""
+    link_id, kind, title, url, price_cents, sensitive = row
     for_sale = kind == "premium" and owner.for_sale and (price_cents or 0) > 0
     return PublicLink(
         kind=kind,
-        title=row["title"],
-        href=url if kind == "link" and is_safe_href(url) else None,
-        id=row["id"],
+        title=title,
+        href=url if kind == "link" and safe_href(url) else None,
+        id=link_id,
         price=format_money(price_cents, owner.currency) if for_sale else "",
-        sensitive=kind == "link" and bool(row["sensitive"]),
+        sensitive=kind == "link" and bool(sensitive),
     )
 
 
 def _build(
-    owner: PageOwner, link_rows: Iterable[Mapping[str, Any]], changes_in: float | None = None
+    owner: PageOwner,
+    link_rows: Iterable[Sequence[Any]],
+    socials: tuple[PublicSocial, ...],
+    changes_in: float | None = None,
 ) -> PublicPage:
     handle = owner.handle or ""
     avatar = owner.avatar_url
@@ -226,32 +246,59 @@ def _build(
         handle=handle,
         name=owner.display_name or f"@{handle}",
         bio=owner.bio,
-        avatar_url=avatar if avatar.startswith("https://") and is_safe_href(avatar) else None,
+        avatar_url=avatar if avatar.startswith("https://") and safe_href(avatar) else None,
         theme=owner.theme if owner.theme in THEMES else THEMES[0],
         accent=_safe_accent(owner.accent_color),
         links=tuple(_public_link(row, owner) for row in link_rows),
         creator_id=owner.id,
         changes_in=changes_in,
+        socials=socials,
         sensitive=owner.sensitive,
         avatar_image=owner.avatar_image,
     )
 
 
-async def public_page(handle: str) -> PublicPage | None:
-    """The page at /{handle} as a visitor sees it now, or None when nobody owns the handle."""
-    rows = await Creator.raw(_PAGE_SQL, handle)
+async def public_page(
+    handle: str, *, engine: BoundedPostgresEngine | None = None
+) -> PublicPage | None:
+    """The page at /{handle} as a visitor sees it now, or None when nobody owns the handle.
+    `engine`: where to read it (a replica's, say); by default the app's own."""
+    rows = await _fetch(engine or _app_engine(), _PAGE_SQL, handle)
     if not rows:
         return None
     row = rows[0]
-    page = _build(PageOwner.from_row(row), json.loads(row["links"]), row["changes_in"])
-    return replace(page, socials=_public_socials(json.loads(row["socials"])))
+    socials = _public_socials(row["socials"] or ())
+    return _build(PageOwner.from_row(row), row["links"] or (), socials, row["changes_in"])
 
 
 async def page_for_creator(creator: CreatorRecord) -> PublicPage:
     """The same page for a creator row already in hand (the studio's preview)."""
-    link_rows = await Creator.raw(_VISIBLE_LINKS_SQL, creator.id)
-    page = _build(PageOwner.of(creator), link_rows)
-    return replace(page, socials=await socials_of(creator.id))
+    link_rows = await _fetch(_app_engine(), _VISIBLE_LINKS_SQL, creator.id)
+    return _build(PageOwner.of(creator), link_rows, await socials_of(creator.id))
+
+
+def _app_engine() -> BoundedPostgresEngine:
+    """`app_engine()`, as the tables hold it: that one searches for piccolo_conf each time,
+    which cost a page as much as building its links."""
+    engine = Creator._meta.db
+    return engine if isinstance(engine, BoundedPostgresEngine) else app_engine()
+
+
+async def _fetch(engine: BoundedPostgresEngine, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """The rows of `sql` (asyncpg's own SQL), in one round trip: on the current transaction's
+    connection when there is one, else on one of `engine`'s. Straight on the connection
+    rather than through Piccolo's `raw()`, which parses the query again on every call; asyncpg
+    keeps each statement prepared on each pooled connection (its statement cache), so a page
+    costs a Bind and an Execute. Where the engine keeps no prepared statements (behind a
+    transaction pooler, statement_cache_size=0) asyncpg prepares it unnamed each time."""
+    rows: list[asyncpg.Record]
+    transaction = engine.current_transaction.get()
+    if transaction is not None:
+        rows = await transaction.connection.fetch(sql, *args)
+    else:
+        async with engine.connection() as conn:
+            rows = await conn.fetch(sql, *args)
+    return rows
 
 
 # A link marked 18+, if it is on the handle's page now (the warning page before it).

@@ -50,7 +50,11 @@ BIO_MAX = 280
 TITLE_MAX = 100
 URL_MAX = 2048
 AVATAR_URL_MAX = 500
-AVATAR_SIZES = (96, 192)  # uploaded avatars' renditions: the page shows 96 CSS px (1x, 2x)
+# Uploaded avatars' renditions: the page shows 96 CSS px; the larger serves denser screens
+# and link previews (og:image), which want at least 200 px.
+AVATAR_SIZES = (96, 256)
+# What the larger rendition was before: its addresses redirect to the current size.
+AVATAR_FORMER_SIZE = 192
 MAX_LINKS = 200  # per creator: keeps the public page (the hot path) small
 
 LINK_SCHEMES = frozenset({"https", "http", "mailto", "tel"})
@@ -173,12 +177,26 @@ def clean_link_kind(raw: str) -> str:
     return raw
 
 
+def example_price(currency: str) -> str:
+    """A price as a creator would type it in `currency`, for messages and placeholders:
+    "4.99" (two decimals), "500" (none, as JPY), "4.990" (three, as KWD)."""
+    exponent = currency_exponent(currency)
+    return "4." + "99".ljust(exponent, "0") if exponent else "500"
+
+
+def example_minor_units(currency: str) -> int:
+    """`example_price` in minor units: 499, 500, 4990."""
+    return int(example_price(currency).replace(".", ""))
+
+
 def parse_price(raw: str, currency: str) -> int:
     """A price as typed ("4.99", "$4.99", "1,250.00", "5") in integer minor units of
-    `currency`, parsed digit by digit (never through a float). Bounds are `MoneyRules`'."""
+    `currency`, parsed digit by digit (never through a float). Bounds are `MoneyRules`'.
+    Each refusal shows an example typed in `currency` (`example_price`)."""
+    like = example_price(currency)
     text = raw.strip().lstrip("$€£¥").strip()
     if not text:
-        raise InvalidField("Enter a price, like 4.99.")
+        raise InvalidField(f"Enter a price, like {like}.")
     if text.startswith("-"):
         raise InvalidField("A price must be more than zero.")
     exponent = currency_exponent(currency)
@@ -186,20 +204,20 @@ def parse_price(raw: str, currency: str) -> int:
         text = text.replace(",", "")
     elif "," in text:
         if exponent and DECIMAL_COMMA_RE.fullmatch(text):
-            raise InvalidField("Use a point for the decimals, like 4.99.")
-        raise InvalidField("Enter the price as a number, like 4.99.")
+            raise InvalidField(f"Use a point for the decimals, like {like}.")
+        raise InvalidField(f"Enter the price as a number, like {like}.")
     match = PRICE_RE.fullmatch(text)
     if not match:
-        raise InvalidField("Enter the price as a number, like 4.99.")
+        raise InvalidField(f"Enter the price as a number, like {like}.")
     whole, fraction = match["whole"] or "", match["fraction"] or ""
     if not whole and not fraction:
-        raise InvalidField("Enter the price as a number, like 4.99.")
+        raise InvalidField(f"Enter the price as a number, like {like}.")
     if len(whole.lstrip("0")) > PRICE_DIGITS_MAX:
         raise InvalidField("That price is far too large.")
     if len(fraction) > exponent:
         if exponent == 0:
-            raise InvalidField(f"Prices in {currency.upper()} are whole numbers.")
-        raise InvalidField(f"Use at most {exponent} decimals, like 4.99.")
+            raise InvalidField(f"Prices in {currency.upper()} are whole numbers, like {like}.")
+        raise InvalidField(f"Use at most {exponent} decimals, like {like}.")
     cents: int = int(whole or "0") * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
     if cents <= 0:
         raise InvalidField("A price must be more than zero.")
@@ -408,14 +426,18 @@ AA_TEXT = 4.5  # WCAG 2.x 1.4.3, normal text
 AA_NON_TEXT = 3.0  # WCAG 2.1 1.4.11, a button's shape against the page
 
 
+def _linear(c: float) -> float:
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+# Each channel's linear value, by its byte: a page's stylesheet searches hundreds of mixes
+# of its accent (`accent_on`), and the power each needs dominated that search.
+_LINEAR = tuple(_linear(byte / 255) for byte in range(256))
+
+
 def relative_luminance(colour: str) -> float:
     """WCAG 2.x relative luminance of "#rrggbb": 0 for black, 1 for white."""
-
-    def linear(pair: str) -> float:
-        c = int(pair, 16) / 255
-        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (linear(colour[i : i + 2]) for i in (1, 3, 5))
+    r, g, b = (_LINEAR[int(colour[i : i + 2], 16)] for i in (1, 3, 5))
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
@@ -435,8 +457,20 @@ def mix(colour: str, other: str, amount: float) -> str:
 
 
 def _best_ink(accent: str) -> tuple[str, float]:
+    return _best_ink_for(relative_luminance(accent))
+
+
+_INK_LUMINANCE = {ink: relative_luminance(ink) for ink in (INK_LIGHT, INK_DARK)}
+
+
+def _ratio(la: float, lb: float) -> float:
+    """`contrast_ratio` of two relative luminances."""
+    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+
+
+def _best_ink_for(luminance: float) -> tuple[str, float]:
     return max(
-        ((ink, contrast_ratio(accent, ink)) for ink in (INK_LIGHT, INK_DARK)),
+        ((ink, _ratio(luminance, lum)) for ink, lum in _INK_LUMINANCE.items()),
         key=lambda pair: pair[1],
     )
 
@@ -449,12 +483,23 @@ def accent_ink(accent: str) -> str:
     return ink if ratio >= AA_TEXT else INK_LAST_RESORT
 
 
-def _towards(colour: str, target: str, good: Callable[[str], bool]) -> str:
-    """The least mix of `colour` towards `target` (in 1 % steps) that is `good`."""
+def _towards(colour: str, target: str, good: Callable[[float], bool]) -> str:
+    """The least mix of `colour` towards `target` (in 1 % steps, as `mix` makes them) whose
+    relative luminance is `good`. Every test the search makes is of a contrast, and so of
+    the candidate's luminance alone: each step is worked out on channel bytes, and only the
+    answer is written as a colour (a page's stylesheet searches up to 101 steps for each of
+    five themes, on every render of a page whose accent is new to the process)."""
+    r0, g0, b0 = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    r1, g1, b1 = (int(target[i : i + 2], 16) for i in (1, 3, 5))
+    linear = _LINEAR
     for step in range(101):
-        candidate = mix(colour, target, step / 100)
-        if good(candidate):
-            return candidate
+        amount = step / 100
+        keep = 1 - amount
+        r = round(r0 * keep + r1 * amount)
+        g = round(g0 * keep + g1 * amount)
+        b = round(b0 * keep + b1 * amount)
+        if good(0.2126 * linear[r] + 0.7152 * linear[g] + 0.0722 * linear[b]):
+            return f"#{r:02x}{g:02x}{b:02x}"
     return target
 
 
@@ -464,8 +509,9 @@ def accent_problem(accent: str) -> str | None:
     _, ratio = _best_ink(accent)
     if ratio >= AA_TEXT:
         return None
-    darker = _towards(accent, "#000000", lambda c: contrast_ratio(c, INK_LIGHT) >= AA_TEXT)
-    lighter = _towards(accent, "#ffffff", lambda c: contrast_ratio(c, INK_DARK) >= AA_TEXT)
+    light, dark = _INK_LUMINANCE[INK_LIGHT], _INK_LUMINANCE[INK_DARK]
+    darker = _towards(accent, "#000000", lambda lum: _ratio(lum, light) >= AA_TEXT)
+    lighter = _towards(accent, "#ffffff", lambda lum: _ratio(lum, dark) >= AA_TEXT)
     shown = f"{int(ratio * 10) / 10:.1f}"  # rounded down: 4.48 must not read as 4.5
     return (
         f"{accent} is a middle tone: neither white nor dark text on your buttons would be "
@@ -478,11 +524,17 @@ def accent_on(background: str, accent: str) -> str:
     """The accent as a page with this background shows it: unchanged when it stands out
     (3:1, like any button's shape), else lightened (or darkened) just enough, so that a
     near-black accent still shows on a dark page. Its text stays readable too."""
+    page = relative_luminance(background)
 
-    def stands_out(colour: str) -> bool:
-        return contrast_ratio(colour, background) >= AA_NON_TEXT and _best_ink(colour)[1] >= AA_TEXT
+    light, dark = _INK_LUMINANCE[INK_LIGHT], _INK_LUMINANCE[INK_DARK]
 
-    if stands_out(accent):
+    def stands_out(luminance: float) -> bool:
+        # (`_best_ink_for(luminance)[1] >= AA_TEXT`, written out: it runs at every step.)
+        return _ratio(luminance, page) >= AA_NON_TEXT and (
+            _ratio(luminance, light) >= AA_TEXT or _ratio(luminance, dark) >= AA_TEXT
+        )
+
+    if stands_out(relative_luminance(accent)):
         return accent
     dark_page = contrast_ratio(background, "#ffffff") > contrast_ratio(background, "#000000")
     return _towards(accent, "#ffffff" if dark_page else "#000000", stands_out)

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 from app.auth.service import CreatorRecord
 from app.shared.fees import MoneyRules, PriceRefused
 from app.shared.money import currency_name, format_money
-from app.shared.rules import InvalidField, parse_price
+from app.shared.rules import InvalidField, example_price, parse_price
 from app.studio.forms import Form
-from app.whop.money import currency_exponent
 
 if TYPE_CHECKING:
     from app.studio.service import StudioLink  # which imports this module
@@ -44,9 +43,8 @@ class Pricing:
 
     @property
     def placeholder(self) -> str:
-        """An example price as it would be typed in this currency: 4.99, 1500, 4.990."""
-        exponent = currency_exponent(self.currency)
-        return "4." + "99".ljust(exponent, "0") if exponent else "1500"
+        """An example price as it would be typed in this currency: 4.99, 500, 4.990."""
+        return example_price(self.currency)
 
     @property
     def currency_code(self) -> str:

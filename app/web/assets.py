@@ -53,8 +53,11 @@ def servable(name: str) -> bool:
     return Path(file).suffix.lower() in SERVED_SUFFIXES
 
 
-# Compressed variants by the identity's ETag, shared by every app built in this process.
+# Compressed variants by the identity's ETag, shared by every app built in this process; one
+# thread compresses at a time, so apps started together (a test client per test) wait for the
+# first one's work instead of repeating it.
 _compressed: dict[str, dict[str, Encoded]] = {}
+_compressing = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -84,13 +87,14 @@ class StaticAssets:
             )
 
     def compress(self) -> None:
-        for asset in self.files.values():
-            identity = asset.variants[IDENTITY]
-            if identity.etag not in _compressed:
-                _compressed[identity.etag] = variants(
-                    identity.body, brotli_quality=BEST_BROTLI_QUALITY, etag=identity.etag
-                )
-            asset.variants = _compressed[identity.etag]
+        with _compressing:
+            for asset in self.files.values():
+                identity = asset.variants[IDENTITY]
+                if identity.etag not in _compressed:
+                    _compressed[identity.etag] = variants(
+                        identity.body, brotli_quality=BEST_BROTLI_QUALITY, etag=identity.etag
+                    )
+                asset.variants = _compressed[identity.etag]
 
     def lifespan(self) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
         @asynccontextmanager

@@ -1,9 +1,10 @@
 """Content codings: bodies compressed once, the variant chosen per request.
 
-Nothing here compresses while a request waits. A cached public page is compressed when the
-cache stores it (app/profiles/cache.py) and static assets once after start-up
-(app/web/assets.py); a request only picks among the variants already made, by its
-`Accept-Encoding` (RFC 9110 §12.5.3).
+Each body is compressed at most once per coding. A cached public page is compressed in a
+coding when a request first asks for it (app/profiles/cache.py: a page seen once needs only
+its visitor's coding) and static assets once after start-up (app/web/assets.py); every other
+request only picks among the variants already made, by its `Accept-Encoding`
+(RFC 9110 §12.5.3).
 
 Each variant is its own representation with its own strong ETag (the identity's hash plus
 `-gzip` or `-br`; RFC 9110 §8.8.3: a strong validator differs whenever the bytes do), so
@@ -56,16 +57,26 @@ def etag_of(body: bytes) -> str:
 def variants(body: bytes, *, brotli_quality: int, etag: str | None = None) -> dict[str, Encoded]:
     """`body` as identity, gzip and brotli, keyed by coding; a coding that saves less than a
     tenth is left out (the client gets identity instead)."""
-    etag = etag or etag_of(body)
-    out = {IDENTITY: Encoded(IDENTITY, body, etag)}
-    compressed = {
-        "br": brotli.compress(body, quality=brotli_quality, mode=brotli.MODE_TEXT),
-        "gzip": gzip.compress(body, compresslevel=9, mtime=0),
-    }
-    for coding, data in compressed.items():
-        if len(data) < 0.9 * len(body):
-            out[coding] = Encoded(coding, data, f'{etag[:-1]}-{coding}"')
+    identity = Encoded(IDENTITY, body, etag or etag_of(body))
+    out = {IDENTITY: identity}
+    for coding in ("br", "gzip"):
+        made = encode(identity, coding, brotli_quality=brotli_quality)
+        if made is not identity:
+            out[coding] = made
     return out
+
+
+def encode(identity: Encoded, coding: str, *, brotli_quality: int) -> Encoded:
+    """`identity` in `coding` ("br" or "gzip"), or `identity` itself when that would save
+    less than a tenth of its bytes."""
+    body = identity.body
+    if coding == "br":
+        data = brotli.compress(body, quality=brotli_quality, mode=brotli.MODE_TEXT)
+    else:
+        data = gzip.compress(body, compresslevel=9, mtime=0)
+    if len(data) >= 0.9 * len(body):
+        return identity
+    return Encoded(coding, data, f'{identity.etag[:-1]}-{coding}"')
 
 
 def negotiate(accept_encoding: str | None, available: Container[str]) -> str:

@@ -21,7 +21,10 @@ def carries_nul(scope: Scope) -> bool:
     return "\x00" in path or "%00" in path or b"%00" in query or b"\x00" in query
 
 
-@skipped_by_lanes("a lane answers only a cached path (none has a NUL) and reads no query")
+@skipped_by_lanes(
+    "a lane answers only paths without a NUL (a cached page's, a poll's, a click's digits),"
+    " and nothing it reads reaches PostgreSQL"
+)
 def refuse_nul(app: ASGIApp) -> ASGIApp:
     async def refusing(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP and carries_nul(scope):

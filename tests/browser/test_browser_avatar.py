@@ -88,8 +88,8 @@ async def test_a_photo_uploaded_in_the_studio_shows_in_the_form_and_on_the_page(
     await page.goto("/alice")
     avatar = page.locator("img.page-avatar")
     await expect(avatar).to_have_attribute("src", SMALL)
-    await expect(avatar).to_have_attribute("srcset", re.compile(r"-192\.webp 2x$"))
-    assert await loaded(avatar) in (96, 192)
+    await expect(avatar).to_have_attribute("srcset", re.compile(r"-256\.webp 2x$"))
+    assert await loaded(avatar) in (96, 256)
     await fits(page)
     await shot(page, "page")
 

@@ -56,7 +56,7 @@ async def test_a_creator_sells_in_yen_from_the_studio_to_the_public_page(
     # The link form came along: its price field is in yen now.
     await expect(page.get_by_label("Price (JPY)")).to_be_attached()
     await expect(page.locator("#new-price-hint")).to_contain_text("From ¥100 to ¥150,000.")
-    await expect(page.locator("#new-price")).to_have_attribute("placeholder", "1500")
+    await expect(page.locator("#new-price")).to_have_attribute("placeholder", "500")
 
     await page.locator("label:has(#kind-premium)").click()
     await expect(page.get_by_label("Price (JPY)")).to_be_visible()

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, Request, Response, expect
 
 from app.auth.sessions import cookie_name, start_session
+from app.db.tables import Creator
 from app.emulator import faults
+from tests.support.sales import record_sale
+from tests.support.screens import EVERY_SCREEN, SIZES, fits
 from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     api,
     connected_company,
@@ -286,3 +290,29 @@ async def test_the_stand_in_offers_the_vanilla_surface_with_a_string_token(payou
         "status-banner-element, verify-element, balance-element, withdraw-button-element, "
         "withdraw-element, withdrawals-element",
     }
+
+
+async def test_earnings_in_a_former_currency_show_above_the_elements_on_every_screen(
+    payouts_page, shot
+):
+    """A creator who sold in euros before selling in dollars sees each currency's earnings,
+    server-rendered, beside Whop's one-currency balance; at desktop and phone sizes, light
+    and dark, the page fits."""
+    page, _, company = payouts_page
+    creator = await Creator.select().where(Creator.whop_company_id == company["id"]).first()
+    paid = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    await record_sale(creator, at=paid, price=1500, fee=150, currency="eur")
+    await record_sale(creator, at=paid, price=499, fee=50, currency=creator["currency"])
+    for size, scheme in EVERY_SCREEN:
+        await page.set_viewport_size(SIZES[size])
+        await page.emulate_media(color_scheme=scheme)
+        await open_payouts(page)
+
+        summary = page.get_by_role("region", name="Your earnings in each currency")
+        await expect(summary).to_be_visible()
+        await expect(summary.locator("#earned-eur dt")).to_have_text("Net earnings in EUR")
+        await expect(summary.locator("#earned-eur .total-net")).to_have_text("€13.50")
+        await expect(summary.locator("#earned-usd .total-net")).to_have_text("$4.49")
+        await expect(page.locator('[data-whop-element="balance-element"]')).to_contain_text("$8.77")
+        await fits(page, f"the payout page with earnings in two currencies, {size} {scheme}")
+        await shot(page, f"payouts-two-currencies-{size}-{scheme}")

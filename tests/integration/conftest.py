@@ -10,3 +10,4 @@ from tests.support.database import (  # noqa: F401 (fixtures: registered by bein
     other_client,
     sign_in,
 )
+from tests.support.private_cluster import private_cluster  # noqa: F401 (a fixture)

@@ -90,16 +90,18 @@ async def test_an_upload_is_stored_as_two_webp_sizes_and_shown_in_the_form_and_o
     assert r.headers["hx-trigger"] == "page-changed"
     assert r.text.lstrip().startswith('<div id="avatar"') and "Photo saved." in r.text
     small = IMG_SRC.search(r.text)[1]
-    large = small.replace("-96.webp", "-192.webp")
+    large = small.replace("-96.webp", "-256.webp")
     assert f'srcset="{large} 2x"' in r.text
     assert (await served(client, small)).size == (96, 96)
-    assert (await served(client, large)).size == (192, 192)
+    assert (await served(client, large)).size == (256, 256)
     row = await creator_row(alice)
     assert row["avatar_image"] == small[len("/media/") :][:32] and row["avatar_url"] == ""
     assert [i["creator"] for i in await images()] == [alice["id"]]
     page = await client.get("/alice")
     assert f'src="{small}"' in page.text and f'srcset="{large} 2x"' in page.text
     assert f'<meta property="og:image" content="{settings.app_url}{large}">' in page.text
+    assert '<meta property="og:image:width" content="256">' in page.text
+    assert '<meta property="og:image:height" content="256">' in page.text
 
 
 async def test_the_exif_orientation_is_applied_and_every_bit_of_metadata_dropped(client, alice):
@@ -350,3 +352,111 @@ async def test_the_cached_public_page_follows_an_upload_and_a_removal(
             return "page-monogram" in (await client.get("/alice")).text
 
         await wait_until(shows_the_monogram, within=1.0)
+
+
+# --- photos stored at 192 px, before the larger size became 256 ------------------------------
+
+
+def migration_of_the_256_px_avatars():
+    """The migration module itself (its file name is no Python identifier's)."""
+    import importlib.util
+
+    from app.resources import MIGRATIONS
+
+    path = MIGRATIONS / "app_2026_12_03t18_30_00_000000.py"
+    spec = importlib.util.spec_from_file_location("avatar_256_migration", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def webp(side: int, colour: str) -> bytes:
+    out = io.BytesIO()
+    image = Image.new("RGB", (side, side), colour)
+    image.paste("blue", (0, 0, side // 2, side))  # left half blue: the drawing must keep it
+    image.save(out, "WEBP", quality=82)
+    return out.getvalue()
+
+
+async def stored_at_192(creator: dict) -> str:
+    """An avatar as the version before stored it: 96 and 192 px renditions."""
+    image_id = "ab" * 16
+    await ImageRow.insert(
+        ImageRow(id=image_id, creator=creator["id"], small=webp(96, "red"), large=webp(192, "red"))
+    )
+    await Creator.update({Creator.avatar_image: image_id}).where(Creator.id == creator["id"])
+    return image_id
+
+
+async def test_a_photo_stored_at_192_px_is_drawn_again_at_256_by_the_migration(
+    client, alice, settings
+):
+    image_id = await stored_at_192(alice)
+    untouched = (await ImageRow.select(ImageRow.small).where(ImageRow.id == image_id))[0]
+    await migration_of_the_256_px_avatars().redraw_all(256)
+
+    large = await served(client, f"/media/{image_id}-256.webp")
+    assert large.size == (256, 256)
+    # The same picture: blue on the left, red on the right.
+    rgb = large.convert("RGB")
+    assert rgb.getpixel((40, 128))[2] > 200 and rgb.getpixel((216, 128))[0] > 200
+    assert (await served(client, f"/media/{image_id}-96.webp")).size == (96, 96)
+    assert (await ImageRow.select(ImageRow.small).where(ImageRow.id == image_id))[0] == untouched
+    page = await client.get("/alice")
+    og = f"{settings.app_url}/media/{image_id}-256.webp"
+    assert f'<meta property="og:image" content="{og}">' in page.text
+    assert '<meta property="og:image:width" content="256">' in page.text
+
+    # Run again (or over photos already at 256): nothing changes.
+    before = await ImageRow.select(ImageRow.large).where(ImageRow.id == image_id)
+    await migration_of_the_256_px_avatars().redraw_all(256)
+    assert await ImageRow.select(ImageRow.large).where(ImageRow.id == image_id) == before
+
+
+async def test_the_migration_backwards_draws_them_at_192_again(client, alice):
+    image_id = await stored_at_192(alice)
+    migration = migration_of_the_256_px_avatars()
+    await migration.redraw_all(256)
+    await migration.redraw_all(192)
+    row = (await ImageRow.select(ImageRow.large).where(ImageRow.id == image_id))[0]
+    assert Image.open(io.BytesIO(row["large"])).size == (192, 192)
+
+
+async def test_an_address_at_the_former_192_px_size_redirects_to_the_256_px_one(client, alice):
+    """Pages cached, and link previews shared, before the change keep a working photo."""
+    r = await upload(client, picture("PNG", (300, 300)), headers=HX)
+    image_id = IMG_SRC.search(r.text)[1][len("/media/") :][:32]
+    old = await client.get(f"/media/{image_id}-192.webp", follow_redirects=False)
+    assert old.status_code == 301
+    assert old.headers["location"] == f"/media/{image_id}-256.webp"
+    assert old.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert (await served(client, old.headers["location"])).size == (256, 256)
+    gone = await client.get(f"/media/{'0' * 32}-192.webp", follow_redirects=False)
+    assert gone.status_code == 404
+
+
+def og(text: str, key: str) -> str | None:
+    found = re.search(rf'<meta property="og:image{key}" content="([^"]*)"', text)
+    return found[1] if found else None
+
+
+@pytest.mark.parametrize("photo", ["upload", "url", "none"])
+async def test_the_og_image_size_tags_are_the_served_images_own_or_absent(
+    client, alice, settings, photo
+):
+    """Link previews lay out the card from og:image:width/height before the image arrives:
+    when given they must be its true size; an avatar typed as a URL has none (not known)."""
+    if photo == "upload":
+        await upload(client, picture("PNG", (300, 300)), headers=HX)
+    elif photo == "url":
+        url = "https://cdn.example.com/alice.png"
+        await Creator.update({Creator.avatar_url: url}).where(Creator.id == alice["id"])
+    page = (await client.get("/alice")).text
+    if photo == "url":
+        assert og(page, "") == "https://cdn.example.com/alice.png"
+        assert og(page, ":width") is None and og(page, ":height") is None
+        return
+    image = await client.get(og(page, "").removeprefix(settings.app_url))
+    width, height = Image.open(io.BytesIO(image.content)).size
+    assert (og(page, ":width"), og(page, ":height")) == (str(width), str(height))
+    assert width >= 200 and height >= 200

@@ -82,9 +82,9 @@ async def test_a_page_with_an_uploaded_photo_shows_its_larger_size_by_absolute_u
     assert r.status_code == 200
     page = await client.get("/di")
     og_image = meta(page.text, "og:image")
-    assert re.fullmatch(rf"{re.escape(settings.app_url)}/media/[0-9a-f]{{32}}-192\.webp", og_image)
+    assert re.fullmatch(rf"{re.escape(settings.app_url)}/media/[0-9a-f]{{32}}-256\.webp", og_image)
     assert meta(page.text, "twitter:image") == og_image
     assert meta(page.text, "og:image:alt") == "Di"
     image = await fetch_absolute(client, og_image, settings.app_url)
     assert image.status_code == 200 and image.headers["content-type"] == "image/webp"
-    assert Image.open(io.BytesIO(image.content)).size == (192, 192)
+    assert Image.open(io.BytesIO(image.content)).size == (256, 256)

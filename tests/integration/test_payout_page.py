@@ -4,8 +4,10 @@ Content-Security-Policy that lets Whop's components in and nothing else (issue 5
 from __future__ import annotations
 
 import dataclasses
+import html
 import logging
 import re
+from datetime import UTC, datetime
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -15,10 +17,12 @@ from app.emulator import faults, store
 from app.main import create_app
 from app.payouts.dashboard import PAYOUT_TOKEN_LIFETIME, WHOP_ELEMENTS_SOURCES
 from app.web.headers import render_csp, strict_directives
+from tests.support.sales import record_sale
 
 TOKEN = "/dashboard/payouts/token"
 ELEMENT_DIRECTIVES = ("script-src", "frame-src", "connect-src", "img-src")
 REPORTING = {"report-uri": {"/csp-report"}, "report-to": {"csp"}}
+PAID = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def policy(header: str) -> dict[str, set[str]]:
@@ -122,6 +126,47 @@ async def test_the_island_gets_its_configuration_from_data_attributes(client, ow
     loader = r.text.index('<script src="/_whop/elements.js" defer></script>')
     island = r.text.index('src="/static/payouts/dist/island.js?v=')
     assert loader < island  # window.WhopElements exists before the island asks for it
+
+
+def earned(page: str) -> str | None:
+    """The text of the page's per-currency summary, tags removed; None when there is none."""
+    found = re.search(r'<section[^>]*id="earned-per-currency".*?</section>', page, re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", found[0])).split()) if found else None
+
+
+async def test_sales_in_the_selling_currency_alone_need_no_summary(client, owner):
+    await record_sale(owner, at=PAID, price=499, fee=50)
+    r = await client.get("/dashboard/payouts")
+    assert r.status_code == 200 and earned(r.text) is None
+
+
+async def test_a_creator_who_changed_currency_sees_each_currencys_earnings(client, owner):
+    """Whop's components show one currency (USD, the selling currency now); sales made in
+    euros before the switch are not lost from sight."""
+    await record_sale(owner, at=PAID, price=1000, fee=100, currency="eur")
+    await record_sale(owner, at=PAID, price=500, fee=50, currency="eur", refunded=200)
+    await record_sale(owner, at=PAID, price=499, fee=50, currency="usd")
+    await record_sale(owner, at=PAID, price=499, fee=50, currency="usd", status="REFUNDED")
+    await record_sale(owner, at=PAID, price=300, fee=30, currency="gbp", status="PENDING")
+    r = await client.get("/dashboard/payouts")
+    summary = earned(r.text)
+    assert summary is not None
+    assert "Whop shows your balance below in USD, the currency you sell in now." in summary
+    assert (
+        "Net earnings in EUR €11.50 2 sales · €15.00 gross − €1.50 platform fees − €2.00 refunded"
+        in summary
+    )
+    assert "Net earnings in USD $4.49 1 sale · $4.99 gross − $0.50 platform fees" in summary
+    assert "GBP" not in summary  # never paid
+    assert 'data-currency="USD"' in r.text  # the island itself is unchanged
+
+
+async def test_sales_only_in_a_former_currency_are_summarised_too(client, owner):
+    await record_sale(owner, at=PAID, price=150000, fee=15000, currency="jpy")
+    summary = earned((await client.get("/dashboard/payouts")).text)
+    assert summary is not None
+    assert "Net earnings in JPY ¥135,000 1 sale" in summary
+    assert "Net earnings in USD" not in summary
 
 
 async def test_offline_the_page_policy_adds_exactly_the_emulator_origin(client, owner):

@@ -168,13 +168,13 @@ async def test_choosing_jpy_prices_links_in_whole_yen(client, seller):
     # The link list comes along out of band, its price field now in yen.
     assert 'id="links" class="card"' in r.text and 'hx-swap-oob="true"' in r.text
     assert "Price (JPY)" in r.text and "From ¥100 to ¥150,000." in r.text
-    assert 'placeholder="1500"' in r.text
+    assert 'placeholder="500"' in r.text
     assert (await creator_row(seller))["currency"] == "jpy"
 
     preview = await client.get("/dashboard/links/price-preview?price=1500", headers=HX)
     assert "You receive ¥1,350 after the ¥150 platform fee." in preview.text
     refused = await client.get("/dashboard/links/price-preview?price=1500.5", headers=HX)
-    assert "Prices in JPY are whole numbers." in refused.text
+    assert "Prices in JPY are whole numbers, like 500." in refused.text
     low = await client.get("/dashboard/links/price-preview?price=99", headers=HX)
     assert "The lowest price is ¥100." in low.text
 
@@ -338,3 +338,32 @@ async def test_switching_keeps_past_sales_in_their_currency_and_totals_each(
         ["¥1,500", "¥150", "¥1,350"],
         ["$5.00", "$0.50", "$4.50"],
     ]
+
+
+# --- a rolling upgrade ----------------------------------------------------------------------
+
+# What the version before this one read of the money settings: the whole platform_config row
+# as its table declared it, one set of bounds for every currency.
+PREVIOUS_VERSIONS_READ = (
+    "SELECT id, fee_bps, fee_min_cents, default_currency, allowed_currencies, "
+    "min_price_cents, max_price_cents, updated_at FROM platform_config WHERE id = 1"
+)
+
+
+async def test_the_previous_version_still_reads_its_money_rules_after_the_migration():
+    """`linkmint migrate` runs while processes of the version before still serve, until
+    each is restarted: their money rules must stay readable, whatever this version's
+    operator does meanwhile."""
+    rows = await PlatformConfig.raw(PREVIOUS_VERSIONS_READ)
+    assert len(rows) == 1
+    before = rows[0]
+    assert "usd" in before["allowed_currencies"]
+    assert 0 < before["min_price_cents"] <= before["max_price_cents"]
+
+    await allow_jpy()
+    await currencies.set_default("jpy")  # not among the old allowed_currencies: no CHECK
+    after = (await PlatformConfig.raw(PREVIOUS_VERSIONS_READ))[0]
+    assert after["default_currency"] == "jpy"
+    assert {key: after[key] for key in after if key not in ("default_currency", "updated_at")} == {
+        key: before[key] for key in before if key not in ("default_currency", "updated_at")
+    }

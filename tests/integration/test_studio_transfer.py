@@ -3,6 +3,7 @@ confirm, all or nothing), import a list of URLs, and the sales as CSV."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import html
 import io
@@ -12,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from PIL import Image, ImageChops, ImageStat
 
 from app.db.tables import Creator, CreatorSocial
+from app.db.tables import Image as ImageRow
 from app.shared.rules import MAX_LINKS
 from tests.support.sales import record_sale
 from tests.support.studio_support import HX, add_links, creator_row, link_rows, snapshot
@@ -152,7 +155,11 @@ async def test_export_is_a_dated_attachment_with_the_whole_page(client, alice):
     doc = r.json()
     assert doc["format"] == "linkmint-page" and doc["version"] == 1
     assert doc["exported_at"].endswith("Z") and doc["handle"] == "alice"
-    assert doc["profile"] == {**{name: alice[name] for name in PROFILE}, "sensitive": False}
+    assert doc["profile"] == {
+        **{name: alice[name] for name in PROFILE},
+        "avatar_image": None,  # a photo's address, no uploaded photo
+        "sensitive": False,
+    }
     assert doc["socials"] == [{"network": n, "url": u} for n, u in SOCIALS]
     blank = {"price_cents": None, "currency": None, "enabled": True, "sensitive": False}
     no_schedule = {"starts_at": None, "ends_at": None}
@@ -481,8 +488,8 @@ async def test_a_premium_link_needs_payouts_enabled(client, other_client, alice,
     [
         (50, "usd", "price: The lowest price is $1.00."),
         (10_000_000, "usd", "price: The highest price is $1,000.00."),
-        (0, "usd", "price: a whole number of minor units"),
-        ("4.99", "usd", "price: a whole number of minor units"),
+        (0, "usd", "price: a whole number of minor units above zero, like 499 for $4.99."),
+        ("4.99", "usd", "price: a whole number of minor units above zero, like 499 for $4.99."),
         (499, "eur", "price: priced in EUR, but your page sells in USD."),
         (None, None, "price: Enter a price, like 4.99."),
     ],
@@ -493,6 +500,27 @@ async def test_a_premium_price_follows_the_studio_rules(client, alice, price, cu
     r = await preview(client, document)
     assert r.status_code == 422
     assert f"Link 1 (“One”), {message}" in card(r.text), card(r.text)
+
+
+@pytest.mark.parametrize(
+    "price,message",
+    [
+        (0, "price: a whole number of minor units above zero, like 500 for ¥500."),
+        (None, "price: Enter a price, like 500."),
+    ],
+)
+async def test_a_premium_price_problem_shows_an_example_in_the_pages_currency(
+    client, alice, price, message
+):
+    """A page selling in yen is told about whole yen, never about cents or 4.99."""
+    await Creator.update({Creator.currency: "jpy"}).where(Creator.id == alice["id"])
+    document = valid_document()
+    document["links"][0].update(kind="premium", price_cents=price, currency="jpy")
+    r = await preview(client, document)
+    assert r.status_code == 422
+    shown = card(r.text)
+    assert f"Link 1 (“One”), {message}" in shown, shown
+    assert "cents" not in shown and "4.99" not in shown
 
 
 async def test_an_unchanged_premium_price_may_be_kept_while_payouts_are_off(client, alice):
@@ -592,12 +620,12 @@ async def test_another_creators_preview_cannot_be_confirmed(client, other_client
 async def test_an_import_that_fails_while_writing_changes_nothing(client, alice, monkeypatch):
     """All or nothing inside the transaction too: a failure on the last row undoes the
     profile and every row written before it."""
-    from app.studio import transfer
+    from app.studio import transfer_service
 
     await alice_page(alice)
     shown = await preview(client, valid_document())
     before = await snapshot()
-    real = transfer.Link.insert
+    real = transfer_service.Link.insert
     calls = []
 
     def failing_insert(*rows):
@@ -606,7 +634,7 @@ async def test_an_import_that_fails_while_writing_changes_nothing(client, alice,
             raise RuntimeError("the database went away")
         return real(*rows)
 
-    monkeypatch.setattr(transfer.Link, "insert", failing_insert)
+    monkeypatch.setattr(transfer_service.Link, "insert", failing_insert)
     r = await client.post(
         "/dashboard/import/confirm", data={"preview": token_of(shown.text)}, headers=HX
     )
@@ -819,3 +847,200 @@ async def test_the_sales_csv_streams_page_after_page_without_repeats_or_gaps(
     assert sorted(titles) == [f"Sale {n:02d}" for n in range(total)]
     assert [row[0] for row in rows[1:]] == sorted((row[0] for row in rows[1:]), reverse=True)
     assert pages == [4, 4, 4, 1]
+
+
+# --- the uploaded photo -------------------------------------------------------------------
+
+
+def photo(fmt: str = "PNG", side: int = 300) -> bytes:
+    """Left half blue, right half red: a picture whose every re-encoding is recognisable."""
+    image = Image.new("RGB", (side, side), "red")
+    image.paste("blue", (0, 0, side // 2, side))
+    out = io.BytesIO()
+    image.save(out, fmt)
+    return out.getvalue()
+
+
+async def upload_photo(client, data: bytes | None = None) -> str:
+    """Upload a photo in the studio; the id its files are served under."""
+    r = await client.post(
+        "/dashboard/avatar", files={"avatar_file": ("me.png", data or photo(), "image/png")},
+        headers=HX,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    return re.search(r"/media/([0-9a-f]{32})-96\.webp", r.text)[1]
+
+
+async def served(client, image_id: str, side: int) -> Image.Image:
+    r = await client.get(f"/media/{image_id}-{side}.webp")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/webp"
+    return Image.open(io.BytesIO(r.content))
+
+
+def difference(a: Image.Image, b: Image.Image) -> float:
+    """The mean difference of two pictures' pixels, 0 to 255 per channel."""
+    assert a.size == b.size
+    means = ImageStat.Stat(ImageChops.difference(a.convert("RGB"), b.convert("RGB"))).mean
+    return sum(means) / len(means)
+
+
+async def image_rows() -> list[tuple[str, int]]:
+    return [(row["id"], row["creator"]) for row in await ImageRow.select().order_by(ImageRow.id)]
+
+
+async def test_an_uploaded_photo_is_exported_as_its_larger_webp(client, alice):
+    image_id = await upload_photo(client)
+    document = await export(client)
+    assert document["profile"]["avatar_url"] == ""
+    stored = (await client.get(f"/media/{image_id}-256.webp")).content
+    assert base64.b64decode(document["profile"]["avatar_image"], validate=True) == stored
+
+
+async def test_a_photo_exported_and_imported_by_another_creator_is_the_same_photo(
+    client, other_client, alice, bob
+):
+    """Round trip: Bob's page then serves Alice's photo, drawn again from the file's pixels
+    by the upload's own checks, under Bob's own image id."""
+    alices = await upload_photo(client)
+    document = await export(client)
+    shown = await preview(other_client, document)
+    assert shown.status_code == 200, card(shown.text)
+    assert "photo" in card(shown.text).split("Profile:")[1].split(".")[0]
+    assert await image_rows() == [(alices, alice["id"])]  # a preview stores nothing
+
+    r = await other_client.post(
+        "/dashboard/import/confirm", data={"preview": token_of(shown.text)}, headers=HX
+    )
+    assert r.status_code == 200, card(r.text)
+    bobs = (await creator_row(bob))["avatar_image"]
+    assert bobs and bobs != alices
+    assert sorted(await image_rows()) == sorted([(alices, alice["id"]), (bobs, bob["id"])])
+    for side in (96, 256):
+        theirs, ours = await served(other_client, bobs, side), await served(client, alices, side)
+        assert theirs.size == (side, side)
+        assert difference(theirs, ours) < 3, side  # the same picture, re-encoded once more
+    page = await other_client.get("/bob")
+    assert f"/media/{bobs}-256.webp" in page.text
+
+    # Bob's export carries Bob's photo, which his page imports back as it is.
+    again = await export(other_client)
+    assert (
+        base64.b64decode(again["profile"]["avatar_image"])
+        == (await other_client.get(f"/media/{bobs}-256.webp")).content
+    )
+    shown = await preview(other_client, again)
+    assert "Profile: no change." in card(shown.text)
+    await other_client.post(
+        "/dashboard/import/confirm", data={"preview": token_of(shown.text)}, headers=HX
+    )
+    assert (await creator_row(bob))["avatar_image"] == bobs
+
+
+def with_photo(**profile: Any) -> dict[str, Any]:
+    document = valid_document()
+    document["profile"].update(profile)
+    return document
+
+
+@pytest.mark.parametrize(
+    "given,message",
+    [
+        (base64.b64encode(b"<svg xmlns='http://www.w3.org/2000/svg'/>").decode(),
+         "Profile, photo: That file is not a JPEG, PNG, WebP or GIF image."),
+        (base64.b64encode(photo()[:200]).decode(), "Profile, photo: That image is damaged"),
+        ("not base64!", "Profile, photo: not base64 text."),
+        (42, "Profile, photo: the image as base64 text, or null."),
+        ("", "Profile, photo: That file is empty."),
+    ],
+)  # fmt: skip
+async def test_a_photo_that_is_no_image_is_refused_with_the_rest_and_nothing_changes(
+    client, alice, given, message
+):
+    await alice_page(alice)
+    document = with_photo(avatar_url="", avatar_image=given)
+    document["links"][0]["url"] = "javascript:alert(1)"
+    before = await snapshot()
+    r = await preview(client, document)
+    assert r.status_code == 422
+    text = card(r.text)
+    assert message in text, text
+    assert "Link 1 (“One”), URL:" in text  # every problem at once
+    assert await snapshot() == before and await image_rows() == []
+
+
+async def test_a_photo_too_large_in_pixels_is_refused_as_an_upload_is(client, alice):
+    big = io.BytesIO()
+    Image.new("1", (4097, 16)).save(big, "PNG", optimize=True)
+    r = await preview(client, with_photo(avatar_url="", avatar_image=b64(big.getvalue())))
+    assert r.status_code == 422
+    assert "Profile, photo: That image is larger than 4096 × 4096 pixels." in card(r.text)
+
+
+async def test_a_file_with_both_a_photo_and_a_photo_url_is_refused(client, alice):
+    document = with_photo(avatar_url="https://cdn.example.com/a.png", avatar_image=b64(photo()))
+    r = await preview(client, document)
+    assert r.status_code == 422
+    assert "Profile, photo: an uploaded photo or an avatar URL, not both" in card(r.text)
+
+
+async def test_null_removes_the_uploaded_photo_and_a_file_without_the_key_keeps_it(client, alice):
+    image_id = await upload_photo(client)
+    document = await export(client)
+    del document["profile"]["avatar_image"]  # a file exported before photos were
+    assert (await import_document(client, document)).status_code == 200
+    assert (await creator_row(alice))["avatar_image"] == image_id
+
+    document["profile"]["avatar_image"] = None
+    shown = await preview(client, document)
+    assert "Profile: photo changes." in card(shown.text)
+    r = await client.post(
+        "/dashboard/import/confirm", data={"preview": token_of(shown.text)}, headers=HX
+    )
+    assert r.status_code == 200
+    assert (await creator_row(alice))["avatar_image"] is None and await image_rows() == []
+
+
+async def test_a_photo_in_a_file_of_any_upload_format_is_drawn_again_as_webp(client, alice):
+    document = with_photo(avatar_url="", avatar_image=b64(photo("JPEG", 600)))
+    assert (await import_document(client, document)).status_code == 200
+    image_id = (await creator_row(alice))["avatar_image"]
+    large = await served(client, image_id, 256)
+    assert large.format == "WEBP" and large.size == (256, 256)
+
+
+async def test_an_import_with_a_photo_that_fails_while_writing_stores_no_photo(
+    client, alice, monkeypatch
+):
+    from app.studio import transfer_service
+
+    image_id = await upload_photo(client)
+    shown = await preview(client, with_photo(avatar_url="", avatar_image=b64(photo("JPEG"))))
+    assert shown.status_code == 200, card(shown.text)
+    before = await snapshot()
+
+    def failing_insert(*rows):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(transfer_service.Link, "insert", failing_insert)
+    r = await client.post(
+        "/dashboard/import/confirm", data={"preview": token_of(shown.text)}, headers=HX
+    )
+    assert r.status_code == 500
+    assert await snapshot() == before
+    assert await image_rows() == [(image_id, alice["id"])]
+
+
+async def test_a_confirm_after_the_photo_changed_is_refused(client, alice):
+    await upload_photo(client)
+    shown = await preview(client, await export(client))
+    await upload_photo(client, photo("JPEG", 80))
+    before = await snapshot()
+    r = await client.post(
+        "/dashboard/import/confirm", data={"preview": token_of(shown.text)}, headers=HX
+    )
+    assert r.status_code == 422 and "Your page changed since the preview" in card(r.text)
+    assert await snapshot() == before
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

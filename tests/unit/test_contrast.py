@@ -3,6 +3,8 @@ reaches AA (4.5:1) with white or dark ink, and a dark page never swallows the ac
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from app.shared.rules import (
@@ -129,3 +131,44 @@ def test_on_a_light_page_a_too_light_accent_is_darkened():
     shown = accent_on("#f7f3ea", "#fff8e0")
     assert relative_luminance(shown) < relative_luminance("#fff8e0")
     assert contrast_ratio(shown, "#f7f3ea") >= AA_NON_TEXT
+
+
+def _searched_by_colour(colour: str, target: str, good) -> str:
+    """The search as first written: each 1 % mix made as a colour and tested as one."""
+    for step in range(101):
+        candidate = mix(colour, target, step / 100)
+        if good(candidate):
+            return candidate
+    return target
+
+
+def _accent_on_by_colour(background: str, accent: str) -> str:
+    def stands_out(colour: str) -> bool:
+        best = max(contrast_ratio(colour, ink) for ink in (INK_LIGHT, INK_DARK))
+        return contrast_ratio(colour, background) >= AA_NON_TEXT and best >= AA_TEXT
+
+    if stands_out(accent):
+        return accent
+    dark_page = contrast_ratio(background, "#ffffff") > contrast_ratio(background, "#000000")
+    return _searched_by_colour(accent, "#ffffff" if dark_page else "#000000", stands_out)
+
+
+def test_the_search_on_luminances_finds_what_the_search_on_colours_finds():
+    # The page's stylesheet searches on channel bytes and luminances (it runs for every new
+    # accent a process renders); it must pick exactly the colour the plain search picks.
+    rng = random.Random(7)
+    accents = [f"#{rng.randrange(1 << 24):06x}" for _ in range(600)]
+    accents += [f"#{v:02x}{v:02x}{v:02x}" for v in range(256)]
+    backgrounds = ["#0c1020", "#0f4d6c", "#0c1915", "#2c1426", "#1d1a16", "#f7f3ea", "#eef8f3"]
+    for accent in accents:
+        for background in backgrounds:
+            assert accent_on(background, accent) == _accent_on_by_colour(background, accent)
+        problem = accent_problem(accent)
+        if problem is not None:
+            darker = _searched_by_colour(
+                accent, "#000000", lambda c: contrast_ratio(c, INK_LIGHT) >= AA_TEXT
+            )
+            lighter = _searched_by_colour(
+                accent, "#ffffff", lambda c: contrast_ratio(c, INK_DARK) >= AA_TEXT
+            )
+            assert f"Try {darker} or darker" in problem and f"or {lighter} or lighter" in problem
