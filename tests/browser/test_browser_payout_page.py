@@ -8,6 +8,7 @@ recorded: none may leave the live server (offline, nothing is fetched from Whop)
 # ruff: noqa: F811 (the shared fixtures are imported, then named as test arguments)
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from playwright.async_api import BrowserContext, Page, Request, Response, expect
 from app.auth.sessions import cookie_name, start_session
 from app.db.tables import Creator
 from app.emulator import faults
+from app.shared.rules import AA_TEXT, contrast_ratio
 from tests.support.sales import record_sale
 from tests.support.screens import EVERY_SCREEN, SIZES, fits
 from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
@@ -315,4 +317,51 @@ async def test_earnings_in_a_former_currency_show_above_the_elements_on_every_sc
         await expect(summary.locator("#earned-usd .total-net")).to_have_text("$4.49")
         await expect(page.locator('[data-whop-element="balance-element"]')).to_contain_text("$8.77")
         await fits(page, f"the payout page with earnings in two currencies, {size} {scheme}")
+        await elements_are_drawn_for(page, scheme)
         await shot(page, f"payouts-two-currencies-{size}-{scheme}")
+
+
+# An element's text colour and the colour of the nearest surface behind it with a background
+# of its own, as "#rrggbb".
+_DRAWN_COLOURS = """el => {
+  const hex = c => '#' + c.match(/[\\d.]+/g).slice(0, 3)
+    .map(n => (+n).toString(16).padStart(2, '0')).join('');
+  const clear = node => getComputedStyle(node).backgroundColor === 'rgba(0, 0, 0, 0)';
+  let surface = el;
+  while (surface.parentElement && clear(surface)) {
+    surface = surface.parentElement;
+  }
+  return [hex(getComputedStyle(el).color), hex(getComputedStyle(surface).backgroundColor)];
+}"""
+
+
+async def elements_are_drawn_for(page: Page, scheme: str) -> None:
+    """Whop's elements are asked for the page's scheme (appearance "dark" or "light"), and
+    their text reads on the card they are drawn on (WCAG AA)."""
+    dark = re.compile(r"\bwhop-el--dark\b")
+    for element in ELEMENTS:
+        root = page.locator(f'[data-whop-element="{element}"]')
+        if scheme == "dark":
+            await expect(root).to_have_class(dark)
+        else:
+            await expect(root).not_to_have_class(dark)
+    for text in ("balance-element .whop-el-amount", "verify-element .whop-el-verified"):
+        name, _, part = text.partition(" ")
+        ink, surface = await page.locator(f'[data-whop-element="{name}"] {part}').evaluate(
+            _DRAWN_COLOURS
+        )
+        assert contrast_ratio(ink, surface) >= AA_TEXT, (scheme, text, ink, surface)
+
+
+async def test_the_elements_follow_the_system_scheme_while_the_page_is_open(payouts_page):
+    """Switching the system to dark (or back) while the payout page is open redraws Whop's
+    elements in that appearance, without a reload."""
+    page, traffic, _ = payouts_page
+    await page.emulate_media(color_scheme="light")
+    await open_payouts(page)
+    await elements_are_drawn_for(page, "light")
+    await page.emulate_media(color_scheme="dark")
+    await elements_are_drawn_for(page, "dark")
+    await page.emulate_media(color_scheme="light")
+    await elements_are_drawn_for(page, "light")
+    assert len(traffic.token_calls) == 1  # redrawn, not reloaded

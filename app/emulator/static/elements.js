@@ -6,6 +6,7 @@
  * and -react-js 1.2.0 use for payouts:
  *
  *   new WhopElements({environment, locale, appearance})      .updateOptions() .options
+ *     (appearance.theme.appearance "light" or "dark" is honoured, and changes with updateOptions)
  *     .createPayoutsSession({token, companyId, redirectUrl, currency})
  *       events: ready, error, tokenRefreshed, tokenRefreshError, optionsUpdated
  *       .updateOptions() .destroy()
@@ -51,6 +52,12 @@
     link.href = STYLESHEET;
     link.setAttribute("data-whop-elements", "");
     (document.head || document.documentElement).appendChild(link);
+  }
+
+  // Whop's `appearance.theme.appearance`: "light" (the default) or "dark".
+  function appearanceOf(whop) {
+    const theme = (whop.options.appearance || {}).theme || {};
+    return theme.appearance === "dark" ? "dark" : "light";
   }
 
   function node(tag, className, text) {
@@ -307,6 +314,7 @@
       if (!this._root) {
         return;
       }
+      this._root.classList.toggle("whop-el--dark", appearanceOf(this._session._whop) === "dark");
       if (!data) {
         if (this._rendered !== "loading") {
           this._root.replaceChildren(node("p", "whop-el-muted", "Loading…"));

@@ -21,11 +21,11 @@ import {
   WithdrawalsElement,
   usePayoutsSession,
 } from "@whop/embedded-components-react-js";
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { createRoot } from "react-dom/client";
 
 const MOUNT_ID = "payouts-island";
-const APPEARANCE = { theme: { appearance: "light", accentColor: "jade" } };
+const DARK = "(prefers-color-scheme: dark)";
 const CONFIG_ATTRIBUTES = {
   companyId: "data-company-id",
   tokenUrl: "data-token-url",
@@ -126,11 +126,29 @@ function LoaderProblem({ elements }) {
   ) : null;
 }
 
+// "dark" or "light", as the page is drawn (app.css follows the same media query), and again
+// whenever the system's scheme changes while the page is open.
+function useColorScheme() {
+  const query = useMemo(() => window.matchMedia(DARK), []);
+  const [dark, setDark] = useState(query.matches);
+  useEffect(() => {
+    const changed = (event) => setDark(event.matches);
+    query.addEventListener("change", changed);
+    return () => query.removeEventListener("change", changed);
+  }, [query]);
+  return dark ? "dark" : "light";
+}
+
 function PayoutsIsland({ config, elements, getToken }) {
+  const scheme = useColorScheme();
+  const appearance = useMemo(
+    () => ({ theme: { appearance: scheme, accentColor: "jade" } }),
+    [scheme],
+  );
   return (
     <>
       <LoaderProblem elements={elements} />
-      <Elements elements={elements} appearance={APPEARANCE} locale="en">
+      <Elements elements={elements} appearance={appearance} locale="en">
         <PayoutsSession
           token={getToken}
           companyId={config.companyId}
