@@ -72,9 +72,18 @@ def _test_database_url() -> str:
 
 def _ensured(url: str, suffix: str) -> str:
     parts = urlsplit(url)
-    url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + suffix))
+    query = parts.query
+    if parts.hostname in LOOPBACK and "sslmode=" not in query:
+        # The tests connect once per query (DB_POOL_SIZE=0); asyncpg's default asks a
+        # loopback server for TLS first each time, a round trip (and a handshake, where the
+        # server has TLS on) that cost about a sixth of the integration suite's time.
+        query = "&".join(filter(None, (query, "sslmode=disable")))
+    url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + suffix, query=query))
     asyncio.run(_ensure_database(url))
     return url
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 # Where unit tests point: refused at once, never a database.
@@ -104,3 +113,25 @@ def settings():
     from app.config import load_settings
 
     return load_settings()
+
+
+# The suites by what a test file costs, most first: browser files take tens of seconds,
+# integration files seconds, unit files fractions of one.
+SUITE_ORDER = ("browser", "integration", "unit")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the costly files first: those marked `costly` (a test of tens of seconds), then
+    the suites in SUITE_ORDER (a stable sort: otherwise files and tests keep their order).
+    CI runs `--dist loadfile --no-loadscope-reorder`, so the two workers take files in this
+    order and the run ends on short unit files, instead of one worker starting a minute-long
+    test last while the other waits (xdist's own order, by number of tests, put exactly
+    those one-test files last)."""
+
+    def cost(item: pytest.Item) -> tuple[bool, int]:
+        parts = Path(str(item.path)).relative_to(ROOT).parts
+        suite = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+        rank = SUITE_ORDER.index(suite) if suite in SUITE_ORDER else len(SUITE_ORDER)
+        return item.get_closest_marker("costly") is None, rank
+
+    items.sort(key=cost)

@@ -35,7 +35,7 @@ from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     whop,
 )
 
-pytestmark = pytest.mark.usefixtures("quiet_whop")
+pytestmark = [pytest.mark.usefixtures("quiet_whop"), pytest.mark.costly]
 
 
 def completions() -> float:

@@ -20,6 +20,9 @@ pytest.importorskip(
 )
 
 
+pytestmark = pytest.mark.costly
+
+
 def postmasters(pgdata: Path) -> list[int]:
     """The pids of the PostgreSQL servers running on `pgdata` (its other processes end
     with it)."""

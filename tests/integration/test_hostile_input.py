@@ -22,6 +22,8 @@ from piccolo.engine import engine_finder
 
 from app.resources import TEMPLATES
 
+pytestmark = pytest.mark.costly
+
 HOSTILE = (
     "99999999999",
     "9223372036854775808",

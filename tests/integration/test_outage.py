@@ -41,6 +41,8 @@ from tests.support.outage_support import (
 )
 from tests.support.servers import ROOT, Server, free_port, start_server
 
+pytestmark = pytest.mark.costly
+
 STOPPED_FOR = 15.0
 FROZEN_FOR = 10.0
 TTL = 5.0  # PAGE_CACHE_TTL of the app under test: the outages outlast it

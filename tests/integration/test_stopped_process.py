@@ -30,7 +30,7 @@ from tests.support.unlock_support import (
 )
 from tests.support.whop_testkit import emulator_control, eventually  # noqa: F401
 
-pytestmark = pytest.mark.usefixtures("emulator_control")
+pytestmark = [pytest.mark.usefixtures("emulator_control"), pytest.mark.costly]
 
 PAYMENTS = 4
 COPIES = 3  # deliveries of each payment under event ids of their own, as Whop may send
