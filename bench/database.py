@@ -192,6 +192,23 @@ class LoopbackServer:
     def start(self, timeout: float = 60) -> None:
         raise NotImplementedError
 
+    async def first_connection(
+        self, database: str, *, within: float, what: str, **options: Any
+    ) -> asyncpg.Connection:
+        """A connection to `database` as soon as the server takes one, trying every 0.1 s
+        for `within` seconds; a RuntimeError with its log if it stops or never answers
+        (`what` names it there)."""
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                return await asyncpg.connect(self.url(database), timeout=2, **options)
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                if self.proc is None or self.proc.poll() is not None:
+                    raise RuntimeError(f"{what} stopped:\n{self._log()[-3000:]}") from exc
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{what} did not start:\n{self._log()[-3000:]}") from exc
+                await asyncio.sleep(0.1)
+
     def stop(self) -> None:
         proc, self.proc = self.proc, None
         _stop_pid(proc, signal.SIGINT)
@@ -290,23 +307,12 @@ class Standby(LoopbackServer):
             raise
 
     async def _wait_ready(self, within: float) -> None:
-        deadline = time.monotonic() + within
-        while True:
-            try:
-                conn = await asyncpg.connect(self.url("postgres"), timeout=2)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                if self.proc is None or self.proc.poll() is not None:
-                    raise RuntimeError(f"the standby stopped:\n{self.log[-3000:]}") from exc
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the standby did not start:\n{self.log[-3000:]}") from exc
-                await asyncio.sleep(0.1)
-                continue
-            try:
-                if await conn.fetchval("SELECT pg_is_in_recovery()"):
-                    return
+        conn = await self.first_connection("postgres", within=within, what="the standby")
+        try:
+            if not await conn.fetchval("SELECT pg_is_in_recovery()"):
                 raise RuntimeError("the standby is not in recovery")
-            finally:
-                await conn.close()
+        finally:
+            await conn.close()
 
 
 class PgBouncer(LoopbackServer):
@@ -365,21 +371,10 @@ class PgBouncer(LoopbackServer):
             raise
 
     async def _wait_ready(self, within: float) -> None:
-        deadline = time.monotonic() + within
-        while True:
-            try:
-                conn = await asyncpg.connect(
-                    self.url("postgres"), timeout=2, statement_cache_size=0
-                )
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                if self.proc is None or self.proc.poll() is not None:
-                    raise RuntimeError(f"pgbouncer stopped:\n{self.log}") from exc
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"pgbouncer did not start:\n{self.log}") from exc
-                await asyncio.sleep(0.1)
-                continue
-            await conn.close()
-            return
+        conn = await self.first_connection(
+            "postgres", within=within, what="pgbouncer", statement_cache_size=0
+        )
+        await conn.close()
 
     def version(self) -> str:
         exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"

@@ -18,12 +18,10 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from bench.database import LoopbackServer, Standby, own_dir, service_user
@@ -106,22 +104,11 @@ class PrivatePrimary(LoopbackServer):
         super().stop()
 
     async def _create_database(self, within: float) -> None:
-        deadline = time.monotonic() + within
-        while True:
-            try:
-                conn = await asyncpg.connect(self.url("postgres"), timeout=2)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                if self.proc is None or self.proc.poll() is not None:
-                    raise RuntimeError(f"the primary stopped:\n{self._log()[-3000:]}") from exc
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the primary did not start:\n{self._log()}") from exc
-                await asyncio.sleep(0.05)
-                continue
-            try:
-                await conn.execute(f'CREATE DATABASE "{DATABASE}"')
-                return
-            finally:
-                await conn.close()
+        conn = await self.first_connection("postgres", within=within, what="the primary")
+        try:
+            await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        finally:
+            await conn.close()
 
 
 @dataclass
