@@ -15,7 +15,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 
@@ -23,10 +23,20 @@ from tests.support.servers import Server, linkmint_serve
 
 
 class DatabaseSwitch:
+    """Relays to the database of `database_url`: over TCP, or over the Unix socket its
+    `host=/dir` query names (the embedded server of `make test` with nothing configured)."""
+
     def __init__(self, database_url: str) -> None:
         target = urlsplit(database_url)
+        query = dict(parse_qsl(target.query))
         self._database_url = database_url
         self._target = (target.hostname or "127.0.0.1", target.port or 5432)
+        socket_dir = query.get("host", "")
+        self._socket = (
+            f"{socket_dir}/.s.PGSQL.{query.get('port') or target.port or 5432}"
+            if socket_dir.startswith("/")
+            else None
+        )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -39,7 +49,9 @@ class DatabaseSwitch:
         """DATABASE_URL for the app process: the same database, through this switch."""
         parts = urlsplit(self._database_url)
         user = f"{parts.username}@" if parts.username else ""
-        return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{self.port}"))
+        # A host or port in the query would take the app past the switch.
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k not in ("host", "port")])
+        return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{self.port}", query=query))
 
     def _run(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
@@ -96,7 +108,10 @@ class DatabaseSwitch:
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
+            if self._socket is not None:
+                up_reader, up_writer = await asyncio.open_unix_connection(self._socket)
+            else:
+                up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
             writer.transport.abort()
             return
