@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 from piccolo.apps.migrations.commands.base import BaseMigrationManager
@@ -191,7 +191,13 @@ async def database_findings(settings: Settings, engine: BoundedPostgresEngine) -
 
 
 def _host(url: str) -> str:
-    parts = urlsplit(url)  # host, port and name: never the password
+    """Where `url` points: host, port and database, never the password. A server reached
+    by its Unix socket (`postgresql:///db?host=/run/postgresql`) is named by the socket's
+    directory."""
+    parts = urlsplit(url)
+    socket_dir = dict(parse_qsl(parts.query)).get("host", "")
+    if parts.hostname is None and socket_dir.startswith("/"):
+        return f"{socket_dir} (socket){parts.path}"
     return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
 
 
