@@ -14,6 +14,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
@@ -165,7 +166,7 @@ async def allow_replication(url: str) -> str:
         await conn.close()
 
 
-class LoopbackServer:
+class LoopbackServer(ABC):
     """A server this process runs beside PostgreSQL on 127.0.0.1:`port`, from a temporary
     directory of its own, reached with the credentials of `upstream_url`. Subclasses start
     it; `stop()` ends it by its pid (SIGINT: a clean shutdown for both kinds) and removes
@@ -189,8 +190,9 @@ class LoopbackServer:
         path = (self.dir or Path("/nonexistent")) / self.LOG_NAME
         return path.read_text(errors="replace") if path.exists() else "(no log)"
 
+    @abstractmethod
     def start(self, timeout: float = 60) -> None:
-        raise NotImplementedError
+        """Start it and wait until it takes connections (each kind starts its own way)."""
 
     async def first_connection(
         self, database: str, *, within: float, what: str, **options: Any

@@ -354,18 +354,10 @@ class Bench:
 
         from bench.app import create_bench_app
         from bench.machine import machine, versions
-        from bench.server import app_and_whop, available_server
+        from bench.server import servers_for
 
         self.routes = scenarios.app_routes(create_bench_app())
-        kind = available_server(args.server)
-        server, whop = app_and_whop(
-            kind,
-            (port, whop_port),
-            (args.workers, args.whop_workers),
-            whop_env,
-            self.workdir,
-            args.server_cpus,
-        )
+        kind, server, whop = servers_for(args, (port, whop_port), whop_env, self.workdir)
         results: dict[str, Any] = {
             "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "machine": machine(),

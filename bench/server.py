@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -171,3 +172,15 @@ def app_and_whop(
         cpus=cpus,
     )
     return app, whop
+
+
+def servers_for(
+    args: Any, ports: tuple[int, int], whop_env: Mapping[str, str], workdir: Path
+) -> tuple[str, BenchServer, BenchServer]:
+    """`app_and_whop` as `make bench`'s options ask (--server, --workers, --whop-workers,
+    --server-cpus), with the kind of server chosen."""
+    kind = available_server(args.server)
+    app, whop = app_and_whop(
+        kind, ports, (args.workers, args.whop_workers), whop_env, workdir, args.server_cpus
+    )
+    return kind, app, whop
