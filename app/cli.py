@@ -1,10 +1,11 @@
-"""The `linkmint` command: serve, migrate, dev, emulator, doctor, reconcile, replay-webhooks,
-currencies."""
+"""The `linkmint` command: serve, migrate, dev, emulator, inbox, doctor, reconcile,
+replay-webhooks, currencies."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -121,6 +122,21 @@ def replay_webhooks() -> None:
     )
     if report.failed:
         raise SystemExit(1)
+
+
+def _between(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`."""
+
+    def whole(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return number
+
+    return whole
 
 
 def doctor() -> None:
@@ -284,6 +300,24 @@ def main(argv: list[str] | None = None) -> None:
         help="instead: per creator and currency, our totals beside Whop's for the payments "
         "made from FROM to TO (dates or ISO times, UTC); exit 1 if anything differs",
     )
+    p_inbox = sub.add_parser(
+        "inbox",
+        help="process webhook events only: the app processes, started with INBOX_WORKERS=0, "
+        "announce each one they store to it",
+    )
+    p_inbox.add_argument(
+        "--workers",
+        type=_between(1, 64),
+        default=2,
+        metavar="N",
+        help="batches of events under way at once (default 2; INBOX_BATCH bounds a batch)",
+    )
+    p_inbox.add_argument(
+        "--whop-reads",
+        type=_between(1, 1000),
+        metavar="N",
+        help="questions to Whop in flight at once (default: INBOX_WHOP_READS)",
+    )
     sub.add_parser(
         "replay-webhooks", help="process the stored webhook events that are not processed yet"
     )
@@ -312,6 +346,14 @@ def main(argv: list[str] | None = None) -> None:
         reconcile(args.calls, args.expire_after)
     elif args.command == "replay-webhooks":
         replay_webhooks()
+    elif args.command == "inbox":
+        from app.main import register_webhook_handlers
+        from app.payments.inbox_process import main as inbox
+
+        register_webhook_handlers()
+        if args.whop_reads is not None:
+            settings = dataclasses.replace(settings, inbox_whop_reads=args.whop_reads)
+        inbox(settings, args.workers)
     elif args.command == "doctor":
         doctor()
     elif args.command == "currencies":

@@ -128,7 +128,7 @@ class Settings:
     db_acquire_timeout: float = 3.0
     db_statement_timeout: float = 5.0
     page_cache_ttl: float = 60.0  # seconds a rendered public page is served with no write
-    inbox_workers: int = 2  # batches of webhook events under way per process (0: drainer only)
+    inbox_workers: int = 2  # batches of webhook events under way per process (0: `linkmint inbox`)
     inbox_batch: int = 100  # at most this many events claimed and changed in one transaction
     inbox_whop_reads: int = 4  # the inbox's questions to Whop in flight per process
     # The emulated Whop answers its API this much later (milliseconds): Whop is tens of

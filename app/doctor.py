@@ -187,6 +187,8 @@ async def database_findings(settings: Settings, engine: BoundedPostgresEngine) -
         findings.append(await pooler_finding(settings, engine))
     if settings.database_replica_url is not None:
         findings.append(await replica_finding(settings, engine))
+    if settings.inbox_workers == 0:
+        findings.append(await inbox_finding(engine))
     return findings
 
 
@@ -276,6 +278,39 @@ async def replica_finding(settings: Settings, engine: BoundedPostgresEngine) -> 
         True,
         f"{where} is a standby, {behind:,} bytes of WAL behind{age}; public pages read "
         "there once it has replayed the changes heard of",
+    )
+
+
+async def inbox_finding(engine: BoundedPostgresEngine) -> Finding:
+    """With INBOX_WORKERS=0 the app processes leave webhook events to `linkmint inbox`: is
+    one processing (holding its turn's advisory lock on this database)?"""
+    from app.payments.inbox_process import INBOX_PROCESS_LOCK
+
+    try:
+        async with engine.connection() as conn:
+            holder = await conn.fetchval(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND classid = $1 AND objid = $2 AND objsubid = 1",
+                INBOX_PROCESS_LOCK >> 32,
+                INBOX_PROCESS_LOCK & 0xFFFF_FFFF,
+            )
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        return Finding("inbox", False, f"not checked: {describe(exc)}", "fix the database first")
+    if holder is None:
+        return Finding(
+            "inbox",
+            False,
+            "INBOX_WORKERS=0, and no `linkmint inbox` is processing: webhook events wait for "
+            "the app processes' drainer (30 s to a minute and more)",
+            "start `linkmint inbox` (deploy/systemd/linkmint-inbox.service), or unset "
+            "INBOX_WORKERS so that each app process processes what it stores",
+        )
+    return Finding(
+        "inbox",
+        True,
+        f"INBOX_WORKERS=0: `linkmint inbox` processes the webhook events (PostgreSQL backend "
+        f"{holder} holds its turn)",
     )
 
 

@@ -76,6 +76,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--reveal-within", type=float, default=180, help="a buyer gives up polling after this"
     )
+    p.add_argument(
+        "--inbox-process",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the app's workers process no events (INBOX_WORKERS=0) and `linkmint inbox "
+        "--workers N` does (0, the default: each app worker processes what it stores)",
+    )
+    p.add_argument(
+        "--inbox-whop-reads",
+        type=int,
+        metavar="N",
+        help="`linkmint inbox --whop-reads N` (default: INBOX_WHOP_READS, 4)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = p.parse_args(argv)
     if min(args.buyers, args.seconds, args.connections, args.workers) < 1:
@@ -115,7 +129,7 @@ class FlashSale:
 
         from bench import database
         from bench.run import CREDENTIALS, _free_port
-        from bench.server import app_and_whop, available_server
+        from bench.server import BenchServer, app_and_whop, available_server
 
         args = self.args
         environ = dict(os.environ)
@@ -138,6 +152,8 @@ class FlashSale:
             "WHOP_API_BASE": f"{whop_url}/_whop/api/v1",
             "WHOP_OAUTH_BASE": f"{whop_url}/_whop/oauth",
         }
+        if args.inbox_process:
+            app_env["INBOX_WORKERS"] = "0"  # each stored event is announced to the inbox
         whop_env = {
             **common,
             "APP_URL": whop_url,
@@ -159,6 +175,19 @@ class FlashSale:
         self.server, whop = app_and_whop(
             kind, (port, whop_port), (args.workers, 1), whop_env, self.workdir, None
         )
+        # `linkmint inbox`, beside the app (with its environment), when asked for.
+        inbox = BenchServer(
+            kind,
+            0,
+            1,
+            dict(os.environ),
+            self.workdir / "inbox.log",
+            command=[
+                sys.executable, "-m", "app.cli", "inbox", "--workers", str(args.inbox_process),
+                *(["--whop-reads", str(args.inbox_whop_reads)] if args.inbox_whop_reads else []),
+            ],
+            ready_line="processing the webhook events announced",
+        )  # fmt: skip
         results: dict[str, Any] = {
             "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "settings": {
@@ -166,6 +195,8 @@ class FlashSale:
                 "workers": args.workers,
                 "whop_latency_ms": args.whop_latency_ms,
                 "inbox_workers": self.settings.inbox_workers,
+                "inbox_process_workers": args.inbox_process,
+                "inbox_process_whop_reads": args.inbox_whop_reads,
                 "inbox_batch": self.settings.inbox_batch,
                 "inbox_whop_reads": self.settings.inbox_whop_reads,
                 "load_average": [round(x, 2) for x in os.getloadavg()],
@@ -174,6 +205,9 @@ class FlashSale:
         try:
             whop.start()
             self.server.start()
+            if args.inbox_process:
+                inbox.env["LOG_LEVEL"] = "INFO"  # (its ready line)
+                inbox.start()
             results["baseline"] = self._wrk("baseline", scenarios.baseline(), args.page_seconds)
             page = scenarios.public(self.data)
             asyncio.run(self._visit_once(page))  # every page in the cache, as after a while
@@ -187,8 +221,11 @@ class FlashSale:
         except BaseException:
             print(f"bench: app server log:\n{self.server.log_tail()}", file=sys.stderr)
             print(f"bench: Whop emulator log:\n{whop.log_tail()}", file=sys.stderr)
+            if args.inbox_process:
+                print(f"bench: linkmint inbox log:\n{inbox.log_tail()}", file=sys.stderr)
             raise
         finally:
+            inbox.stop()
             self.server.stop()
             whop.stop()
         results["held"] = bool(
@@ -722,13 +759,27 @@ async def _read_answer(reader: asyncio.StreamReader, status_line: bytes) -> Answ
 # --- the report ------------------------------------------------------------------------------
 
 
+def _inbox(settings: dict[str, Any]) -> str:
+    """Who processes the events, and within which bounds."""
+    if settings.get("inbox_process_workers"):
+        reads = settings.get("inbox_process_whop_reads") or settings["inbox_whop_reads"]
+        return (
+            f"`linkmint inbox` alone, {settings['inbox_process_workers']} batches of up to "
+            f"{settings['inbox_batch']}, {reads} Whop reads in flight"
+        )
+    return (
+        f"each app worker, {settings['inbox_workers']} batches of up to "
+        f"{settings['inbox_batch']}, {settings['inbox_whop_reads']} Whop reads in flight per "
+        "process"
+    )
+
+
 def summary_lines(results: dict[str, Any]) -> list[str]:
     s = results["settings"]
     lines = [
         f"Run {results['when']} · app: {s['server']} × {s['workers']} workers · Whop: the "
-        f"emulator answering {s['whop_latency_ms']} ms late · inbox: {s['inbox_workers']} "
-        f"batches of up to {s['inbox_batch']}, {s['inbox_whop_reads']} Whop reads in flight "
-        f"per process · load average at start {s['load_average']}",
+        f"emulator answering {s['whop_latency_ms']} ms late · inbox: {_inbox(s)} "
+        f"· load average at start {s['load_average']}",
     ]
     base = results["baseline"]["rps"]
     before = results["page_before"]

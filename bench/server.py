@@ -75,6 +75,7 @@ class BenchServer:
         ready_paths: tuple[str, ...] = ("/readyz", PLAINTEXT_PATH),
         cpus: str | None = None,
         command: Sequence[str] | None = None,
+        ready_line: str | None = None,
     ) -> None:
         self.kind = kind
         self.cpus = cpus  # taskset's CPU list for the server and its workers (None: any)
@@ -84,6 +85,8 @@ class BenchServer:
         # Instead of `kind` serving `factory` (the scale-out runs the systemd unit's command).
         self.command = list(command or server_command(kind, port, workers, factory))
         self.ready_paths = ready_paths
+        # A process that serves no HTTP (`linkmint inbox`) is ready once its log says this.
+        self.ready_line = ready_line
         self.env = {**env, "PYTHONPATH": str(ROOT)}
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
@@ -93,6 +96,7 @@ class BenchServer:
         return f"http://{HOST}:{self.port}"
 
     def start(self, timeout: float = 60) -> None:
+        logged = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:  # (a restarted server logs after its last run)
             self.proc = subprocess.Popen(  # noqa: S603
                 pinned(self.cpus) + self.command,
@@ -103,6 +107,9 @@ class BenchServer:
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout
+        if self.ready_line is not None:
+            self._wait_for_line(self.ready_line.encode(), logged, deadline)
+            return
         ready_in_a_row = 0
         with httpx.Client(timeout=2) as client:
             # Every worker must be up: wait for a run of successes, not the first one.
@@ -116,6 +123,17 @@ class BenchServer:
                     ok = False
                 ready_in_a_row = ready_in_a_row + 1 if ok else 0
                 time.sleep(0.02 if ok else 0.2)
+
+    def _wait_for_line(self, line: bytes, logged: int, deadline: float) -> None:
+        while True:
+            with self.log_path.open("rb") as log:
+                log.seek(logged)
+                if line in log.read():
+                    return
+            if self.proc is None or self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.command[:4]} did not start:\n{self.log_tail()}")
+            time.sleep(0.1)
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None

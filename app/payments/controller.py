@@ -236,11 +236,15 @@ class UnlockController(Controller):
 )
 async def whop_webhook(request: Request[Any, Any, Any], settings: SettingsDep) -> Response[Any]:
     """Whop's events: verified, stored in the inbox, answered, then processed by this
-    process's inbox workers (see app.payments.inbox)."""
+    process's inbox workers, or announced to the `linkmint inbox` process when this one has
+    none (see app.payments.inbox)."""
     body = await request.body()
-    receipt = await receive_webhook(settings.whop_webhook_secret, request.headers, body)
-    if receipt.event_id is not None:
-        request.app.state.inbox.submit(receipt.event_id)
+    inbox = request.app.state.inbox
+    receipt = await receive_webhook(
+        settings.whop_webhook_secret, request.headers, body, announce=inbox.announces
+    )
+    if receipt.event_id is not None and not inbox.announces:
+        inbox.submit(receipt.event_id)
     return Response(receipt.text, status_code=receipt.status, media_type=MediaType.TEXT)
 
 

@@ -52,6 +52,22 @@ INSERT INTO webhook_event (id, type, payload) VALUES ({}, {}, {}::jsonb)
 ON CONFLICT (id) DO NOTHING
 RETURNING id
 """
+# The same, for a process that leaves processing to `linkmint inbox` (INBOX_WORKERS=0): the
+# stored event's id is announced on ANNOUNCE_CHANNEL, sent when the row commits; a
+# redelivery of an event not processed yet is announced again, as the nudge it is.
+ANNOUNCE_CHANNEL = "linkmint_inbox"  # (spelled out in the two statements below)
+_STORE_ANNOUNCED_SQL = """
+WITH stored AS (
+  INSERT INTO webhook_event (id, type, payload) VALUES ({}, {}, {}::jsonb)
+  ON CONFLICT (id) DO NOTHING
+  RETURNING id
+)
+SELECT id, pg_notify('linkmint_inbox', id) FROM stored
+"""
+_ANNOUNCE_AGAIN_SQL = """
+SELECT pg_notify('linkmint_inbox', id) FROM webhook_event
+ WHERE id = {} AND processed_at IS NULL
+"""
 _UNPROCESSED_SQL = """
 SELECT type, payload FROM webhook_event WHERE id = {} AND processed_at IS NULL
 """
@@ -105,7 +121,11 @@ class EventError(ValueError):
     """A genuine event we cannot act on (no payment id in it): processed, logged, dropped."""
 
 
-async def receive_webhook(secret: str, headers: Mapping[str, str], body: bytes) -> Receipt:
+async def receive_webhook(
+    secret: str, headers: Mapping[str, str], body: bytes, *, announce: bool = False
+) -> Receipt:
+    """Verify and store one delivery. `announce`: this process processes no events, so the
+    stored one is announced to the `linkmint inbox` process (`app.payments.inbox_process`)."""
     try:
         event = verify_webhook(secret, headers, body)
     except WebhookVerificationError as exc:
@@ -118,10 +138,12 @@ async def receive_webhook(secret: str, headers: Mapping[str, str], body: bytes) 
         return Receipt(400, "invalid webhook\n")
     metrics.WEBHOOK_LATENCY.observe(max(0.0, time.time() - event.signed_at.timestamp()))
 
-    if not await store_event(event, body):
+    if not await store_event(event, body, announce=announce):
         metrics.DUPLICATE_DELIVERIES.inc()
         # Already stored; if it is not processed yet (it failed, or its process stopped),
         # this delivery is the nudge to try again now.
+        if announce:
+            await WebhookEvent.raw(_ANNOUNCE_AGAIN_SQL, event.webhook_id)
         return Receipt(200, "duplicate\n", event.webhook_id)
     return Receipt(200, "stored\n", event.webhook_id)
 
@@ -137,8 +159,11 @@ def _storable(value: Any) -> Any:
     return value
 
 
-async def store_event(event: VerifiedEvent, body: bytes | None = None) -> bool:
-    """Put the event in the inbox; False when its webhook-id is already there.
+async def store_event(
+    event: VerifiedEvent, body: bytes | None = None, *, announce: bool = False
+) -> bool:
+    """Put the event in the inbox; False when its webhook-id is already there. `announce`:
+    NOTIFY its id on ANNOUNCE_CHANNEL as it commits.
 
     `body`: the verified bytes as Whop sent them, stored as they are (PostgreSQL parses them
     into the jsonb) unless they hold something jsonb cannot: an escaped NUL, or text that is
@@ -152,7 +177,8 @@ async def store_event(event: VerifiedEvent, body: bytes | None = None) -> bool:
             payload = None
     if payload is None:
         payload = json.dumps(_storable(event.payload), separators=(",", ":"))
-    stored = await WebhookEvent.raw(_STORE_SQL, event.webhook_id, event.type, payload)
+    sql = _STORE_ANNOUNCED_SQL if announce else _STORE_SQL
+    stored = await WebhookEvent.raw(sql, event.webhook_id, event.type, payload)
     return bool(stored)
 
 
@@ -315,6 +341,10 @@ class InboxWorkers:
     bounds the questions to Whop in flight in this process: Whop answers in tens of
     milliseconds, so processing overlaps many of them, and a burst may not flood Whop (or
     this process's connections to it).
+
+    With `concurrency` 0 the process processes nothing: `submit` takes nothing, and
+    `announces` tells the webhook route to announce each stored event to the `linkmint
+    inbox` process instead (`app.payments.inbox_process`), the drainer behind it.
     """
 
     def __init__(
@@ -331,6 +361,11 @@ class InboxWorkers:
         self.max_queued = max_queued
         self._lanes: dict[asyncio.AbstractEventLoop, _Lane] = {}
         self._waiting: set[str] = set()
+
+    @property
+    def announces(self) -> bool:
+        """Whether stored events are left to another process (INBOX_WORKERS=0)."""
+        return self.concurrency == 0
 
     @property
     def busy(self) -> int:
@@ -385,9 +420,13 @@ class InboxWorkers:
         except Exception as exc:  # the database is down: the periodic drainer comes later
             log.warning("could not process the webhook events a stopped process left: %s", exc)
 
-    def lifespan(self, *, grace: float = 5.0) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    def lifespan(
+        self, *, grace: float = 5.0, drain_first: bool = True
+    ) -> Callable[[Any], AbstractAsyncContextManager[None]]:
         """Run the workers while the app is up (with `app.state.whop`), starting with what
-        stopped processes left unprocessed (in the background: start-up does not wait).
+        stopped processes left unprocessed (in the background: start-up does not wait;
+        `drain_first=False` leaves that to the caller). No workers (`concurrency` 0): nothing
+        runs, and nothing is queued.
 
         At shutdown each worker finishes the batch it holds (for up to `grace` seconds) and
         stops; what is still queued stays in the inbox, stored and unprocessed, for the next
@@ -398,6 +437,9 @@ class InboxWorkers:
 
         @asynccontextmanager
         async def working(app: Any) -> AsyncIterator[None]:
+            if not self.concurrency:  # events are announced to another process instead
+                yield
+                return
             loop = asyncio.get_running_loop()
             lane = _Lane(asyncio.Queue(self.max_queued), asyncio.Semaphore(self.whop_reads))
             self._lanes[loop] = lane
@@ -405,8 +447,8 @@ class InboxWorkers:
                 asyncio.create_task(self._work(lane, app.state), name=f"inbox-worker-{n}")
                 for n in range(self.concurrency)
             ]
-            leftovers = []  # (0 workers: everything is left to the drainer)
-            if self.concurrency:
+            leftovers = []
+            if drain_first:
                 leftovers.append(
                     asyncio.create_task(self._leftovers(app.state), name="inbox-leftovers")
                 )

@@ -64,13 +64,30 @@ async def test_without_running_workers_an_event_is_left_to_the_drainer():
     assert workers.busy == 0
 
 
-async def test_a_full_queue_leaves_the_event_to_the_drainer_and_counts_it():
-    workers = InboxWorkers(concurrency=0, max_queued=1)  # nobody takes from the queue
+def held(monkeypatch) -> asyncio.Event:
+    """The workers' first batch never finishes (Whop does not answer): what is submitted
+    after it stays queued. Set once a worker holds that batch."""
+    holding = asyncio.Event()
+
+    async def stuck(whop, event_ids, **options):
+        holding.set()
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(inbox, "process_events", stuck)
+    monkeypatch.setattr(inbox, "drain_leftovers", lambda whop: asyncio.sleep(0))
+    return holding
+
+
+async def test_a_full_queue_leaves_the_event_to_the_drainer_and_counts_it(monkeypatch):
+    holding = held(monkeypatch)
+    workers = InboxWorkers(concurrency=1, max_queued=1)
     before = metrics.REGISTRY.get_sample_value("linkmint_webhook_inbox_overflow_total") or 0
     async with workers.lifespan(grace=0.01)(idle_app()):
+        assert workers.submit("msg_0") is True
+        await holding.wait()  # the worker holds msg_0; the queue is empty again
         assert workers.submit("msg_1") is True
         assert workers.submit("msg_1") is True  # a redelivery while queued: queued once
-        assert workers.busy == 1
+        assert workers.busy == 2
         assert workers.submit("msg_2") is False
     after = metrics.REGISTRY.get_sample_value("linkmint_webhook_inbox_overflow_total")
     assert after == before + 1
@@ -86,14 +103,18 @@ async def test_workers_process_what_they_are_given():
     assert [await processed(i) for i in ids] == [True] * 5
 
 
-async def test_events_still_queued_at_shutdown_stay_stored_for_the_drainer():
-    workers = InboxWorkers(concurrency=0)
+async def test_events_still_queued_at_shutdown_stay_stored_for_the_drainer(monkeypatch):
+    holding = held(monkeypatch)
+    workers = InboxWorkers(concurrency=1, batch=1)
     async with workers.lifespan(grace=0.01)(idle_app()):
-        event_id = await stored("msg_left_behind")
-        assert workers.submit(event_id)
-    assert not await processed(event_id)
+        first, queued = await stored("msg_held"), await stored("msg_left_behind")
+        assert workers.submit(first)
+        await holding.wait()
+        assert workers.submit(queued)
+    assert not await processed(first) and not await processed(queued)
+    monkeypatch.undo()
     report = await drain_inbox(None, min_age=timedelta(0))  # type: ignore[arg-type]
-    assert event_id in report.tried and await processed(event_id)
+    assert {first, queued} <= set(report.tried) and await all_processed([first, queued])
 
 
 async def test_a_stopping_worker_finishes_the_batch_it_holds_and_leaves_the_queued_ones(

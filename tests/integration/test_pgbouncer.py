@@ -1,7 +1,8 @@
 """Linkmint behind a real PgBouncer in transaction pooling mode (DATABASE_POOLER=pgbouncer):
 pages, the studio and their queries through it under concurrency (no prepared statement
 kept across transactions), the cache listener's LISTEN straight to PostgreSQL
-(DATABASE_DIRECT_URL), and `linkmint doctor`'s account of it.
+(DATABASE_DIRECT_URL), webhook events announced through it to `linkmint inbox`, and
+`linkmint doctor`'s account of it.
 
 PgBouncer (Debian's `pgbouncer`) runs from a temporary directory on 127.0.0.1, once for the
 module (bench/database.py: `PgBouncer`)."""
@@ -22,11 +23,12 @@ from piccolo.engine import engine_finder
 
 from app.config import settings_from
 from app.db.engine import make_engine
-from app.db.tables import Creator
+from app.db.tables import Creator, WebhookEvent
 from app.doctor import pooler_finding
 from bench.database import PgBouncer
 from tests.support.cache_support import wait_until
-from tests.support.servers import Server, free_port, start_server
+from tests.support.servers import Server, free_port, start_inbox, start_server
+from tests.support.unlock_support import signed_event
 
 
 def _direct_url() -> str:
@@ -103,6 +105,31 @@ async def test_an_edit_reaches_every_process_whose_listener_is_behind_pgbouncer(
                 return "After" in (await client.get(f"{server.url}/pooledit")).text
 
             await wait_until(edited, within=2)
+
+
+async def test_events_stored_through_pgbouncer_are_announced_to_linkmint_inbox(pgbouncer, settings):
+    pooled = _pooled_env(pgbouncer)
+    deliveries = [
+        signed_event(settings, "membership.activated", {"id": f"mem_pooled{n}"}) for n in range(20)
+    ]
+    with ExitStack() as stack:
+        web = start_server(stack, "pooled-announcing", pool=4, env={**pooled, "INBOX_WORKERS": "0"})
+        await asyncio.to_thread(web.wait_ready)
+        await asyncio.to_thread(start_inbox, stack, web.url, env=pooled)
+        async with httpx.AsyncClient(base_url=web.url, timeout=10) as client:
+            answers = await asyncio.gather(
+                *(client.post("/webhooks/whop", content=b, headers=h) for b, h in deliveries)
+            )
+        assert [a.text for a in answers] == ["stored\n"] * 20
+        ids = [h["webhook-id"] for _, h in deliveries]
+
+        async def processed() -> bool:
+            done = WebhookEvent.count().where(
+                WebhookEvent.id.is_in(ids), WebhookEvent.processed_at.is_not_null()
+            )
+            return await done == len(ids)
+
+        await wait_until(processed, within=10)
 
 
 async def test_doctor_reports_the_pooler_and_the_statement_timeout_through_it(pgbouncer):

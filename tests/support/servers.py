@@ -51,6 +51,46 @@ class Server:
             self.process.kill()
 
 
+INBOX_READY = "processing the webhook events announced"  # `linkmint inbox` is up
+
+
+def start_inbox(
+    stack: ExitStack, app_url: str, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, Path]:
+    """`linkmint inbox` (with `args`), reading Whop (the emulator) through the app at
+    `app_url`, the test environment otherwise, then `env`; waits until it says it is
+    processing. `stack` kills it if it still runs."""
+    log_path = LOGS / f"inbox-{time.monotonic_ns()}.log"
+    log = stack.enter_context(open(log_path, "wb"))
+    env = {
+        **os.environ,
+        "APP_URL": app_url,
+        "DB_POOL_SIZE": "4",
+        "LOG_LEVEL": "INFO",
+        **(env or {}),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "inbox", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def stop() -> None:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+    stack.callback(stop)
+    deadline = time.monotonic() + 30
+    while INBOX_READY not in log_path.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"linkmint inbox did not start:\n{log_path.read_text()}")
+        time.sleep(0.1)
+    return process, log_path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -22,6 +22,7 @@ from bench.deployment import ROOT, SITE, UNIT, Unit, render_site
 from bench.scaleout import nginx_conf
 
 ENV_FILE = ROOT / "deploy" / "systemd" / "linkmint.env"
+INBOX_UNIT = ROOT / "deploy" / "systemd" / "linkmint-inbox.service"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
@@ -121,6 +122,25 @@ def test_the_unit_gives_a_stopping_process_the_time_it_takes_to_drain():
     assert re.search(r"^KillMode=mixed$", UNIT.read_text(), re.MULTILINE)
 
 
+def test_the_inbox_unit_runs_linkmint_inbox_and_lets_it_finish_its_batches(monkeypatch):
+    from app.payments import inbox_process
+
+    unit = Unit.read(INBOX_UNIT)
+    assert unit.exec_start[0] == Unit.read().exec_start[0]  # the same console script
+    started = []
+    monkeypatch.setattr(
+        inbox_process,
+        "main",
+        lambda settings, workers: started.append((workers, settings.inbox_whop_reads)),
+    )
+    cli.main(list(unit.exec_start[1:]))
+    assert started == [(2, 16)]
+    inbox_grace = inspect.signature(InboxWorkers.lifespan).parameters["grace"].default
+    assert unit.kill_signal == signal.SIGTERM
+    assert unit.timeout_stop >= inbox_grace + 3
+    assert "EnvironmentFile=/etc/linkmint/linkmint.env" in INBOX_UNIT.read_text()
+
+
 def test_the_example_environment_file_sets_only_settings_linkmint_reads(tmp_path):
     lines = [line for line in ENV_FILE.read_text().splitlines() if line and line[0] != "#"]
     values = dict(line.split("=", 1) for line in lines)
@@ -134,12 +154,15 @@ def test_the_example_environment_file_sets_only_settings_linkmint_reads(tmp_path
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
-def test_systemd_accepts_the_unit(tmp_path):
+@pytest.mark.parametrize(
+    ("unit", "name"), [(UNIT, "linkmint@8001.service"), (INBOX_UNIT, INBOX_UNIT.name)]
+)
+def test_systemd_accepts_the_unit(tmp_path, unit, name):
     linkmint = Path(sys.executable).parent / "linkmint"
     if not linkmint.exists():
         pytest.skip("the linkmint console script is not installed in this environment")
-    instance = tmp_path / "linkmint@8001.service"
-    instance.write_text(UNIT.read_text().replace(Unit.read().exec_start[0], str(linkmint)))
+    instance = tmp_path / name
+    instance.write_text(unit.read_text().replace(Unit.read(unit).exec_start[0], str(linkmint)))
     verified = subprocess.run(
         ["systemd-analyze", "verify", str(instance)], capture_output=True, text=True, timeout=60
     )
