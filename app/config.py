@@ -55,6 +55,7 @@ KNOWN_NAMES = (
     "INBOX_BATCH",
     "INBOX_WHOP_READS",
     "WHOP_EMULATOR_LATENCY_MS",
+    "WHOP_EMULATOR_RATE_LIMIT",
     "VAR_DIR",
     "LOG_LEVEL",
     "LOG_FORMAT",
@@ -134,6 +135,9 @@ class Settings:
     # The emulated Whop answers its API this much later (milliseconds): Whop is tens of
     # milliseconds away, and the benchmarks measure with that.
     whop_emulator_latency_ms: int = 0
+    # Calls a minute per operation and API key the emulated Whop answers before 429, as
+    # Whop documents 600 (0: no limit, for tests and benchmarks that make many more).
+    whop_emulator_rate_limit: int = 0
     var_dir: Path = field(default_factory=lambda: Path("var").resolve())  # ./var
     log_level: str = "INFO"
     # `json`: one JSON object per line, for a log collector; `text`: for a person at a
@@ -377,6 +381,7 @@ def settings_from(raw: Mapping[str, str | None]) -> Settings:
             ("INBOX_BATCH", 100, 1, 1000),
             ("INBOX_WHOP_READS", 4, 1, 1000),
             ("WHOP_EMULATOR_LATENCY_MS", 0, 0, 10_000),
+            ("WHOP_EMULATOR_RATE_LIMIT", 0, 0, 1_000_000),
         )
     }
     # Each set goes to Settings by name: typed Any here, checked by the dataclass's fields.

@@ -90,6 +90,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help="`linkmint inbox --whop-reads N` (default: INBOX_WHOP_READS, 4)",
     )
+    p.add_argument(
+        "--whop-rate-limit",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the emulated Whop answers 429 beyond N calls a minute per operation, as Whop "
+        "documents 600 (0, the default: no limit)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     args = p.parse_args(argv)
     if min(args.buyers, args.seconds, args.connections, args.workers) < 1:
@@ -160,6 +168,7 @@ class FlashSale:
             "WHOP_API_BASE": "",
             "WHOP_OAUTH_BASE": "",
             "WHOP_EMULATOR_LATENCY_MS": str(args.whop_latency_ms),
+            "WHOP_EMULATOR_RATE_LIMIT": str(args.whop_rate_limit),
         }
         os.environ.update(app_env)
 
@@ -194,6 +203,7 @@ class FlashSale:
                 "server": kind,
                 "workers": args.workers,
                 "whop_latency_ms": args.whop_latency_ms,
+                "whop_rate_limit": args.whop_rate_limit,
                 "inbox_workers": self.settings.inbox_workers,
                 "inbox_process_workers": args.inbox_process,
                 "inbox_process_whop_reads": args.inbox_whop_reads,
@@ -759,6 +769,11 @@ async def _read_answer(reader: asyncio.StreamReader, status_line: bytes) -> Answ
 # --- the report ------------------------------------------------------------------------------
 
 
+def _rate_limit(settings: dict[str, Any]) -> str:
+    limit = settings.get("whop_rate_limit")
+    return f", {limit} calls a minute per operation" if limit else ""
+
+
 def _inbox(settings: dict[str, Any]) -> str:
     """Who processes the events, and within which bounds."""
     if settings.get("inbox_process_workers"):
@@ -778,7 +793,8 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
     s = results["settings"]
     lines = [
         f"Run {results['when']} · app: {s['server']} × {s['workers']} workers · Whop: the "
-        f"emulator answering {s['whop_latency_ms']} ms late · inbox: {_inbox(s)} "
+        f"emulator answering {s['whop_latency_ms']} ms late"
+        f"{_rate_limit(s)} · inbox: {_inbox(s)} "
         f"· load average at start {s['load_average']}",
     ]
     base = results["baseline"]["rps"]

@@ -43,6 +43,7 @@ from app.emulator.protocol import (
     principal_of,
     unauthorized,
 )
+from app.emulator.ratelimit import RateLimit
 from app.web.deps import SettingsDep
 
 P = ParamSpec("P")
@@ -93,6 +94,8 @@ class Gateway:
 
     `latency` (seconds, WHOP_EMULATOR_LATENCY_MS): every request waits this long before it
     is let in, as a request to Whop's servers takes tens of milliseconds to come back.
+    `rate_limit` (WHOP_EMULATOR_RATE_LIMIT): a credential's calls of one operation beyond it
+    in a minute are answered 429, as Whop answers them (`ratelimit.py`).
     """
 
     def __init__(
@@ -101,8 +104,10 @@ class Gateway:
         check_faults: bool = True,
         only_key: str | None = None,
         latency: float = 0.0,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self.app = app
+        self.rate_limit = rate_limit
         self.check_faults = check_faults
         self.only_key_hash = store.secret_hash(only_key) if only_key else None
         self.latency = latency
@@ -127,6 +132,12 @@ class Gateway:
             await send_error(send, not_the_platform_key())
             return
         scope[PRINCIPAL_KEY] = principal  # type: ignore[literal-required]
+        if self.rate_limit is not None:
+            operation = f"{scope['method']} {scope['route_handler'].handler_name}"
+            wait = self.rate_limit.wait(principal.owner, operation)
+            if wait is not None:
+                await send_error(send, ApiError(429, f"Try again in {wait} seconds."))
+                return
         if fault and fault["hang"]:
             await asyncio.sleep(fault["hang"])
         if fault and fault["status"]:
@@ -389,8 +400,11 @@ async def unknown_endpoint(request: Request, rest: FromPath[str]) -> Response:
     raise ApiError(404, f"No such endpoint: {request.method} {API_PREFIX}{rest}")
 
 
-def api_router(latency: float = 0.0) -> Router:
-    """The API; each request answered `latency` seconds late (WHOP_EMULATOR_LATENCY_MS)."""
+def api_router(latency: float = 0.0, *, rate_limit: int = 0) -> Router:
+    """The API; each request answered `latency` seconds late (WHOP_EMULATOR_LATENCY_MS), and
+    `rate_limit` calls a minute of each operation per credential (WHOP_EMULATOR_RATE_LIMIT;
+    0: no limit)."""
+    limit = RateLimit(rate_limit) if rate_limit else None
     return Router(
         path=API_PREFIX,
         route_handlers=[
@@ -415,7 +429,9 @@ def api_router(latency: float = 0.0) -> Router:
             delete_webhook,
             unknown_endpoint,
         ],
-        middleware=[DefineMiddleware(Gateway, check_faults=True, latency=latency)],
+        middleware=[
+            DefineMiddleware(Gateway, check_faults=True, latency=latency, rate_limit=limit)
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         include_in_schema=False,
     )

@@ -34,7 +34,8 @@ log = logging.getLogger("app.emulator.platform")
 
 def routes(settings: Settings) -> list:
     latency = settings.whop_emulator_latency_ms / 1000
-    return [api_router(latency), control_router(settings), *HOSTED_ROUTES, *elements.routes()]
+    api = api_router(latency, rate_limit=settings.whop_emulator_rate_limit)
+    return [api, control_router(settings), *HOSTED_ROUTES, *elements.routes()]
 
 
 async def bootstrap(settings: Settings) -> None:
