@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -22,8 +21,8 @@ from app.db.tables import DuplicatePayment, Unlock, WebhookEvent
 from app.doctor import inbox_finding
 from app.emulator import faults
 from app.payments import inbox_process
-from app.payments.inbox import ANNOUNCE_CHANNEL, InboxWorkers, receive_webhook, store_event
-from app.whop import WebhookEvent as VerifiedEvent
+from app.payments.inbox import ANNOUNCE_CHANNEL, InboxWorkers, receive_webhook
+from tests.support.inbox_support import all_processed, processed, stored
 from tests.support.servers import ROOT, start_inbox, start_server
 from tests.support.unlock_support import (
     add_premium,
@@ -34,30 +33,6 @@ from tests.support.unlock_support import (
     start_checkout,
 )
 from tests.support.whop_testkit import emulator_control, eventually  # noqa: F401
-
-
-async def processed(webhook_id: str) -> bool:
-    rows = await WebhookEvent.select(WebhookEvent.processed_at).where(WebhookEvent.id == webhook_id)
-    return bool(rows) and rows[0]["processed_at"] is not None
-
-
-async def all_processed(ids: list[str]) -> bool:
-    return all([await processed(i) for i in ids])
-
-
-async def stored(webhook_id: str, *, announce: bool = False) -> str:
-    """An event whose processing asks Whop nothing."""
-    event = VerifiedEvent(
-        webhook_id=webhook_id,
-        type="membership.activated",
-        company_id=None,
-        data={"id": "mem_1"},
-        payload={"type": "membership.activated", "data": {"id": "mem_1"}},
-        signed_at=datetime.now(UTC),
-    )
-    assert await store_event(event, announce=announce)
-    return webhook_id
-
 
 # --- the app process's side: nothing queued, every stored event announced ---------------
 

@@ -27,6 +27,7 @@ from app.payments.inbox import (
 )
 from app.whop import WebhookEvent as VerifiedEvent
 from app.whop.events import done
+from tests.support.inbox_support import all_processed, processed, stored
 from tests.support.servers import start_server
 from tests.support.unlock_support import signed_event
 from tests.support.whop_testkit import emulator_control, eventually  # noqa: F401
@@ -35,27 +36,6 @@ from tests.support.whop_testkit import emulator_control, eventually  # noqa: F40
 def idle_app() -> SimpleNamespace:
     """What the workers need of the app: its state's Whop client (unused by these events)."""
     return SimpleNamespace(state=SimpleNamespace(whop=None))
-
-
-async def stored(webhook_id: str) -> str:
-    """An event whose processing asks Whop nothing (so no Whop client is needed)."""
-    event = VerifiedEvent(
-        webhook_id=webhook_id,
-        type="membership.activated",
-        company_id=None,
-        data={"id": "mem_1"},
-        payload={"type": "membership.activated", "data": {"id": "mem_1"}},
-        signed_at=datetime.now(UTC),
-    )
-    assert await store_event(event)
-    return webhook_id
-
-
-async def processed(webhook_id: str) -> bool:
-    [row] = await WebhookEvent.select(WebhookEvent.processed_at).where(
-        WebhookEvent.id == webhook_id
-    )
-    return row["processed_at"] is not None
 
 
 async def test_without_running_workers_an_event_is_left_to_the_drainer():
@@ -159,10 +139,6 @@ async def test_an_event_still_held_after_the_grace_is_left_unprocessed(monkeypat
 
 
 # --- what a stopped process acknowledged and never processed, the next one does at start ----
-
-
-async def all_processed(ids: list[str]) -> bool:
-    return all([await processed(i) for i in ids])
 
 
 async def test_the_leftovers_drain_takes_what_was_stored_before_it_began_and_nothing_newer():
