@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import logging.config
 import re
 import threading
 import time
@@ -246,6 +247,30 @@ def formatter_config(log_format: str) -> dict[str, Any]:
     """The `logging.config` entry of the formatter `LOG_FORMAT` names."""
     factory = JsonLineFormatter if log_format == "json" else LineFormatter
     return {"()": f"{factory.__module__}.{factory.__qualname__}"}
+
+
+def log_to_stderr(log_format: str, level: str, repeat_window: float) -> RepeatedFailures:
+    """A process without uvicorn (`linkmint inbox`): every record to stderr, one line each in
+    `LOG_FORMAT`, repeats counted as the app's are; the filter, for its `lifespan`."""
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"line": formatter_config(log_format)},
+            "handlers": {
+                "stderr": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "line",
+                    "stream": "ext://sys.stderr",
+                }
+            },
+            "root": {"level": level, "handlers": ["stderr"]},
+        }
+    )
+    RequestIds().install(("",))
+    repeats = RepeatedFailures(window=repeat_window)
+    repeats.install(("",))
+    return repeats
 
 
 def uvicorn_log_config(log_format: str, level: str) -> dict[str, Any]:

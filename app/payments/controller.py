@@ -243,8 +243,8 @@ async def whop_webhook(request: Request[Any, Any, Any], settings: SettingsDep) -
     receipt = await receive_webhook(
         settings.whop_webhook_secret, request.headers, body, announce=inbox.announces
     )
-    if receipt.event_id is not None and not inbox.announces:
-        inbox.submit(receipt.event_id)
+    if receipt.event_id is not None:
+        inbox.submit(receipt.event_id)  # (takes nothing in a process without workers)
     return Response(receipt.text, status_code=receipt.status, media_type=MediaType.TEXT)
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import logging.config
 import signal
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack, suppress
@@ -36,8 +35,9 @@ from app.db.engine import app_engine, pool_lifespan
 from app.db.notify import Listener, listener_lifespan
 from app.db.outage import describe
 from app.db.tables import WebhookEvent
-from app.logs import RepeatedFailures, RequestIds, formatter_config
+from app.logs import log_to_stderr
 from app.payments.inbox import ANNOUNCE_CHANNEL, InboxWorkers, drain_inbox
+from app.periodic import in_background
 from app.whop import WhopClient
 
 log = logging.getLogger("app.payments.inbox_process")
@@ -109,11 +109,10 @@ class Turn:
     of the first one's session ending (stopped, killed, its machine gone). `lost` is set
     when the holding connection stops answering: the lock may then be someone else's."""
 
-    def __init__(self, conn: Any, *, ping_every: float = 5.0) -> None:
+    def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: self.lost.set())
-        self._pinging = asyncio.create_task(self._ping(ping_every), name="inbox-turn-ping")
 
     @classmethod
     async def take(cls, stop: asyncio.Event, *, every: float = 1.0) -> Turn | None:
@@ -139,8 +138,9 @@ class Turn:
             await _until(stop, every)
         return None
 
-    async def _ping(self, every: float) -> None:
-        # A silent half-open connection would never say it is gone.
+    async def watch(self, every: float = 5.0) -> None:
+        """Ping the holding connection until it fails (then `lost` is set): a silent
+        half-open connection would never say it is gone."""
         while not self.lost.is_set():
             await asyncio.sleep(every)
             try:
@@ -148,10 +148,7 @@ class Turn:
             except Exception:  # noqa: BLE001 (whatever the failure, the lock is not ours)
                 self.lost.set()
 
-    async def give_up(self) -> None:
-        self._pinging.cancel()
-        with suppress(asyncio.CancelledError):
-            await self._pinging
+    def give_up(self) -> None:
         self.conn.terminate()  # the session ends, and its lock with it
 
 
@@ -183,7 +180,7 @@ async def run(
             try:
                 await _process(settings, app, workers, turn, stop, ready)
             finally:
-                await turn.give_up()
+                turn.give_up()
             if not stop.is_set():
                 log.warning("lost the inbox's turn (its database connection); taking it again")
 
@@ -208,6 +205,7 @@ async def _process(
         # LISTEN lives on a session: never through a pooler (DATABASE_DIRECT_URL).
         listening = listener_lifespan([announcements], lambda: app_engine().direct_dsn)
         await stack.enter_async_context(listening(app))
+        await stack.enter_async_context(in_background(("inbox-turn-watch", turn.watch())))
         log.info(
             "processing the webhook events announced on %s (batches under way at once: %d; "
             "events per batch: up to %d; Whop reads in flight: up to %d)",
@@ -227,31 +225,9 @@ async def _process(
         log.info("stopping: each worker finishes the batch it holds")
 
 
-def _configure_logging(settings: Settings) -> RepeatedFailures:
-    logging.config.dictConfig(
-        {
-            "version": 1,
-            "disable_existing_loggers": False,
-            "formatters": {"line": formatter_config(settings.log_format)},
-            "handlers": {
-                "stderr": {
-                    "class": "logging.StreamHandler",
-                    "formatter": "line",
-                    "stream": "ext://sys.stderr",
-                }
-            },
-            "root": {"level": settings.log_level, "handlers": ["stderr"]},
-        }
-    )
-    RequestIds().install(("",))
-    repeats = RepeatedFailures(window=settings.log_repeat_window)
-    repeats.install(("",))
-    return repeats
-
-
 def main(settings: Settings, workers: int) -> None:
     """`linkmint inbox`: runs until SIGTERM or SIGINT, then stops as described in `run`."""
-    repeats = _configure_logging(settings)
+    repeats = log_to_stderr(settings.log_format, settings.log_level, settings.log_repeat_window)
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -267,8 +243,7 @@ def main(settings: Settings, workers: int) -> None:
 
 def _event_loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
     """uvloop's, as `linkmint serve` runs on (uvicorn's choice where it is installed, which
-    uvicorn[standard] does on Linux): the socket work of the Whop reads costs a third less;
-    asyncio's otherwise."""
+    uvicorn[standard] does on Linux); asyncio's otherwise."""
     try:
         import uvloop
     except ImportError:  # (a platform uvloop does not build on)
