@@ -47,14 +47,19 @@ CONFIRM_RETRY_SECONDS = 3  # how soon a return the database could not answer tri
 
 
 def _panel(
-    request: HTMXRequest, panel: Panel, *, status: int = 200, cookies: list[Cookie] | None = None
+    request: HTMXRequest,
+    panel: Panel,
+    *,
+    status: int = 200,
+    cookies: list[Cookie] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Template:
     fragment = bool(request.htmx)
     return Template(
         template_name="payments/_unlock.html" if fragment else "payments/unlock_page.html",
         context={"panel": panel},
         status_code=status,
-        headers=PRIVATE,
+        headers={**PRIVATE, **(headers or {})},
         cookies=cookies or [],
         media_type=MediaType.HTML,
     )
@@ -102,7 +107,8 @@ class UnlockController(Controller):
             return _panel(request, panel, status=409, cookies=cookies)
         except CheckoutUnavailable as exc:
             panel = await panel_for(link, buyer, message=str(exc))
-            return _panel(request, panel, status=503, cookies=cookies)
+            busy = {"retry-after": str(exc.retry_after)} if exc.retry_after else None
+            return _panel(request, panel, status=503, cookies=cookies, headers=busy)
         if started.owned is not None:  # they bought it already: no second checkout
             if request.htmx:
                 return _panel(request, started.owned, cookies=cookies)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from app.payments.convergence import converge_return
 from app.shared.fees import PriceRefused, money_rules
 from app.shared.money import format_money
 from app.shared.rules import is_safe_href
-from app.whop import WhopClient, WhopError, WhopRejected
+from app.whop import WhopClient, WhopError, WhopRateLimited, WhopRejected
 
 log = logging.getLogger("app.payments.unlocks")
 
@@ -186,7 +187,28 @@ class UnlockRefused(Exception):
 
 
 class CheckoutUnavailable(Exception):
-    """Whop could not make the checkout; nothing was charged and a retry is safe."""
+    """Whop could not make the checkout; nothing was charged and a retry is safe, after
+    `retry_after` seconds when Whop said how long it is too busy to take one."""
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _unavailable(exc: WhopError) -> CheckoutUnavailable:
+    """What the buyer is told when Whop made no checkout, with Whop's wait when it is busy:
+    its rate limit is per operation for the whole platform, so a sale can use it up."""
+    if not isinstance(exc, WhopRateLimited):
+        return CheckoutUnavailable(
+            "We could not reach the payment provider. Nothing was charged; "
+            "please try again in a moment."
+        )
+    seconds = math.ceil(exc.retry_after) if exc.retry_after else None
+    when = f"in {seconds} second{'s' if seconds != 1 else ''}" if seconds else "in a moment"
+    return CheckoutUnavailable(
+        f"The payment provider is busy. Nothing was charged; please try again {when}.",
+        retry_after=seconds,
+    )
 
 
 def new_unlock_id() -> str:
@@ -298,10 +320,7 @@ async def start_unlock(
         # Left PENDING without a checkout: the next click reuses it with the same
         # idempotency key, so a checkout Whop made but could not tell us about is found.
         log.warning("no checkout for unlock %s yet: %s", unlock.id, exc)
-        raise CheckoutUnavailable(
-            "We could not reach the payment provider. Nothing was charged; "
-            "please try again in a moment."
-        ) from exc
+        raise _unavailable(exc) from exc
     if (checkout.currency, checkout.price) != (link.currency, link.price_cents):
         # Not the checkout asked for (a currency such as whop_usd, another price): nobody
         # may pay it. Asking again gets the same one (the idempotency key), so close it.

@@ -2,12 +2,18 @@
 
 It uses Whop's legacy `company_id` request shapes and sends no `Api-Version-Date` header
 (docs/whop-contract.md §0). One client, with one pooled `httpx.AsyncClient`, lives for the app's
-lifetime (`whop_lifespan`); handlers receive it as `whop: WhopDep`, background code reads
-`app.state.whop`.
+lifetime (`whop_lifespan`); handlers receive it as `whop: WhopDep` (a view of it that waits
+less), background code reads `app.state.whop`.
 
 Reliability rules kept here so no caller has to:
 - explicit timeouts; bounded retries with jittered backoff on network errors, 408, 429 and
   5xx, honouring `Retry-After` and Whop's "Try again in N seconds." message;
+- Whop's rate limit is per operation and per key, so a 429's wait holds for every call of
+  that operation this client makes: a call that starts before the wait is over sits it out
+  first, or, if it is longer than the call may block (`RetryPolicy.max_wait`), is handed
+  to its caller as `WhopRateLimited` without asking Whop again. Handlers, whose callers
+  are people waiting, get a view that blocks for `REQUEST_MAX_WAIT` at most; background
+  work (the inbox, the sweeps) sits out any wait Whop's one-minute window can ask for;
 - every POST carries an `Idempotency-Key` (the caller's, or a fresh one per logical call)
   that stays the same across that call's retries, so a retried create never creates twice;
 - every failure is one of the exceptions in `app.whop.errors`, whose messages never
@@ -17,9 +23,13 @@ Reliability rules kept here so no caller has to:
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import logging
+import math
 import random
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -63,6 +73,7 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 _TRY_AGAIN = re.compile(r"try again in (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 _PAGE_LIMIT = 1000  # a sanity bound: Whop does not document its largest `first`
+REQUEST_MAX_WAIT = 2.0  # the longest wait for Whop inside a request a person is waiting on
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +81,7 @@ class RetryPolicy:
     attempts: int = 3  # tries per call, the first one included
     base_delay: float = 0.5  # seconds before the first retry; doubles each time, jittered
     max_delay: float = 8.0  # cap on one backoff wait
-    max_wait: float = 30.0  # the longest Retry-After we sit out inside one call
+    max_wait: float = 60.0  # the longest Retry-After we sit out inside one call
 
     def backoff(self, retry: int) -> float:
         """Full-jitter backoff before retry number `retry` (1, 2, …)."""
@@ -129,6 +140,9 @@ class WhopClient:
         self.parent_company_id = parent_company_id
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
+        # operation -> time.monotonic() until which Whop asked us not to call it (a 429's
+        # wait); shared with the views `with_max_wait` makes.
+        self._quiet_until: dict[str, float] = {}
 
     @classmethod
     def connect(
@@ -164,6 +178,13 @@ class WhopClient:
             sleep=sleep,
             page_size=settings.whop_page_size,
         )
+
+    def with_max_wait(self, seconds: float) -> WhopClient:
+        """This client, on the same connections and knowing the same waits, blocking for at
+        most `seconds` of a wait Whop asks for; close the original, not the view."""
+        view = copy.copy(self)
+        view._retry = dataclasses.replace(self._retry, max_wait=seconds)
+        return view
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -512,6 +533,14 @@ class WhopClient:
         if method == "POST":
             # One key per logical call, reused by its retries: Whop replays the first result.
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+        if (quiet := self._quiet_until.get(operation, 0.0) - time.monotonic()) > 0:
+            if quiet > self._retry.max_wait:
+                raise WhopRateLimited(
+                    operation,
+                    f"Whop asked for a pause; not asked again for {math.ceil(quiet)} seconds",
+                    quiet,
+                )
+            await self._sleep(quiet)
         attempt = 0
         while True:
             attempt += 1
@@ -543,6 +572,10 @@ class WhopClient:
                     return response
                 failure, wait = self._failure(operation, response)
                 cause = failure
+                if isinstance(failure, WhopRateLimited) and wait is not None:
+                    until = time.monotonic() + wait
+                    if until > self._quiet_until.get(operation, 0.0):
+                        self._quiet_until[operation] = until
             if attempt >= self._retry.attempts or (
                 wait is not None and wait > self._retry.max_wait
             ):
@@ -635,7 +668,8 @@ class InProcessTransport(httpx.AsyncBaseTransport):
 
 
 def whop_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
-    """Open the app's WhopClient at start-up (as `app.state.whop`) and close it at shutdown.
+    """Open the app's WhopClient at start-up (as `app.state.whop`, and as
+    `app.state.whop_for_requests`, which handlers receive) and close it at shutdown.
 
     With the emulator mounted in this app, the client talks to it in-process.
     """
@@ -645,6 +679,7 @@ def whop_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncConte
         transport = InProcessTransport(app) if settings.emulator_enabled else None
         client = WhopClient.connect(settings, transport=transport)
         app.state.whop = client
+        app.state.whop_for_requests = client.with_max_wait(REQUEST_MAX_WAIT)
         try:
             yield
         finally:
@@ -654,7 +689,7 @@ def whop_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncConte
 
 
 def provide_whop(state: State) -> WhopClient:
-    whop: WhopClient = state.whop
+    whop: WhopClient = state.whop_for_requests
     return whop
 
 

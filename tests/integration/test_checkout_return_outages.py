@@ -29,7 +29,7 @@ from tests.support.unlock_support import (
     start_checkout,
     unlock_row,
 )
-from tests.support.whop_testkit import emulator_control, eventually  # noqa: F401
+from tests.support.whop_testkit import emulator_control, eventually, wait_out_whop  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("quiet_whop")
 SLACK = 1.0  # seconds on top of RETURN_WAIT for everything else a return does
@@ -81,6 +81,7 @@ async def test_whop_in_trouble_holds_the_return_a_few_seconds_then_the_page_take
     assert (await unlock_row(unlock_id))["status"] == "PENDING"  # the page polls meanwhile
 
     await faults.clear_faults()
+    wait_out_whop(client.app)  # (the busy Whop's 20 seconds)
     again, _ = await timed_get(
         client, f"/checkout/confirm?unlock={unlock_id}&payment_id={payment_id}"
     )

@@ -134,6 +134,30 @@ async def test_overlapping_batches_and_returns_at_once_make_exactly_one_transiti
     assert await DuplicatePayment.count() == 0
 
 
+async def test_whop_asking_for_a_pause_holds_the_batch_and_fails_no_event(whop, seller, sleeps):
+    unlocks = [await open_unlock(whop, seller) for _ in range(3)]
+    payments = [await buy(whop, unlock) for unlock in unlocks]
+    event_ids = [f"msg_pause_{n}" for n in range(3)]
+    for event_id, payment_id in zip(event_ids, payments, strict=True):
+        body = json.dumps({"type": "payment.succeeded", "data": {"id": payment_id}})
+        await WebhookEvent.raw(
+            "INSERT INTO webhook_event (id, type, payload) VALUES ({}, 'payment.succeeded', {})",
+            event_id,
+            body,
+        )
+    await faults.add_fault("api", method="GET", path="/payments/*", status=429, retry_after=45)
+
+    results = await process_events(whop, event_ids, whop_reads=asyncio.Semaphore(1))
+
+    assert results == dict.fromkeys(event_ids, "processed")
+    rows = await WebhookEvent.select().where(WebhookEvent.id.is_in(event_ids))
+    assert {(r["attempts"], r["last_error"]) for r in rows} == {(1, None)}
+    # The first read sat out Whop's 45 seconds; the next ones waited what was left of them
+    # before asking (the test's sleeps pass no time) instead of each being refused in turn.
+    assert sleeps[0] == 45 and len(sleeps) == 3 and all(44 < s <= 45 for s in sleeps)
+    assert {(await status_of(u["id"]))["status"] for u in unlocks} == {"COMPLETED"}
+
+
 async def test_unlock_terms_asked_at_once_are_read_in_one_query(whop, seller, monkeypatch):
     first, second = [await open_unlock(whop, seller) for _ in range(2)]
     queries: list[str] = []

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import hashlib
 import re
+import time
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -26,7 +27,10 @@ from tests.support.unlock_support import (
     unlock_row,
     whop_auth,
 )
-from tests.support.whop_testkit import emulator_control  # noqa: F401 (fixture)
+from tests.support.whop_testkit import (
+    emulator_control,  # noqa: F401 (fixture)
+    wait_out_whop,
+)
 
 SECRET_URL = "https://secret.example/recipe?k=1"
 
@@ -209,10 +213,10 @@ async def test_a_price_change_retires_the_open_checkout(client, recipe):
 @pytest.mark.usefixtures("emulator_control")
 async def test_whop_down_shows_a_message_and_the_retry_reuses_the_unlock(client, recipe):
     await faults.add_fault(
-        "api", method="POST", path="/checkout_configurations", status=429, retry_after=600
+        "api", method="POST", path="/checkout_configurations", status=502, times=3
     )
     r = await client.post(f"/u/{recipe['id']}/unlock", headers=HX)
-    assert r.status_code == 503
+    assert r.status_code == 503 and "retry-after" not in r.headers
     assert "could not reach the payment provider" in r.text and "Nothing was charged" in r.text
     assert "Unlock for $5.00" in r.text  # the button is right there to try again
     [half_made] = await Unlock.select()
@@ -220,6 +224,41 @@ async def test_whop_down_shows_a_message_and_the_retry_reuses_the_unlock(client,
 
     unlock_id, purchase_url = await start_checkout(client, recipe["id"])
     assert unlock_id == half_made["id"] and await Unlock.count() == 1
+
+
+@pytest.mark.usefixtures("emulator_control")
+async def test_whop_busy_answers_at_once_with_its_wait_and_is_not_asked_again_meanwhile(
+    client, recipe
+):
+    # Whop's rate limit is per operation for the whole platform: a sale can use it up.
+    await faults.add_fault(
+        "api", method="POST", path="/checkout_configurations", status=429, retry_after=40
+    )
+    started = time.monotonic()
+    r = await client.post(f"/u/{recipe['id']}/unlock", headers=HX)
+    assert time.monotonic() - started < 2  # the buyer is not kept waiting Whop's 40 seconds
+    assert r.status_code == 503 and r.headers["retry-after"] == "40"
+    assert "The payment provider is busy" in r.text and "try again in 40 seconds" in r.text
+    assert "Nothing was charged" in r.text and "Unlock for $5.00" in r.text
+
+    # Whop would take it now (the fault is spent), but it asked for 40 seconds of quiet.
+    again = await client.post(f"/u/{recipe['id']}/unlock", headers=HX)
+    assert again.status_code == 503 and 39 <= int(again.headers["retry-after"]) <= 40
+    [half_made] = await Unlock.select()
+    assert half_made["checkout_id"] is None
+
+    wait_out_whop(client.app)
+    unlock_id, _ = await start_checkout(client, recipe["id"])
+    assert unlock_id == half_made["id"] and await Unlock.count() == 1
+
+
+@pytest.mark.usefixtures("emulator_control")
+async def test_a_short_wait_whop_asks_for_is_sat_out_inside_the_click(client, recipe):
+    await faults.add_fault(
+        "api", method="POST", path="/checkout_configurations", status=429, retry_after=1
+    )
+    unlock_id, purchase_url = await start_checkout(client, recipe["id"])
+    assert (await unlock_row(unlock_id))["checkout_id"] is not None
 
 
 @pytest.mark.usefixtures("emulator_control")
@@ -233,6 +272,7 @@ async def test_a_checkout_whop_made_but_could_not_report_is_found_again(client, 
         when="after",
     )
     assert (await client.post(f"/u/{recipe['id']}/unlock", headers=HX)).status_code == 503
+    wait_out_whop(client.app)
     unlock_id, purchase_url = await start_checkout(client, recipe["id"])
     row = await unlock_row(unlock_id)
     made = await Creator.raw(

@@ -33,6 +33,7 @@ from app.whop import (
     provide_whop,
     whop_lifespan,
 )
+from app.whop.client import REQUEST_MAX_WAIT
 from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     api,
     browser,
@@ -315,6 +316,46 @@ async def test_a_wait_longer_than_we_block_for_is_handed_to_the_caller(whop, sle
     assert "Try again in 120 seconds" in str(limited.value)
 
 
+def asked(client: WhopClient) -> list[str]:
+    """The paths `client` sends to Whop from now on."""
+    paths: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        paths.append(request.url.path)
+
+    client._http.event_hooks["request"].append(record)
+    return paths
+
+
+async def test_a_429s_wait_holds_for_the_operations_next_calls(whop, sleeps, live_settings):
+    await faults.add_fault("api", path="/companies/*", status=429, retry_after=20)
+    parent = live_settings.whop_parent_company_id
+    await whop.retrieve_company(parent)
+    assert sleeps == [20.0]
+    paths = asked(whop)
+    # (The test's sleeps pass no time, so Whop's 20 seconds are not over yet.)
+    await whop.retrieve_company(parent)
+    assert len(sleeps) == 2 and 19 < sleeps[1] <= 20  # sat out what was left, then asked
+    assert len(paths) == 1
+    company = await whop.create_connected_company(title="Other", email="o@example.com")
+    assert company.id.startswith("biz_") and len(sleeps) == 2  # another operation, no wait
+
+
+async def test_a_call_that_may_not_wait_so_long_is_refused_without_asking_whop(
+    whop, sleeps, live_settings
+):
+    await faults.add_fault("api", path="/companies/*", status=429, retry_after=20)
+    parent = live_settings.whop_parent_company_id
+    await whop.retrieve_company(parent)
+    hurried = whop.with_max_wait(2)
+    paths = asked(hurried)
+    with pytest.raises(WhopRateLimited) as limited:
+        await hurried.retrieve_company(parent)
+    assert 19 < limited.value.retry_after <= 20 and paths == [] and sleeps == [20.0]
+    assert "not asked again for 20 seconds" in str(limited.value)
+    assert hurried._http is whop._http  # a view: the same connections, the same waits
+
+
 async def test_a_hanging_whop_times_out_and_is_retried(live_settings, sleeps):
     await faults.add_fault("api", path="/companies/*", hang=1.0)
     client = WhopClient.connect(
@@ -534,7 +575,7 @@ async def test_an_error_body_that_echoes_the_key_is_scrubbed(settings):
 async def test_the_app_opens_one_client_for_its_lifetime_and_closes_it(settings):
     @get("/probe")
     async def probe(whop: WhopDep) -> dict[str, str]:
-        return {"client": str(id(whop))}
+        return {"client": str(id(whop)), "connections": str(id(whop._http))}
 
     app = Litestar(
         route_handlers=[probe],
@@ -542,10 +583,14 @@ async def test_the_app_opens_one_client_for_its_lifetime_and_closes_it(settings)
         lifespan=[whop_lifespan(settings)],
     )
     async with AsyncTestClient(app) as client:
-        first = (await client.get("/probe")).json()["client"]
-        second = (await client.get("/probe")).json()["client"]
+        first = (await client.get("/probe")).json()
+        second = (await client.get("/probe")).json()
         shared = app.state.whop
-        assert first == second == str(id(shared))
+        assert first == second
+        # Handlers get the view that waits at most REQUEST_MAX_WAIT, on the same connections.
+        assert first["client"] == str(id(app.state.whop_for_requests))
+        assert first["connections"] == str(id(shared._http))
+        assert app.state.whop_for_requests._retry.max_wait == REQUEST_MAX_WAIT
         assert isinstance(shared, WhopClient)
     assert shared._http.is_closed
 
