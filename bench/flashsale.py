@@ -556,13 +556,15 @@ class Sale:
         self, client: Client, method: str, path: str, headers: dict[str, str]
     ) -> Answer:
         """A person's request: "try again in a moment" (503, 429) is tried again, a few
-        times, as a person presses again."""
+        times, as a person presses again: when the answer says how long to wait
+        (`Retry-After`, and the message with it), after that long, else 2 s later."""
         for _ in range(5):
             answer = await client.request(method, path, headers)
             if answer.status not in (429, 503):
                 return answer
             self.pressed_again += 1
-            await asyncio.sleep(2)
+            wait = answer.headers.get("retry-after", "")
+            await asyncio.sleep(int(wait) if wait.isdigit() else 2)
         return answer
 
     async def _pay(self, buyer: Buyer, unlock: Any) -> None:
