@@ -20,6 +20,7 @@ from playwright.async_api import Page, expect
 from app.db.tables import Unlock
 from app.emulator import faults, identity
 from app.payments.reconcile import SweepOptions, reconcile
+from tests.support.axe import assert_accessible
 from tests.support.browser_flows import (  # noqa: F401 (the recipe fixture)
     SECRET,
     flips_to_the_link_after_the_return,
@@ -82,6 +83,34 @@ async def test_the_buyer_watches_the_webhook_unlock_the_link(page: Page, recipe,
     await expect(page.locator(f"#premium-{recipe['id']}").get_by_role("link")).to_have_attribute(
         "href", SECRET
     )
+
+
+async def test_a_busy_whop_tells_the_buyer_when_to_press_again_and_that_press_goes_through(
+    screen: Page, recipe, shot, problems
+):
+    # A wait longer than a request may block (2 s) is answered at once; short, since the
+    # live server's Whop client keeps it for every test after this one.
+    await faults.add_fault(
+        "api", method="POST", path="/checkout_configurations", status=429, retry_after=3
+    )
+    page = screen
+    await page.goto("/cook")
+    card = page.locator(f"#premium-{recipe['id']}")
+    await card.get_by_role("button", name="Unlock for $5.00").click()
+    await expect(card).to_contain_text(
+        "The payment provider is busy. Nothing was charged; please try again in 3 seconds."
+    )
+    button = card.get_by_role("button", name="Unlock for $5.00")
+    await expect(button).to_be_visible()
+    await expect(button).to_be_in_viewport()
+    await shot(page, "busy")
+    await assert_accessible(page, "a premium card whose checkout Whop was too busy to open")
+    # Chromium logs the 503 that carried the message; it is the app speaking, not failing.
+    assert len(problems.take(r"^console error: .*status of 503 .*/unlock\)$")) == 1
+
+    await page.wait_for_timeout(3_000)  # as the message asks
+    await button.click()
+    await expect(page.get_by_role("button", name="Pay $5.00")).to_be_visible()  # Whop's page
 
 
 async def test_with_the_redirect_dropped_the_buyer_comes_back_and_watches_it_unlock(
