@@ -21,6 +21,11 @@ Then: every paid unlock COMPLETED by its own payment, its event stored once and 
 no second charge recorded, no refund at Whop, nothing left unprocessed in the inbox.
 
     .venv/bin/python -m bench.flashsale [--buyers 5000] [--seconds 60] [--backlog 5000]
+        [--inbox-process 2] [--inbox-whop-reads 16] [--whop-rate-limit 0]
+
+The webhook events are processed by `linkmint inbox` beside the app's workers, as a
+deployment expecting a sale runs them; `--inbox-process 0` measures the default layout, in
+which each app worker processes the events it stores.
 """
 
 from __future__ import annotations
@@ -79,16 +84,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--inbox-process",
         type=int,
-        default=0,
+        default=2,
         metavar="N",
         help="the app's workers process no events (INBOX_WORKERS=0) and `linkmint inbox "
-        "--workers N` does (0, the default: each app worker processes what it stores)",
+        "--workers N` does, the layout README advises for a sale and "
+        "deploy/systemd/linkmint-inbox.service runs (default 2; 0: each app worker "
+        "processes what it stores)",
     )
     p.add_argument(
         "--inbox-whop-reads",
         type=int,
+        default=16,
         metavar="N",
-        help="`linkmint inbox --whop-reads N` (default: INBOX_WHOP_READS, 4)",
+        help="`linkmint inbox --whop-reads N`, as the systemd unit passes (default 16)",
     )
     p.add_argument(
         "--whop-rate-limit",
