@@ -37,6 +37,7 @@ from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     emulator_control,
     eventually,
     live_settings,
+    recorded_calls,
     sleeps,
     whop,
 )
@@ -49,13 +50,7 @@ MONTH = timedelta(days=30)
 @pytest.fixture
 def calls(whop):
     """The HTTP requests the Whop client makes from now on, as (method, path)."""
-    made: list[tuple[str, str]] = []
-
-    async def record(request):
-        made.append((request.method, request.url.path.removeprefix("/_whop/api/v1")))
-
-    whop._http.event_hooks["request"].append(record)
-    return made
+    return recorded_calls(whop)
 
 
 async def age(unlock_id: str, by: timedelta) -> None:

@@ -29,6 +29,7 @@ from tests.support.unlock_support import (
 )
 from tests.support.whop_testkit import (
     emulator_control,  # noqa: F401 (fixture)
+    recorded_calls,
     wait_out_whop,
 )
 
@@ -419,13 +420,8 @@ async def test_a_declined_card_shows_failure_and_a_retry(client, recipe):
 
 
 async def test_confirm_for_an_unknown_unlock_is_404_and_calls_nobody(client):
-    whop_calls: list[str] = []
-
-    async def record(request) -> None:
-        whop_calls.append(f"{request.method} {request.url.path}")
-
     # Every call the app makes to Whop's API goes through its one WhopClient.
-    client.app.state.whop._http.event_hooks["request"].append(record)
+    whop_calls = recorded_calls(client.app.state.whop)
     for query in ("?unlock=nope", "", "?unlock=AAAAAAAAAAAAAAAAAAAAAAAA&payment_id=pay_x"):
         r = await client.get(f"/checkout/confirm{query}", follow_redirects=False)
         assert r.status_code == 404

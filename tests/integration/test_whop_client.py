@@ -45,6 +45,7 @@ from tests.support.whop_testkit import (  # noqa: F401 (fixtures)
     pay,
     query_of,
     receiver,
+    recorded_calls,
     sleeps,
     whop,
 )
@@ -317,23 +318,12 @@ async def test_a_wait_longer_than_we_block_for_is_handed_to_the_caller(whop, sle
     assert "Try again in 120 seconds" in str(limited.value)
 
 
-def asked(client: WhopClient) -> list[str]:
-    """The paths `client` sends to Whop from now on."""
-    paths: list[str] = []
-
-    async def record(request: httpx.Request) -> None:
-        paths.append(request.url.path)
-
-    client._http.event_hooks["request"].append(record)
-    return paths
-
-
 async def test_a_429s_wait_holds_for_the_operations_next_calls(whop, sleeps, live_settings):
     await faults.add_fault("api", path="/companies/*", status=429, retry_after=20)
     parent = live_settings.whop_parent_company_id
     await whop.retrieve_company(parent)
     assert sleeps == [20.0]
-    paths = asked(whop)
+    paths = recorded_calls(whop)
     # (The test's sleeps pass no time, so Whop's 20 seconds are not over yet.)
     await whop.retrieve_company(parent)
     assert len(sleeps) == 2 and 15 < sleeps[1] <= 20  # sat out what was left, then asked
@@ -349,7 +339,7 @@ async def test_a_call_that_may_not_wait_so_long_is_refused_without_asking_whop(
     parent = live_settings.whop_parent_company_id
     await whop.retrieve_company(parent)
     hurried = whop.with_max_wait(2)
-    paths = asked(hurried)
+    paths = recorded_calls(hurried)
     with pytest.raises(WhopRateLimited) as limited:
         await hurried.retrieve_company(parent)
     assert 15 < limited.value.retry_after <= 20 and paths == [] and sleeps == [20.0]

@@ -135,6 +135,18 @@ async def browser(live_server: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+def recorded_calls(whop: WhopClient) -> list[tuple[str, str]]:
+    """The HTTP requests `whop` makes to Whop's API from now on, as (method, path under the
+    API's base)."""
+    made: list[tuple[str, str]] = []
+
+    async def record(request: httpx.Request) -> None:
+        made.append((request.method, request.url.path.removeprefix("/_whop/api/v1")))
+
+    whop._http.event_hooks["request"].append(record)
+    return made
+
+
 def wait_out_whop(app: Any) -> None:
     """As if the waits Whop asked the app's client for (429s) were over."""
     app.state.whop._quiet_until.clear()
